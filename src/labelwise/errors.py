@@ -1,0 +1,108 @@
+"""Errors and warnings raised by labelwise.
+
+Every error is a ``LabelwiseError`` and also the builtin a user would catch without knowing us, so
+``except ValueError`` keeps working::
+
+    LabelwiseError
+     ├── LabelError        (ValueError)              labels that cannot define or fit the Task
+     ├── DataError         (ValueError)              features, tables, images, files
+     ├── ConfigError       (ValueError, TypeError)   options that are out of range or contradict each other
+     ├── NotFittedError    (AttributeError)          a model used before it was fitted
+     ├── ArtifactError     (OSError)                 a run directory that cannot be written or read
+     └── TrainingError     (RuntimeError)            training that cannot go on (non-finite loss, ...)
+
+    LabelwiseWarning (UserWarning)
+     ├── DataWarning                  the data is usable but probably not what you meant
+     └── PossibleMistakeWarning       a setting that is legal but likely wrong
+
+Messages answer three questions: what was found, what was expected, how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "ArtifactError",
+    "ConfigError",
+    "DataError",
+    "DataWarning",
+    "LabelError",
+    "LabelwiseError",
+    "LabelwiseWarning",
+    "NotFittedError",
+    "PossibleMistakeWarning",
+    "TrainingError",
+    "format_examples",
+    "format_rows",
+]
+
+
+class LabelwiseError(Exception):
+    """Base class of every error labelwise raises on purpose."""
+
+
+class LabelError(LabelwiseError, ValueError):
+    """Labels that cannot define a Task, or that the Task cannot encode."""
+
+
+class DataError(LabelwiseError, ValueError):
+    """A table, image, folder or feature column that cannot be used as given."""
+
+
+class ConfigError(LabelwiseError, ValueError, TypeError):
+    """An option that is out of range, of the wrong type, or contradicts another."""
+
+
+class NotFittedError(LabelwiseError, AttributeError):
+    """A model or estimator used before it was fitted."""
+
+
+class ArtifactError(LabelwiseError, OSError):
+    """A run directory that cannot be written, read, or does not hold a labelwise model."""
+
+
+class TrainingError(LabelwiseError, RuntimeError):
+    """Training that cannot go on, with the reason and what to try."""
+
+
+class LabelwiseWarning(UserWarning):
+    """Base class of labelwise warnings; filter it to silence them all."""
+
+
+class DataWarning(LabelwiseWarning):
+    """The data is usable but probably not what was meant."""
+
+
+class PossibleMistakeWarning(LabelwiseWarning):
+    """A legal setting that is likely a mistake."""
+
+
+def format_examples(items: Sequence[object], *, limit: int = 5) -> str:
+    """List up to ``limit`` reprs and how many more, the way every message lists offending values.
+
+    Example:
+        >>> format_examples(["a", "b"])
+        "'a', 'b'"
+        >>> format_examples([3, 7, 9, 11, 12, 15, 20])
+        '3, 7, 9, 11, 12 and 2 more'
+    """
+    items = list(items)
+    shown = ", ".join(repr(item) for item in items[:limit])
+    return f"{shown} and {len(items) - limit} more" if len(items) > limit else shown
+
+
+def format_rows(rows: Sequence[int], *, limit: int = 5) -> str:
+    """Name offending rows (0-based positions in the data as given).
+
+    Example:
+        >>> format_rows([4])
+        'row 4'
+        >>> format_rows([1, 2, 3, 5, 8, 13])
+        'rows 1, 2, 3, 5, 8 and 1 more (6 rows)'
+    """
+    rows = [int(r) for r in rows]
+    if len(rows) == 1:
+        return f"row {rows[0]}"
+    tail = f" ({len(rows)} rows)" if len(rows) > limit else ""
+    return f"rows {format_examples(rows, limit=limit)}{tail}"

@@ -1,0 +1,157 @@
+"""Losses, chosen by the Task, and class balancing from training counts.
+
+`loss_for(task)` is the only place a loss is built. The module it returns checks the logits' shape and
+the targets' dtype against the Task before calling torch, so the classic mistakes (Long targets into
+BCE, multi-hot targets into cross-entropy, a head of the wrong width) become one clear sentence instead
+of a torch traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from labelwise.errors import ConfigError, LabelError
+from labelwise.task import Task, TaskKind
+
+__all__ = ["Balance", "TaskLoss", "infer_balance", "loss_for"]
+
+# Below this majority:minority ratio tuned thresholds absorb the imbalance; from it on, an unweighted loss
+# is minimised well enough by predicting the majority that models collapse (the first seed article).
+IMBALANCE_RATIO = 10.0
+
+
+class TaskLoss(nn.Module):
+    """The Task's loss on ``(logits, targets)``; see `loss_for`."""
+
+    def __init__(
+        self,
+        task: Task,
+        *,
+        pos_weight: torch.Tensor | None,
+        class_weight: torch.Tensor | None,
+        label_smoothing: float,
+    ) -> None:
+        super().__init__()
+        self.task = task
+        self.label_smoothing = label_smoothing
+        self.register_buffer("pos_weight", pos_weight, persistent=False)
+        self.register_buffer("class_weight", class_weight, persistent=False)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean loss over the batch.
+
+        Args:
+            logits: ``(N, task.head_width)`` raw head outputs.
+            targets: ``task.encode(labels)``: ``(N,)`` or ``(N, C)`` of ``task.target_dtype``.
+        """
+        self._check(logits, targets)
+        if self.task.target_dtype == torch.long:
+            return F.cross_entropy(logits, targets, weight=self.class_weight, label_smoothing=self.label_smoothing)
+        if self.task.kind is TaskKind.BINARY:
+            logits = logits[:, 0]
+        if self.label_smoothing:
+            targets = targets * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
+        return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight)
+
+    def _check(self, logits: torch.Tensor, targets: torch.Tensor) -> None:
+        task = self.task
+        if logits.ndim != 2 or logits.shape[1] != task.head_width:
+            raise ConfigError(
+                f"the model outputs logits of shape {tuple(logits.shape)}, but this {task.kind} Task with "
+                f"{task.num_classes} classes needs (N, {task.head_width}). Size the head with `task.head_width`."
+            )
+        expected_shape = (logits.shape[0], task.num_classes) if task.kind is TaskKind.MULTILABEL else (logits.shape[0],)
+        if tuple(targets.shape) != expected_shape:
+            raise LabelError(
+                f"targets of shape {tuple(targets.shape)} do not fit this {task.kind} Task: expected {expected_shape}. "
+                "Build targets with `task.encode(labels)`."
+            )
+        if targets.dtype != task.target_dtype:
+            raise LabelError(
+                f"{task.loss_name} for this {task.kind} Task needs {task.target_dtype} targets, got {targets.dtype}. "
+                "Build targets with `task.encode(labels)` (or `.float()` / `.long()` them)."
+            )
+
+
+def loss_for(
+    task: Task,
+    *,
+    pos_weight: torch.Tensor | None = None,
+    class_weight: torch.Tensor | None = None,
+    label_smoothing: float = 0.0,
+) -> TaskLoss:
+    """Build the loss this Task trains with.
+
+    Args:
+        task: the Task.
+        pos_weight: weight of positive targets for sigmoid losses: ``(1,)`` for binary, ``(C,)`` for multilabel.
+        class_weight: per-class weight ``(C,)`` for cross-entropy losses (multiclass, binary with two logits).
+        label_smoothing: in ``[0, 1)``; for sigmoid losses targets move toward 0.5.
+
+    Example:
+        >>> task = Task(kind="binary", classes=("no", "yes"))
+        >>> loss_for(task)(torch.zeros(2, 1), task.encode(["no", "yes"]))
+        tensor(0.6931)
+    """
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ConfigError(f"label_smoothing={label_smoothing!r} must be in [0, 1).")
+    sigmoid = task.target_dtype == torch.float32
+    if pos_weight is not None and not sigmoid:
+        raise ConfigError(f"pos_weight applies to sigmoid losses; this {task.kind} Task uses {task.loss_name}: pass class_weight.")
+    if class_weight is not None and sigmoid:
+        raise ConfigError(f"class_weight applies to cross-entropy; this {task.kind} Task uses {task.loss_name}: pass pos_weight.")
+    width = 1 if task.kind is TaskKind.BINARY else task.num_classes
+    for name, weight, size in (("pos_weight", pos_weight, width), ("class_weight", class_weight, task.num_classes)):
+        if weight is not None and tuple(weight.shape) != (size,):
+            raise ConfigError(f"{name} has shape {tuple(weight.shape)}; this {task.kind} Task needs ({size},).")
+    return TaskLoss(task, pos_weight=pos_weight, class_weight=class_weight, label_smoothing=label_smoothing)
+
+
+@dataclass(frozen=True)
+class Balance:
+    """Loss weights inferred from training counts, and a sentence saying what was done and why."""
+
+    pos_weight: torch.Tensor | None
+    class_weight: torch.Tensor | None
+    message: str
+
+
+def infer_balance(targets: torch.Tensor, task: Task) -> Balance:
+    """Weights that keep a strongly imbalanced loss from being minimised by the majority.
+
+    Weighting starts at a majority:minority ratio of 10 (`IMBALANCE_RATIO`); below that the tuned decision
+    threshold handles imbalance and the probabilities stay unbiased. Weights are the inverse class
+    frequency (scikit-learn's ``class_weight="balanced"``); for sigmoid losses ``pos_weight = negatives / positives``.
+
+    Args:
+        targets: training targets from ``task.encode``.
+        task: the Task.
+    """
+    counts = _class_counts(targets, task)
+    if task.kind is TaskKind.MULTILABEL:
+        positives, negatives = counts, targets.shape[0] - counts
+        ratio = negatives / positives.clamp(min=1)
+        heavy = ratio >= IMBALANCE_RATIO
+        if not heavy.any():
+            return Balance(None, None, f"no label is rarer than 1:{IMBALANCE_RATIO:g}; no loss weights.")
+        weight = torch.where(heavy, ratio, torch.ones_like(ratio))
+        names = [task.classes[i] for i in torch.flatnonzero(heavy).tolist()]
+        return Balance(weight, None, f"pos_weight = negatives/positives for {len(names)} labels rarer than 1:{IMBALANCE_RATIO:g} ({names[:5]!r}).")
+    ratio = float(counts.max() / counts.clamp(min=1).min())
+    if ratio < IMBALANCE_RATIO:
+        return Balance(None, None, f"class imbalance {ratio:.1f}:1 is below {IMBALANCE_RATIO:g}:1; no loss weights.")
+    message = f"class imbalance {ratio:.1f}:1; weighting the loss by inverse class frequency."
+    if task.target_dtype == torch.long:
+        weight = counts.sum() / (task.num_classes * counts.clamp(min=1))
+        return Balance(None, weight.to(torch.float32), message)
+    return Balance((counts[0] / counts[1].clamp(min=1)).reshape(1).to(torch.float32), None, message)
+
+
+def _class_counts(targets: torch.Tensor, task: Task) -> torch.Tensor:
+    if task.kind is TaskKind.MULTILABEL:
+        return targets.sum(dim=0).to(torch.float32)
+    return torch.bincount(targets.long(), minlength=task.num_classes).to(torch.float32)

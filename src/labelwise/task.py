@@ -1,0 +1,630 @@
+"""The Task: the one source of truth for what kind of classification the labels describe.
+
+`infer_task` reads labels in any common spelling and returns a frozen `Task` that owns the class
+vocabulary, the label encoding, the target dtype, the head width, the activation and the loss.
+Every other module asks the Task instead of re-deriving any of these, so they cannot disagree
+(the seed articles' failures: a binary head trained with the wrong loss, Long targets fed to BCE,
+softmax forced onto labels that can be empty).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from labelwise.errors import ConfigError, LabelError, format_examples, format_rows
+
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = ["Label", "Task", "TaskKind", "infer_task", "join_labels"]
+
+Label = str | int | bool
+BinaryHead = Literal["one", "two"]
+# Tried in this order when `label_sep` is not given; one of them must be the only one present.
+_AUTO_SEPARATORS = (";", ",", " ")
+
+
+class TaskKind(enum.StrEnum):
+    """The three kinds of classification."""
+
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    MULTILABEL = "multilabel"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Task:
+    """What the labels say the problem is, and everything that follows from it.
+
+    Args:
+        kind: binary, multiclass or multilabel.
+        classes: the class vocabulary in a stable order; for binary ``(negative, positive)``.
+        reason: one short paragraph saying why this kind was chosen.
+        label_sep: separator of multilabel label strings, used to read and to write them.
+        binary_head: ``"one"`` logit with sigmoid and BCE (default), or ``"two"`` logits with softmax and
+            cross-entropy; the same model either way (see `probabilities`), one logit has fewer parameters.
+
+    Example:
+        >>> task = infer_task(["cat", "dog", "dog", "cat"])
+        >>> task.kind, task.classes, task.head_width
+        (<TaskKind.BINARY: 'binary'>, ('cat', 'dog'), 1)
+        >>> task.encode(["dog", "cat"])
+        tensor([1., 0.])
+    """
+
+    kind: TaskKind
+    classes: tuple[Label, ...]
+    reason: str = ""
+    label_sep: str = " "
+    binary_head: BinaryHead = "one"
+    _index: dict[Label, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "kind", TaskKind(self.kind))
+        except ValueError:
+            raise ConfigError(
+                f"task kind {self.kind!r} is not one of binary, multiclass, multilabel; pass one of those or 'auto'."
+            ) from None
+        object.__setattr__(self, "classes", tuple(self.classes))
+        if len(self.classes) < 2:
+            raise LabelError(f"a {self.kind} Task needs at least two classes, got {list(self.classes)!r}.")
+        if len(set(self.classes)) != len(self.classes):
+            raise LabelError(f"classes must be distinct, got {list(self.classes)!r}.")
+        if self.kind is TaskKind.BINARY and len(self.classes) != 2:
+            raise ConfigError(
+                f"task='binary' needs exactly 2 classes, the labels hold {len(self.classes)}: "
+                f"{format_examples(self.classes)}. Use task='multiclass' (or 'auto')."
+            )
+        if self.binary_head not in ("one", "two"):
+            raise ConfigError(f"binary_head={self.binary_head!r}; expected 'one' or 'two'.")
+        object.__setattr__(self, "_index", {label: i for i, label in enumerate(self.classes)})
+
+    # -- what the network and the loss look like -------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (2 for binary, also with a one-logit head)."""
+        return len(self.classes)
+
+    @property
+    def positive(self) -> Label | None:
+        """The positive class of a binary task (``classes[1]``), else None."""
+        return self.classes[1] if self.kind is TaskKind.BINARY else None
+
+    @property
+    def head_width(self) -> int:
+        """Number of logits the head must output."""
+        return 1 if self._one_logit else self.num_classes
+
+    @property
+    def target_dtype(self) -> torch.dtype:
+        """dtype of `encode`'s output: float for sigmoid losses, long (class indices) for cross-entropy."""
+        return torch.float32 if self._sigmoid else torch.long
+
+    @property
+    def activation(self) -> str:
+        """``"sigmoid"`` or ``"softmax"``: what turns this Task's logits into probabilities."""
+        return "sigmoid" if self._sigmoid else "softmax"
+
+    @property
+    def loss_name(self) -> str:
+        """The torch loss this Task trains with."""
+        return "BCEWithLogitsLoss" if self._sigmoid else "CrossEntropyLoss"
+
+    @property
+    def _one_logit(self) -> bool:
+        return self.kind is TaskKind.BINARY and self.binary_head == "one"
+
+    @property
+    def _sigmoid(self) -> bool:
+        return self._one_logit or self.kind is TaskKind.MULTILABEL
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Turn logits ``(N, head_width)`` into class probabilities ``(N, num_classes)`` in `classes` order.
+
+        Binary with one logit returns both columns ``[1 - sigmoid(z), sigmoid(z)]``; with two logits
+        ``softmax(z)``, whose positive column equals ``sigmoid(z1 - z0)``: the same model.
+        """
+        self._check_logits(logits)
+        if self._one_logit:
+            positive = torch.sigmoid(logits[:, 0])
+            return torch.stack([1.0 - positive, positive], dim=1)
+        if self.kind is TaskKind.MULTILABEL:
+            return torch.sigmoid(logits)
+        return torch.softmax(logits, dim=1)
+
+    def loss(
+        self,
+        *,
+        pos_weight: torch.Tensor | None = None,
+        class_weight: torch.Tensor | None = None,
+        label_smoothing: float = 0.0,
+    ) -> nn.Module:
+        """The loss module for this Task; see `labelwise.losses.loss_for`."""
+        from labelwise.losses import loss_for
+
+        return loss_for(self, pos_weight=pos_weight, class_weight=class_weight, label_smoothing=label_smoothing)
+
+    def _check_logits(self, logits: torch.Tensor) -> None:
+        if logits.ndim != 2 or logits.shape[1] != self.head_width:
+            raise ConfigError(
+                f"logits of shape {tuple(logits.shape)} do not fit this {self.kind} Task: expected "
+                f"(N, {self.head_width}). Size the model's head with `task.head_width`."
+            )
+
+    # -- labels <-> tensors ----------------------------------------------------------------------
+    def encode(self, labels: Any) -> torch.Tensor:
+        """Encode labels, in any spelling `infer_task` accepts, into training targets.
+
+        Returns:
+            binary (one logit): ``(N,)`` float 0/1; binary (two logits) and multiclass: ``(N,)`` long class
+            indices; multilabel: ``(N, num_classes)`` float 0/1.
+
+        Raises:
+            LabelError: labels this Task has never seen, missing labels, or several labels on a single-label task.
+        """
+        if self.kind is TaskKind.MULTILABEL:
+            return torch.from_numpy(self._encode_multilabel(labels)).to(torch.float32)
+        indices = self._encode_single(labels)
+        return torch.from_numpy(indices).to(self.target_dtype)
+
+    def _encode_single(self, labels: Any) -> np.ndarray:
+        parsed = _parse(labels, label_sep=None, split=False)
+        if parsed.indicator is not None:
+            return _indicator_to_indices(parsed.indicator, parsed.indicator_names, self)
+        values = _check_no_missing(parsed.singles, self)
+        indices = pd.Index(pd.Series(self.classes, dtype=object)).get_indexer(pd.Series(values, dtype=object))
+        _check_known(values, indices, self)
+        return indices.astype(np.int64)
+
+    def _encode_multilabel(self, labels: Any) -> np.ndarray:
+        parsed = _parse(labels, label_sep=self.label_sep, split=True)
+        if parsed.indicator is not None:
+            return _align_indicator(parsed.indicator, parsed.indicator_names, self)
+        sets = parsed.sets if parsed.sets is not None else [() if _is_missing(v) else (v,) for v in parsed.singles]
+        flat = [label for row in sets for label in row]
+        rows = np.repeat(np.arange(len(sets)), [len(row) for row in sets])
+        cols = pd.Index(pd.Series(self.classes, dtype=object)).get_indexer(pd.Series(flat, dtype=object))
+        _check_known(flat, cols, self, rows=rows)
+        out = np.zeros((len(sets), self.num_classes), dtype=np.float32)
+        out[rows, cols] = 1.0
+        return out
+
+    def decode(self, decisions: torch.Tensor) -> list[Any]:
+        """Turn decisions back into labels as the user wrote them.
+
+        Args:
+            decisions: ``(N,)`` long class indices for binary and multiclass (``-1`` = abstained, decoded as
+                None), or ``(N, num_classes)`` bool for multilabel.
+
+        Returns:
+            one label per row; for multilabel a tuple of labels in `classes` order (empty tuple = none).
+        """
+        if self.kind is TaskKind.MULTILABEL:
+            if decisions.ndim != 2 or decisions.shape[1] != self.num_classes:
+                raise ConfigError(f"multilabel decisions must be (N, {self.num_classes}), got {tuple(decisions.shape)}.")
+            mask = decisions.bool().cpu().numpy()
+            return [tuple(self.classes[j] for j in np.flatnonzero(row)) for row in mask]
+        if decisions.ndim != 1:
+            raise ConfigError(f"{self.kind} decisions must be (N,) class indices, got {tuple(decisions.shape)}.")
+        return [None if i < 0 else self.classes[i] for i in decisions.tolist()]
+
+    # -- storage ---------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description; `from_dict` inverts it."""
+        return {
+            "kind": str(self.kind),
+            "classes": list(self.classes),
+            "reason": self.reason,
+            "label_sep": self.label_sep,
+            "binary_head": self.binary_head,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Task:
+        """Rebuild a Task written by `to_dict`."""
+        return cls(
+            kind=TaskKind(data["kind"]),
+            classes=tuple(data["classes"]),
+            reason=data.get("reason", ""),
+            label_sep=data.get("label_sep", " "),
+            binary_head=data.get("binary_head", "one"),
+        )
+
+
+def join_labels(labels: Iterable[Any], *, sep: str) -> list[str]:
+    """Write decoded labels as strings: multilabel tuples joined by ``sep``, None (abstained/none) as ``""``."""
+    out = []
+    for label in labels:
+        if label is None:
+            out.append("")
+        elif isinstance(label, tuple):
+            out.append(sep.join(str(x) for x in label))
+        else:
+            out.append(str(label))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# infer_task
+# ---------------------------------------------------------------------------------------------
+def infer_task(
+    labels: Any,
+    *,
+    kind: TaskKind | str | None = None,
+    label_sep: str | None = None,
+    positive: Label | None = None,
+    binary_head: BinaryHead = "one",
+) -> Task:
+    """Infer the Task from labels.
+
+    Args:
+        labels: one of: a sequence/Series/array of str, int or bool labels; delimiter-separated label strings
+            (``"cat dog"``, ``""`` = no label); a list/set/tuple of labels per item; a 0/1 indicator matrix
+            (array or DataFrame whose columns name the classes).
+        kind: ``None``/``"auto"`` to infer, or force ``binary``, ``multiclass``, ``multilabel`` (multilabel on
+            single-label data is legal and lets the model answer "none of these").
+        label_sep: separator of multilabel strings; by default ``;``, ``,`` or space, whichever alone occurs.
+        positive: the positive class of a binary task; by default ``True``/``1`` when present, else the rarer class.
+        binary_head: ``"one"`` logit (default) or ``"two"``.
+
+    Returns:
+        a frozen `Task` whose ``reason`` says why this kind was chosen.
+
+    Raises:
+        LabelError: a single class, missing labels in single-label data, mixed label types, non-integer numbers.
+        ConfigError: a forced kind the labels cannot have, or an unknown ``positive``.
+
+    Example:
+        >>> infer_task(["a b", "", "c", "a"]).kind
+        <TaskKind.MULTILABEL: 'multilabel'>
+        >>> infer_task([[1, 0, 1], [0, 0, 0]]).classes
+        (0, 1, 2)
+    """
+    forced = None if kind in (None, "auto") else _coerce_kind(kind)
+    parsed = _parse(labels, label_sep=label_sep, split=forced in (None, TaskKind.MULTILABEL))
+    if parsed.indicator is not None:
+        return _task_from_indicator(parsed, forced=forced, binary_head=binary_head, positive=positive)
+    if parsed.sets is not None and (forced is TaskKind.MULTILABEL or _is_multilabel(parsed)):
+        return _task_from_sets(parsed, forced=forced)
+    return _task_from_singles(parsed, forced=forced, positive=positive, binary_head=binary_head)
+
+
+def _coerce_kind(kind: TaskKind | str) -> TaskKind:
+    try:
+        return TaskKind(kind)
+    except ValueError:
+        raise ConfigError(f"task={kind!r} is not one of 'auto', 'binary', 'multiclass', 'multilabel'.") from None
+
+
+@dataclass
+class _Parsed:
+    """Labels read into one of three shapes: single labels, label sets, or an indicator matrix."""
+
+    form: str  # strings | ints | bools | delimited | lists | indicator: how the user wrote them
+    singles: list[Any] = field(default_factory=list)
+    sets: list[tuple[Any, ...]] | None = None
+    indicator: np.ndarray | None = None
+    indicator_names: list[Any] | None = None
+    sep: str | None = None
+
+    @property
+    def has_multi_or_empty(self) -> bool:
+        return self.sets is not None and any(len(row) != 1 for row in self.sets)
+
+
+def _is_multilabel(parsed: _Parsed) -> bool:
+    """Collections with 0 or 2+ labels are multilabel; strings only when some row holds 2+ labels.
+
+    An empty string in a column of single labels is more often a missing label than "none", so that case
+    goes to the single-label path, which refuses it and names both readings.
+    """
+    assert parsed.sets is not None  # noqa: S101 - internal invariant
+    if parsed.form == "lists":
+        return parsed.has_multi_or_empty
+    return any(len(row) > 1 for row in parsed.sets)
+
+
+def _parse(labels: Any, *, label_sep: str | None, split: bool) -> _Parsed:
+    if isinstance(labels, pd.DataFrame):
+        if labels.shape[1] == 1:
+            return _parse(labels.iloc[:, 0], label_sep=label_sep, split=split)
+        return _parse_indicator(labels.to_numpy(), names=[_scalar(c) for c in labels.columns])
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
+    if isinstance(labels, np.ndarray) and labels.ndim == 2:
+        return _parse_indicator(labels, names=list(range(labels.shape[1])))
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, Iterable):
+        raise LabelError(
+            f"labels must be a sequence with one entry per item, got {type(labels).__name__} {labels!r}. "
+            "Pass a list, array, Series or DataFrame column."
+        )
+    values = list(labels.tolist() if isinstance(labels, (np.ndarray, pd.Series)) else labels)
+    if values and _looks_like_indicator_rows(values):
+        return _parse_indicator(np.asarray(values, dtype=np.float64), names=list(range(len(values[0]))))
+    if values and all(_is_collection(v) for v in values if not _is_missing(v)) and not all(map(_is_missing, values)):
+        return _Parsed(form="lists", sets=[() if _is_missing(v) else _label_set(v) for v in values])
+    values = [_scalar(v) for v in values]
+    strings = [v for v in values if isinstance(v, str)]
+    if split and strings and len(strings) == sum(not _is_missing(v) for v in values):
+        sep = label_sep if label_sep is not None else _detect_separator(strings)
+        if sep is not None or any(v == "" for v in strings):
+            return _parse_delimited(values, sep)
+    return _Parsed(form=_form_of(values), singles=values)
+
+
+def _parse_delimited(values: list[Any], sep: str | None) -> _Parsed:
+    sets = []
+    for v in values:
+        text = "" if _is_missing(v) else str(v).strip()
+        parts = text.split(sep) if sep is not None else [text]
+        sets.append(_label_set(p.strip() for p in parts if p.strip()))
+    return _Parsed(form="delimited", sets=sets, singles=values, sep=sep)
+
+
+def _detect_separator(strings: list[str]) -> str | None:
+    present = [sep for sep in _AUTO_SEPARATORS if any(sep in s.strip() for s in strings)]
+    if len(present) > 1:
+        raise LabelError(
+            f"labels contain several possible separators {present!r} (e.g. {next(s for s in strings if present[0] in s)!r}); "
+            "expected one. Pass `label_sep=` (CLI: --label-sep) to say which one splits labels, "
+            "or task='multiclass' to keep each string whole."
+        )
+    return present[0] if present else None
+
+
+def _parse_indicator(matrix: np.ndarray, *, names: list[Any]) -> _Parsed:
+    if matrix.dtype == object:
+        try:
+            matrix = matrix.astype(np.float64)
+        except (TypeError, ValueError):
+            raise LabelError(
+                "several target columns were given, so they were read as a 0/1 indicator matrix, but they hold "
+                "non-numeric values. Expected 0/1 (or True/False) in every target column; pass one label column instead."
+            ) from None
+    bad = ~np.isin(matrix, (0, 1))
+    if bad.any():
+        rows = np.flatnonzero(bad.any(axis=1))
+        raise LabelError(
+            f"an indicator target must hold only 0/1, found other values ({format_examples(matrix[bad].tolist())}) in "
+            f"{format_rows(rows.tolist())}. Fix those rows, or pass a single label column instead."
+        )
+    if len(set(names)) != len(names):
+        raise LabelError(f"indicator target columns must have distinct names, got {names!r}.")
+    return _Parsed(form="indicator", indicator=matrix.astype(np.float32), indicator_names=names)
+
+
+def _task_from_indicator(parsed: _Parsed, *, forced: TaskKind | None, binary_head: BinaryHead, positive: Any) -> Task:
+    assert parsed.indicator is not None and parsed.indicator_names is not None  # noqa: S101 - internal invariant
+    matrix, names = parsed.indicator, parsed.indicator_names
+    if forced in (TaskKind.BINARY, TaskKind.MULTICLASS):
+        indices = _indicator_to_indices(matrix, names, None)
+        singles = [names[i] for i in indices]
+        return _task_from_singles(_Parsed(form="indicator", singles=singles), forced=forced, positive=positive,
+                                  binary_head=binary_head)
+    per_row = matrix.sum(axis=1)
+    reason = (
+        f"multilabel: the target is a 0/1 indicator matrix of {len(names)} labels "
+        f"({int((per_row != 1).sum())} of {len(per_row)} rows hold 0 or 2+ labels). "
+        "One logit per label, a sigmoid each, BCEWithLogitsLoss with float targets; an item may get no label."
+    )
+    _check_each_label_varies(matrix, names)
+    return Task(kind=TaskKind.MULTILABEL, classes=tuple(names), reason=reason)
+
+
+def _check_each_label_varies(matrix: np.ndarray, names: list[Any]) -> None:
+    if not matrix.any():
+        raise LabelError(
+            f"no item has any label (all {matrix.shape[0]} rows are empty); a classifier needs positive examples. "
+            "Check the target column(s)."
+        )
+
+
+def _task_from_sets(parsed: _Parsed, *, forced: TaskKind | None) -> Task:
+    assert parsed.sets is not None  # noqa: S101 - internal invariant
+    sets = parsed.sets
+    classes = _sorted_classes({label for row in sets for label in row})
+    if not classes:
+        raise LabelError(f"no item has any label (all {len(sets)} rows are empty); a classifier needs labels.")
+    multi = sum(len(row) > 1 for row in sets)
+    empty = sum(len(row) == 0 for row in sets)
+    how = {
+        "delimited": f"label strings split on {parsed.sep!r}" if parsed.sep else "label strings holding no separator",
+        "lists": "one collection of labels per item",
+    }
+    if forced is TaskKind.MULTILABEL and not parsed.has_multi_or_empty:
+        why = "multilabel because task='multilabel' was asked for (every item holds one label, so an item may now get none)"
+    else:
+        why = f"multilabel: {multi} of {len(sets)} items hold 2+ labels and {empty} hold none"
+    if len(classes) == 1:
+        why += f"; the one label {classes[0]!r} is learned as present/absent"
+    reason = (
+        f"{why} ({how.get(parsed.form, parsed.form)}). One logit per label, a sigmoid each, "
+        "BCEWithLogitsLoss with float targets; an item may get no label."
+    )
+    if len(classes) == 1:
+        # A lone label still needs two "classes" for the Task; the set form is the natural one here.
+        raise LabelError(
+            f"the labels hold a single class {classes[0]!r} (present in some items, absent in others). "
+            "Expected at least two labels. For a present/absent problem use a binary target (e.g. True/False)."
+        )
+    return Task(kind=TaskKind.MULTILABEL, classes=tuple(classes), reason=reason, label_sep=parsed.sep or " ")
+
+
+def _task_from_singles(parsed: _Parsed, *, forced: TaskKind | None, positive: Any, binary_head: BinaryHead) -> Task:
+    values = _check_no_missing(parsed.singles, None)
+    _check_one_type(values)
+    counts = pd.Series(values, dtype=object).value_counts(sort=False)
+    classes = _sorted_classes(counts.index.tolist())
+    if len(classes) == 1:
+        raise LabelError(
+            f"the target holds one class ({classes[0]!r}) in all {len(values)} rows; a classifier needs at least two. "
+            "Check the target column, or add rows of the other class."
+        )
+    if forced is TaskKind.MULTILABEL:
+        sets = [(v,) for v in values]
+        return _task_from_sets(_Parsed(form=parsed.form, sets=sets), forced=forced)
+    kind = forced or (TaskKind.BINARY if len(classes) == 2 else TaskKind.MULTICLASS)
+    if kind is TaskKind.BINARY:
+        return _binary_task(classes, counts, positive=positive, binary_head=binary_head, forced=forced is not None)
+    if positive is not None:
+        raise ConfigError(f"positive={positive!r} only applies to binary tasks; this one is {kind}.")
+    why = "multiclass because task='multiclass' was asked for" if forced else "multiclass"
+    reason = (
+        f"{why}: {len(classes)} classes, exactly one per item. {len(classes)} logits, softmax, "
+        "CrossEntropyLoss with long class-index targets."
+    )
+    return Task(kind=TaskKind.MULTICLASS, classes=tuple(classes), reason=reason)
+
+
+def _binary_task(classes: list[Any], counts: pd.Series, *, positive: Any, binary_head: BinaryHead, forced: bool) -> Task:
+    if positive is None:
+        positive, why_positive = _default_positive(classes, counts)
+    elif positive not in classes:
+        raise ConfigError(f"positive={positive!r} is not one of the classes {classes!r}; pass one of them.")
+    else:
+        why_positive = "as asked"
+    negative = next(c for c in classes if c != positive)
+    head = (
+        "one logit, sigmoid, BCEWithLogitsLoss with float targets"
+        if binary_head == "one"
+        else "two logits, softmax, CrossEntropyLoss with long targets (binary_head='two'; the same model as one logit)"
+    )
+    reason = (
+        f"binary: 2 classes ({negative!r}, {positive!r}), one per item; positive class {positive!r} "
+        f"({why_positive}; {int(counts[positive])} of {int(counts.sum())} items). {head[0].upper()}{head[1:]}."
+    )
+    return Task(kind=TaskKind.BINARY, classes=(negative, positive), reason=reason, binary_head=binary_head)
+
+
+def _default_positive(classes: list[Any], counts: pd.Series) -> tuple[Any, str]:
+    for conventional in (True, 1):
+        if any(c is conventional or (type(c) is type(conventional) and c == conventional) for c in classes):
+            return conventional, f"{conventional!r} is the conventional positive"
+    rarer = min(classes, key=lambda c: (counts[c], classes.index(c) == 0))
+    return rarer, "the rarer class; pass positive= to choose"
+
+
+# -- small helpers ---------------------------------------------------------------------------------
+def _scalar(value: Any) -> Any:
+    """Python scalar from numpy/pandas scalars; integral floats become ints (CSV ints read as float with NaN)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isnan(value) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or value is pd.NaT
+
+
+def _is_collection(value: Any) -> bool:
+    return isinstance(value, (list, tuple, set, frozenset, np.ndarray))
+
+
+def _label_set(values: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(dict.fromkeys(_scalar(v) for v in values))
+
+
+def _looks_like_indicator_rows(values: list[Any]) -> bool:
+    """Equal-length lists/tuples of 0/1 are indicator rows; label collections are read from sets or ragged lists."""
+    if not all(isinstance(v, (list, tuple, np.ndarray)) for v in values):
+        return False
+    width = len(values[0])
+    return width >= 2 and all(len(v) == width and all(_scalar(x) in (0, 1) for x in v) for v in values)
+
+
+def _form_of(values: list[Any]) -> str:
+    present = [v for v in values if not _is_missing(v)]
+    if present and all(isinstance(v, bool) for v in present):
+        return "bools"
+    if present and all(isinstance(v, int) for v in present):
+        return "ints"
+    return "strings"
+
+
+def _sorted_classes(classes: Iterable[Any]) -> list[Any]:
+    items = list(classes)
+    try:
+        return sorted(items)
+    except TypeError:
+        return sorted(items, key=lambda c: (type(c).__name__, str(c)))
+
+
+def _check_no_missing(values: list[Any], task: Task | None) -> list[Any]:
+    missing = [i for i, v in enumerate(values) if _is_missing(v) or v == ""]
+    if missing:
+        fix = (
+            "Drop those rows (unlabelled items cannot be learned from), or, if empty means 'no label', "
+            "pass task='multilabel' (CLI: --task multilabel) so that an item may have none."
+        )
+        raise LabelError(f"single-label data has missing or empty labels in {format_rows(missing)}. {fix}")
+    return values
+
+
+def _check_one_type(values: list[Any]) -> None:
+    kinds: dict[str, list[int]] = {}
+    for i, v in enumerate(values):
+        name = "number" if isinstance(v, (int, float)) and not isinstance(v, bool) else type(v).__name__
+        kinds.setdefault(name, []).append(i)
+    if "float" in kinds or any(isinstance(v, float) for v in values):
+        floats = [values[i] for i, v in enumerate(values) if isinstance(v, float)]
+        raise LabelError(
+            f"the target holds non-integer numbers ({format_examples(sorted(set(floats)))}); a classifier needs "
+            "discrete labels (strings, integers or booleans). Bin the values into classes first."
+        )
+    if len(kinds) > 1:
+        parts = "; ".join(f"{name} in {format_rows(rows)}" for name, rows in kinds.items())
+        raise LabelError(
+            f"the target mixes label types: {parts}. Expected one type per target; convert the column with "
+            "`.astype(str)` so that e.g. 1 and '1' are the same label."
+        )
+
+
+def _check_known(values: Sequence[Any], indices: np.ndarray, task: Task, *, rows: np.ndarray | None = None) -> None:
+    unknown = np.flatnonzero(indices < 0)
+    if unknown.size:
+        unseen = list(dict.fromkeys(values[i] for i in unknown))
+        where = rows[unknown] if rows is not None else unknown
+        raise LabelError(
+            f"labels the model was never trained on: {format_examples(unseen)} in "
+            f"{format_rows(sorted(set(where.tolist())))}. Expected one of the {task.num_classes} classes "
+            f"{format_examples(task.classes)}. Drop those rows, or retrain with them."
+        )
+
+
+def _indicator_to_indices(matrix: np.ndarray, names: list[Any] | None, task: Task | None) -> np.ndarray:
+    per_row = matrix.sum(axis=1)
+    bad = np.flatnonzero(per_row != 1)
+    if bad.size:
+        raise LabelError(
+            f"single-label targets need exactly one 1 per row in the indicator matrix; "
+            f"{format_rows(bad.tolist())} hold 0 or several. Use task='multilabel' for such data."
+        )
+    indices = matrix.argmax(axis=1).astype(np.int64)
+    if task is None or names is None:
+        return indices
+    return _align_indicator(matrix, names, task).argmax(axis=1).astype(np.int64)
+
+
+def _align_indicator(matrix: np.ndarray, names: list[Any] | None, task: Task) -> np.ndarray:
+    names = names if names is not None else list(range(matrix.shape[1]))
+    if names == list(task.classes):
+        return matrix.astype(np.float32)
+    if sorted(map(str, names)) == sorted(map(str, task.classes)) and len(names) == task.num_classes:
+        order = [list(map(str, names)).index(str(c)) for c in task.classes]
+        return matrix[:, order].astype(np.float32)
+    if names == list(range(matrix.shape[1])) and matrix.shape[1] == task.num_classes:
+        return matrix.astype(np.float32)
+    raise LabelError(
+        f"the indicator columns {format_examples(names)} do not match the model's classes "
+        f"{format_examples(task.classes)}. Pass the same target columns as at training."
+    )
