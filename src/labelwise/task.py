@@ -350,7 +350,8 @@ def _parse(labels: Any, *, label_sep: str | None, split: bool) -> _Parsed:
     if values and _looks_like_indicator_rows(values):
         return _parse_indicator(np.asarray(values, dtype=np.float64), names=list(range(len(values[0]))))
     if values and all(_is_collection(v) for v in values if not _is_missing(v)) and not all(map(_is_missing, values)):
-        return _Parsed(form="lists", sets=[() if _is_missing(v) else _label_set(v) for v in values])
+        sets = [() if _is_missing(v) else _label_set(v) for v in values]
+        return _Parsed(form="lists", sets=sets, singles=[row[0] if len(row) == 1 else None for row in sets])
     values = [_scalar(v) for v in values]
     strings = [v for v in values if isinstance(v, str)]
     if split and strings and len(strings) == sum(not _is_missing(v) for v in values):
@@ -472,6 +473,11 @@ def _task_from_singles(parsed: _Parsed, *, forced: TaskKind | None, positive: An
         sets = [(v,) for v in values]
         return _task_from_sets(_Parsed(form=parsed.form, sets=sets), forced=forced)
     kind = forced or (TaskKind.BINARY if len(classes) == 2 else TaskKind.MULTICLASS)
+    if kind is TaskKind.BINARY and len(classes) != 2:
+        raise ConfigError(
+            f"task='binary' needs exactly 2 classes, the labels hold {len(classes)}: {format_examples(classes)}. "
+            "Use task='multiclass' (or 'auto')."
+        )
     if kind is TaskKind.BINARY:
         return _binary_task(classes, counts, positive=positive, binary_head=binary_head, forced=forced is not None)
     if positive is not None:
@@ -485,6 +491,9 @@ def _task_from_singles(parsed: _Parsed, *, forced: TaskKind | None, positive: An
 
 
 def _binary_task(classes: list[Any], counts: pd.Series, *, positive: Any, binary_head: BinaryHead, forced: bool) -> Task:
+    if positive is not None and positive not in classes:
+        # The CLI hands over text; a class read from a CSV may be an int or a bool of the same spelling.
+        positive = next((c for c in classes if str(c) == str(positive)), positive)
     if positive is None:
         positive, why_positive = _default_positive(classes, counts)
     elif positive not in classes:

@@ -1,0 +1,179 @@
+"""Task inference, encoding and the head/loss/activation contract, over every label spelling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from _factories import make_task
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from labelwise.errors import ConfigError, LabelError
+from labelwise.task import Task, TaskKind, infer_task, join_labels
+
+# Expected kind -> the spellings that must infer it (torchmetrics-style ids name the spelling).
+INFERENCE_TABLE = {
+    TaskKind.BINARY: [
+        pytest.param(["benign", "malignant", "benign"], id="strings"),
+        pytest.param([0, 1, 1, 0], id="ints"),
+        pytest.param([True, False, True], id="bools"),
+        pytest.param(np.array([0.0, 1.0, 1.0]), id="integral-floats"),
+        pytest.param(pd.Series(["no", "yes", "no"]), id="series"),
+        pytest.param([["cat"], ["dog"], ["cat"]], id="singleton-lists"),
+    ],
+    TaskKind.MULTICLASS: [
+        pytest.param(["bird", "cat", "dog"], id="strings"),
+        pytest.param([3, 1, 2, 1], id="ints"),
+        pytest.param(torch.tensor([0, 1, 2]), id="tensor"),
+    ],
+    TaskKind.MULTILABEL: [
+        pytest.param(["cloud haze", "", "road"], id="delimited"),
+        pytest.param(["cloud;haze", "road", "haze"], id="semicolon"),
+        pytest.param([["cloud", "haze"], [], ["road"]], id="lists"),
+        pytest.param([{"cloud"}, {"haze", "road"}], id="sets"),
+        pytest.param(np.array([[1, 0, 1], [0, 0, 0], [0, 1, 0]]), id="indicator"),
+        pytest.param(pd.DataFrame({"cloud": [1, 0], "haze": [1, 1], "road": [0, 0]}), id="indicator-columns"),
+        pytest.param([[1, 0, 1], [0, 0, 0]], id="indicator-rows"),
+    ],
+}
+INFERENCE_CASES = [
+    pytest.param(kind, *case.values, id=f"{kind}-{case.id}") for kind, cases in INFERENCE_TABLE.items() for case in cases
+]
+
+
+@pytest.mark.parametrize(("expected", "labels"), INFERENCE_CASES)
+def test_infer_task_kind(expected: TaskKind, labels: object) -> None:
+    task = infer_task(labels)
+    assert task.kind is expected
+    assert task.reason.startswith(str(expected))
+
+
+def test_the_multiclass_string_case_is_really_multiclass() -> None:
+    # "b c" appears whole in every row that has it, but a space is a separator: so it is multilabel.
+    assert infer_task(["a", "b c", "b c"]).kind is TaskKind.MULTILABEL
+    assert infer_task(["a", "b c", "b c"], kind="multiclass").classes == ("a", "b c")
+
+
+# Bad input -> a fragment of the message that must appear (what was found / expected / fix).
+BAD_LABELS = [
+    pytest.param(["a", "a", "a"], "one class ('a') in all 3 rows", id="single-class"),
+    pytest.param(["a", None, "b"], "missing or empty labels in row 1", id="none"),
+    pytest.param(["a", float("nan"), "b", "c"], "missing or empty labels in row 1", id="nan"),
+    pytest.param(["a", "", "b"], "pass task='multilabel'", id="empty-string-single-label"),
+    pytest.param([1, "a", 2], "mixes label types", id="mixed-types"),
+    pytest.param([0.5, 1.5, 2.0], "non-integer numbers (0.5, 1.5)", id="floats"),
+    pytest.param(["a b", "c;d"], "several possible separators", id="ambiguous-separator"),
+    pytest.param(np.array([[1, 2], [0, 1]]), "only 0/1", id="indicator-values"),
+    pytest.param(["", "", ""], "missing or empty labels", id="all-empty"),
+    pytest.param([[], []], "no item has any label", id="all-empty-lists"),
+    pytest.param("abc", "must be a sequence", id="scalar"),
+]
+
+
+@pytest.mark.parametrize(("labels", "fragment"), BAD_LABELS)
+def test_bad_labels_raise_with_the_reason(labels: object, fragment: str) -> None:
+    with pytest.raises(LabelError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        infer_task(labels)
+
+
+def test_forced_kinds() -> None:
+    assert infer_task(["a", "b", "a"], kind="multiclass").head_width == 2
+    multilabel = infer_task(["a", "b", "c"], kind="multilabel")
+    assert multilabel.kind is TaskKind.MULTILABEL and "asked for" in multilabel.reason
+    with pytest.raises(ConfigError, match="exactly 2 classes"):
+        infer_task(["a", "b", "c"], kind="binary")
+    with pytest.raises(ConfigError, match="not one of"):
+        infer_task(["a", "b"], kind="regression")
+
+
+def test_binary_positive_class() -> None:
+    assert infer_task(["b", "a", "a"]).positive == "b"  # the rarer class
+    assert infer_task([1, 0, 0, 1, 1]).positive == 1  # convention beats frequency
+    assert infer_task(["x", "y", "y"], positive="y").classes == ("x", "y")
+    assert infer_task([0, 1, 1], positive="0").positive == 0  # the CLI passes text
+    with pytest.raises(ConfigError, match="not one of the classes"):
+        infer_task(["x", "y"], positive="z")
+
+
+def test_head_activation_loss_and_dtype_table(kind: TaskKind) -> None:
+    """The design's table, as one parametrized check."""
+    expected = {
+        TaskKind.BINARY: (1, "sigmoid", "BCEWithLogitsLoss", torch.float32),
+        TaskKind.MULTICLASS: (4, "softmax", "CrossEntropyLoss", torch.long),
+        TaskKind.MULTILABEL: (4, "sigmoid", "BCEWithLogitsLoss", torch.float32),
+    }[kind]
+    task = make_task(kind)
+    assert (task.head_width, task.activation, task.loss_name, task.target_dtype) == expected
+
+
+def test_encode_decode_round_trip(kind: TaskKind) -> None:
+    labels = {
+        TaskKind.BINARY: ["malignant", "benign", "malignant"],
+        TaskKind.MULTICLASS: ["dog", "bird", "fish", "cat"],
+        TaskKind.MULTILABEL: [("cloud", "road"), (), ("water",)],
+    }[kind]
+    task = make_task(kind)
+    targets = task.encode(labels)
+    assert targets.dtype == task.target_dtype
+    decisions = targets.bool() if kind is TaskKind.MULTILABEL else targets.long()
+    assert task.decode(decisions) == labels
+
+
+def test_encode_rejects_unseen_labels_naming_rows() -> None:
+    task = make_task("multiclass")
+    with pytest.raises(LabelError, match=r"never trained on: 'cow', 'emu' in rows 1, 3"):
+        task.encode(["cat", "cow", "dog", "emu"])
+    with pytest.raises(LabelError, match="never trained on: 'snow' in row 1"):
+        make_task("multilabel").encode(["cloud", "snow haze"])
+
+
+def test_indicator_columns_are_aligned_by_name() -> None:
+    task = infer_task(pd.DataFrame({"a": [1, 0], "b": [0, 1]}))
+    swapped = pd.DataFrame({"b": [1, 0], "a": [0, 1]})
+    assert task.encode(swapped).tolist() == [[0.0, 1.0], [1.0, 0.0]]
+
+
+def test_binary_two_heads_are_the_same_model() -> None:
+    """sigmoid(z1 - z0) == softmax(z)[1]: two logits add a parameter, not a capability (seed article 3)."""
+    logits = torch.randn(100, 2, dtype=torch.float64)
+    one = Task(kind="binary", classes=("n", "p")).probabilities((logits[:, 1] - logits[:, 0]).unsqueeze(1))
+    two = Task(kind="binary", classes=("n", "p"), binary_head="two").probabilities(logits)
+    torch.testing.assert_close(one, two, rtol=1e-12, atol=1e-12)  # exact identity up to float64 rounding
+
+
+def test_probabilities_shape_and_rows(kind: TaskKind) -> None:
+    task = make_task(kind)
+    probs = task.probabilities(torch.randn(8, task.head_width) * 10)
+    assert probs.shape == (8, task.num_classes)
+    assert ((probs >= 0) & (probs <= 1)).all()
+    if kind is not TaskKind.MULTILABEL:
+        torch.testing.assert_close(probs.sum(dim=1), torch.ones(8))  # one label per item: rows sum to 1
+    with pytest.raises(ConfigError, match=r"expected \(N, "):
+        task.probabilities(torch.randn(8, task.head_width + 1))
+
+
+def test_to_dict_round_trip(kind: TaskKind) -> None:
+    task = make_task(kind)
+    assert Task.from_dict(task.to_dict()) == task
+
+
+def test_join_labels() -> None:
+    assert join_labels([("a", "b"), (), None, 3], sep=" ") == ["a b", "", "", "3"]
+
+
+_LABEL_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp"),
+                                             blacklist_characters=";,"), min_size=1, max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.sets(_LABEL_TEXT, max_size=3), min_size=2, max_size=30), sep=st.sampled_from([" ", ";", ","]))
+def test_delimited_round_trip_property(rows: list[set[str]], sep: str) -> None:
+    """Any label sets written with any separator read back to the same sets."""
+    if len({label for row in rows for label in row}) < 2:
+        return
+    strings = [sep.join(sorted(row)) for row in rows]
+    task = infer_task(strings, kind="multilabel", label_sep=sep)
+    decoded = task.decode(task.encode(strings).bool())
+    assert [set(row) for row in decoded] == rows
