@@ -33,7 +33,7 @@ def make_batch(kind: TaskKind | str, *, seed: int = 0, n: int = 64) -> tuple[Tas
     if task.kind is TaskKind.MULTILABEL:
         targets = (torch.rand(n, task.num_classes, generator=gen) < 0.35).float()
         targets[0] = 0.0
-        targets[1:1 + task.num_classes] = torch.eye(task.num_classes)
+        targets[1 : 1 + task.num_classes] = torch.eye(task.num_classes)
     else:
         targets = torch.randint(0, task.num_classes, (n,), generator=gen)
         targets[: task.num_classes] = torch.arange(task.num_classes)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from _factories import KINDS
 
+from _factories import KINDS
 from labelwise.task import TaskKind
 
 

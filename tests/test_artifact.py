@@ -50,9 +50,14 @@ def test_rewrite_replaces_the_run(tmp_path: Path) -> None:
     [
         pytest.param(lambda run: None, "does not exist", id="missing"),
         pytest.param(lambda run: run.mkdir(), "holds no labelwise.json", id="empty-folder"),
-        pytest.param(lambda run: (run.mkdir(), (run / "labelwise.json").write_text("{")), "not valid JSON", id="bad-json"),
-        pytest.param(lambda run: (run.mkdir(), (run / "labelwise.json").write_text(json.dumps({"format_version": 99}))),
-                     "format_version 99", id="future-version"),
+        pytest.param(
+            lambda run: (run.mkdir(), (run / "labelwise.json").write_text("{")), "not valid JSON", id="bad-json"
+        ),
+        pytest.param(
+            lambda run: (run.mkdir(), (run / "labelwise.json").write_text(json.dumps({"format_version": 99}))),
+            "format_version 99",
+            id="future-version",
+        ),
     ],
 )
 def test_damaged_runs_are_named(tmp_path: Path, damage: object, fragment: str) -> None:

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from _factories import make_task
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _factories import make_task
 from labelwise.errors import ConfigError, LabelError
 from labelwise.task import Task, TaskKind, infer_task, join_labels
 
@@ -39,7 +39,9 @@ INFERENCE_TABLE = {
     ],
 }
 INFERENCE_CASES = [
-    pytest.param(kind, *case.values, id=f"{kind}-{case.id}") for kind, cases in INFERENCE_TABLE.items() for case in cases
+    pytest.param(kind, *case.values, id=f"{kind}-{case.id}")
+    for kind, cases in INFERENCE_TABLE.items()
+    for case in cases
 ]
 
 
@@ -163,8 +165,11 @@ def test_join_labels() -> None:
     assert join_labels([("a", "b"), (), None, 3], sep=" ") == ["a b", "", "", "3"]
 
 
-_LABEL_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp"),
-                                             blacklist_characters=";,"), min_size=1, max_size=6)
+_LABEL_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp"), blacklist_characters=";,"),
+    min_size=1,
+    max_size=6,
+)
 
 
 @settings(max_examples=60, deadline=None)

@@ -59,7 +59,9 @@ def staging_dir(run_dir: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise ArtifactError(f"cannot create the folder {str(parent)!r} for the run: {err.strerror}. Pass another --out.") from err
+        raise ArtifactError(
+            f"cannot create the folder {str(parent)!r} for the run: {err.strerror}. Pass another --out."
+        ) from err
     stage = parent / f".{target.name}.staging-{uuid.uuid4().hex[:8]}"
     stage.mkdir()
     try:
@@ -119,7 +121,9 @@ def load_weights(run_dir: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except (SafetensorError, OSError) as err:
-        raise ArtifactError(f"{str(path)!r} cannot be read as safetensors ({err}); the run is damaged. Retrain it.") from err
+        raise ArtifactError(
+            f"{str(path)!r} cannot be read as safetensors ({err}); the run is damaged. Retrain it."
+        ) from err
 
 
 def _json_default(value: Any) -> Any:

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from labelwise.errors import ConfigError, LabelError
+from labelwise.errors import ConfigError, LabelError, format_examples
 from labelwise.task import Task, TaskKind
 
 __all__ = ["Balance", "TaskLoss", "infer_balance", "loss_for"]
@@ -101,9 +101,13 @@ def loss_for(
         raise ConfigError(f"label_smoothing={label_smoothing!r} must be in [0, 1).")
     sigmoid = task.target_dtype == torch.float32
     if pos_weight is not None and not sigmoid:
-        raise ConfigError(f"pos_weight applies to sigmoid losses; this {task.kind} Task uses {task.loss_name}: pass class_weight.")
+        raise ConfigError(
+            f"pos_weight applies to sigmoid losses; this {task.kind} Task uses {task.loss_name}: pass class_weight."
+        )
     if class_weight is not None and sigmoid:
-        raise ConfigError(f"class_weight applies to cross-entropy; this {task.kind} Task uses {task.loss_name}: pass pos_weight.")
+        raise ConfigError(
+            f"class_weight applies to cross-entropy; this {task.kind} Task uses {task.loss_name}: pass pos_weight."
+        )
     width = 1 if task.kind is TaskKind.BINARY else task.num_classes
     for name, weight, size in (("pos_weight", pos_weight, width), ("class_weight", class_weight, task.num_classes)):
         if weight is not None and tuple(weight.shape) != (size,):
@@ -139,8 +143,13 @@ def infer_balance(targets: torch.Tensor, task: Task) -> Balance:
         if not heavy.any():
             return Balance(None, None, f"no label is rarer than 1:{IMBALANCE_RATIO:g}; no loss weights.")
         weight = torch.where(heavy, ratio, torch.ones_like(ratio))
-        names = [task.classes[i] for i in torch.flatnonzero(heavy).tolist()]
-        return Balance(weight, None, f"pos_weight = negatives/positives for {len(names)} labels rarer than 1:{IMBALANCE_RATIO:g} ({names[:5]!r}).")
+        names = [task.classes[i] for i in heavy.nonzero().flatten().tolist()]
+        return Balance(
+            weight,
+            None,
+            f"pos_weight = negatives/positives for {len(names)} labels rarer than 1:{IMBALANCE_RATIO:g} "
+            f"({format_examples(names)}).",
+        )
     ratio = float(counts.max() / counts.clamp(min=1).min())
     if ratio < IMBALANCE_RATIO:
         return Balance(None, None, f"class imbalance {ratio:.1f}:1 is below {IMBALANCE_RATIO:g}:1; no loss weights.")

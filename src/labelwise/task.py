@@ -209,7 +209,9 @@ class Task:
         """
         if self.kind is TaskKind.MULTILABEL:
             if decisions.ndim != 2 or decisions.shape[1] != self.num_classes:
-                raise ConfigError(f"multilabel decisions must be (N, {self.num_classes}), got {tuple(decisions.shape)}.")
+                raise ConfigError(
+                    f"multilabel decisions must be (N, {self.num_classes}), got {tuple(decisions.shape)}."
+                )
             mask = decisions.bool().cpu().numpy()
             return [tuple(self.classes[j] for j in np.flatnonzero(row)) for row in mask]
         if decisions.ndim != 1:
@@ -374,7 +376,8 @@ def _detect_separator(strings: list[str]) -> str | None:
     present = [sep for sep in _AUTO_SEPARATORS if any(sep in s.strip() for s in strings)]
     if len(present) > 1:
         raise LabelError(
-            f"labels contain several possible separators {present!r} (e.g. {next(s for s in strings if present[0] in s)!r}); "
+            f"labels contain several possible separators {present!r} "
+            f"(e.g. {next(s for s in strings if present[0] in s)!r}); "
             "expected one. Pass `label_sep=` (CLI: --label-sep) to say which one splits labels, "
             "or task='multiclass' to keep each string whole."
         )
@@ -388,7 +391,8 @@ def _parse_indicator(matrix: np.ndarray, *, names: list[Any]) -> _Parsed:
         except (TypeError, ValueError):
             raise LabelError(
                 "several target columns were given, so they were read as a 0/1 indicator matrix, but they hold "
-                "non-numeric values. Expected 0/1 (or True/False) in every target column; pass one label column instead."
+                "non-numeric values. Expected 0/1 (or True/False) in every target column; "
+                "pass one label column instead."
             ) from None
     bad = ~np.isin(matrix, (0, 1))
     if bad.any():
@@ -408,8 +412,9 @@ def _task_from_indicator(parsed: _Parsed, *, forced: TaskKind | None, binary_hea
     if forced in (TaskKind.BINARY, TaskKind.MULTICLASS):
         indices = _indicator_to_indices(matrix, names, None)
         singles = [names[i] for i in indices]
-        return _task_from_singles(_Parsed(form="indicator", singles=singles), forced=forced, positive=positive,
-                                  binary_head=binary_head)
+        return _task_from_singles(
+            _Parsed(form="indicator", singles=singles), forced=forced, positive=positive, binary_head=binary_head
+        )
     per_row = matrix.sum(axis=1)
     reason = (
         f"multilabel: the target is a 0/1 indicator matrix of {len(names)} labels "
@@ -441,7 +446,10 @@ def _task_from_sets(parsed: _Parsed, *, forced: TaskKind | None) -> Task:
         "lists": "one collection of labels per item",
     }
     if forced is TaskKind.MULTILABEL and not parsed.has_multi_or_empty:
-        why = "multilabel because task='multilabel' was asked for (every item holds one label, so an item may now get none)"
+        why = (
+            "multilabel because task='multilabel' was asked for "
+            "(every item holds one label, so an item may now get none)"
+        )
     else:
         why = f"multilabel: {multi} of {len(sets)} items hold 2+ labels and {empty} hold none"
     if len(classes) == 1:
@@ -490,7 +498,9 @@ def _task_from_singles(parsed: _Parsed, *, forced: TaskKind | None, positive: An
     return Task(kind=TaskKind.MULTICLASS, classes=tuple(classes), reason=reason)
 
 
-def _binary_task(classes: list[Any], counts: pd.Series, *, positive: Any, binary_head: BinaryHead, forced: bool) -> Task:
+def _binary_task(
+    classes: list[Any], counts: pd.Series, *, positive: Any, binary_head: BinaryHead, forced: bool
+) -> Task:
     if positive is not None and positive not in classes:
         # The CLI hands over text; a class read from a CSV may be an int or a bool of the same spelling.
         positive = next((c for c in classes if str(c) == str(positive)), positive)

@@ -1,0 +1,193 @@
+"""A trained classifier: network + Task + preprocessing + calibration + decision rule, used as one.
+
+`Classifier` composes the functional parts and never re-implements them: the Task turns logits into
+probabilities and decisions into labels, the `Calibration` rescales logits, the `DecisionRule` decides.
+`labelwise.fit` (in `labelwise.fitting`) builds one; `load` reads one from a run directory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from labelwise import artifact
+from labelwise.calibrate import Calibration
+from labelwise.data.sources import Source, load_source, source_from_frame
+from labelwise.decide import DecisionRule
+from labelwise.errors import DataError
+from labelwise.inputs import Encoded, Inputs, inputs_from_dict
+from labelwise.metrics import compute_metrics
+from labelwise.models import ModelSpec, create_network
+from labelwise.task import Task, join_labels
+
+__all__ = ["Classifier", "Predictions", "load"]
+
+_INFERENCE_BATCH = 512
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """What `Classifier.predict_source` returns for each readable row of the data.
+
+    ``probs`` ``(N, num_classes)`` calibrated, in ``task.classes`` order; ``decisions`` as `Task.decode` takes them;
+    ``kept`` marks which source rows were readable (all, unless images were skipped).
+    """
+
+    probs: torch.Tensor
+    decisions: torch.Tensor
+    kept: np.ndarray
+    skipped: list[tuple[str, str]]
+
+
+@dataclass
+class Classifier:
+    """A trained classifier. Build with `labelwise.fit`, or `load` from a run directory.
+
+    Example:
+        >>> import labelwise, sklearn.datasets
+        >>> X, y = sklearn.datasets.load_iris(return_X_y=True, as_frame=True)  # doctest: +SKIP
+        >>> clf = labelwise.fit(X.assign(species=y), target="species")  # doctest: +SKIP
+        >>> clf.predict(X.head(3))  # doctest: +SKIP
+        [0, 0, 0]
+    """
+
+    task: Task
+    network: nn.Module
+    inputs: Inputs
+    model_spec: ModelSpec
+    calibration: Calibration
+    rule: DecisionRule
+    info: dict[str, Any] = field(default_factory=dict)
+
+    # -- prediction ------------------------------------------------------------------------------
+    def predict_source(self, source: Source, *, skip_bad: bool = False) -> Predictions:
+        """Calibrated probabilities and decisions for every readable row of ``source``."""
+        encoded = self.inputs.encode(source, skip_bad=skip_bad)
+        logits = self.logits(encoded)
+        probs = self.task.probabilities(self.calibration.apply(logits))
+        return Predictions(probs, self.rule.decide(probs), encoded.kept, encoded.skipped)
+
+    def logits(self, encoded: Encoded) -> torch.Tensor:
+        """Raw network outputs ``(N, head_width)`` for encoded inputs, in batches, without gradients."""
+        self.network.eval()
+        outputs = []
+        with torch.inference_mode():
+            for start in range(0, len(encoded.values), _INFERENCE_BATCH):
+                batch = self.inputs.batch_transform(encoded.values[start : start + _INFERENCE_BATCH])
+                outputs.append(self.network(batch).float())
+        if not outputs:
+            return torch.empty(0, self.task.head_width)
+        return torch.cat(outputs)
+
+    def predict_proba(self, data: Any) -> np.ndarray:
+        """Calibrated class probabilities ``(N, num_classes)`` in ``task.classes`` order (binary: both columns)."""
+        return self.predict_source(self._source(data)).probs.numpy()
+
+    def predict(self, data: Any) -> list[Any]:
+        """Labels as the user wrote them; multilabel rows are tuples (empty = none of the labels)."""
+        return self.task.decode(self.predict_source(self._source(data)).decisions)
+
+    def predictions_frame(self, source: Source, *, skip_bad: bool = False) -> pd.DataFrame:
+        """The ``predictions.csv`` table: ``id``, ``p:<class>`` per class, ``prediction``; rows in input order."""
+        out = self.predict_source(source, skip_bad=skip_bad)
+        ids = [i for i, keep in zip(source.ids, out.kept, strict=True) if keep]
+        frame = pd.DataFrame({"id": ids})
+        probs = out.probs.numpy()
+        for j, cls in enumerate(self.task.classes):
+            frame[f"p:{cls}"] = probs[:, j]
+        frame["prediction"] = join_labels(self.task.decode(out.decisions), sep=self.task.label_sep)
+        return frame
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def evaluate(self, data: Any, *, target: str | list[str] | None = None) -> dict[str, float]:
+        """Metrics on labelled data (the test split): those of `labelwise.metrics.compute_metrics`."""
+        source = self._source(data, target=target, labelled=True)
+        return self.evaluate_source(source)
+
+    def evaluate_source(self, source: Source, *, skip_bad: bool = False) -> dict[str, float]:
+        """Metrics on a labelled `Source`."""
+        if source.labels is None:
+            raise DataError(
+                "the data has no target column, so there is nothing to evaluate against. "
+                f"Pass `--target` (the model was trained on {self.info.get('target')!r})."
+            )
+        out = self.predict_source(source, skip_bad=skip_bad)
+        labels = source.labels[out.kept] if not out.kept.all() else source.labels
+        targets = self.task.encode(labels)
+        return compute_metrics(out.probs, targets, self.task, decisions=out.decisions)
+
+    def _source(self, data: Any, *, target: str | list[str] | None = None, labelled: bool = False) -> Source:
+        if isinstance(data, Source):
+            return data
+        if target is None and labelled:
+            target = self.info.get("target")
+        image_col = getattr(self.inputs, "image_col", None)
+        if isinstance(data, (str, os.PathLike)):
+            return load_source(data, target=target if labelled else None, image_col=image_col, for_training=False)
+        if isinstance(data, np.ndarray) and data.ndim == 2:
+            columns = self.info.get("feature_columns") or [str(i) for i in range(data.shape[1])]
+            data = pd.DataFrame(data, columns=columns[: data.shape[1]])
+        if isinstance(data, pd.DataFrame):
+            return source_from_frame(data, target=target if labelled else None, image_col=image_col)
+        raise DataError(
+            f"cannot predict from {type(data).__name__}; expected a DataFrame, a 2-D array of features, "
+            "or a path to a CSV/Parquet file or an image folder."
+        )
+
+    # -- storage ---------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the run directory atomically (``model.safetensors`` + ``labelwise.json``); return its path."""
+        with artifact.staging_dir(path) as stage:
+            self.save_into(stage)
+        return Path(path)
+
+    def save_into(self, stage: Path) -> None:
+        """Write the artifact files into an already staged folder (used by training, which stages the run)."""
+        artifact.save_artifact(stage, state_dict=self.network.state_dict(), metadata=self.metadata())
+
+    def metadata(self) -> dict[str, Any]:
+        """Everything but the weights, as written to ``labelwise.json``."""
+        return {
+            "task": self.task.to_dict(),
+            "preprocessing": self.inputs.to_dict(),
+            "model": self.model_spec.to_dict(),
+            "calibration": self.calibration.to_dict(),
+            "decision": self.rule.to_dict(),
+            **self.info,
+        }
+
+
+def load(path: str | os.PathLike[str]) -> Classifier:
+    """Load a run directory written by `Classifier.save` or ``labelwise train``; never unpickles.
+
+    Raises:
+        ArtifactError: the folder is missing, incomplete, damaged, or of an unknown format version.
+    """
+    meta = artifact.load_metadata(path)
+    task = Task.from_dict(meta["task"])
+    spec = ModelSpec.from_dict(meta["model"])
+    network = create_network(spec, task)
+    state = artifact.load_weights(path)
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise artifact.ArtifactError(
+            f"the weights in {str(path)!r} do not fit the architecture in its labelwise.json ({err}). Retrain the run."
+        ) from err
+    known = {"format_version", "task", "preprocessing", "model", "calibration", "decision"}
+    return Classifier(
+        task=task,
+        network=network.eval(),
+        inputs=inputs_from_dict(meta["preprocessing"]),
+        model_spec=spec,
+        calibration=Calibration.from_dict(meta["calibration"]),
+        rule=DecisionRule.from_dict(meta["decision"]),
+        info={k: v for k, v in meta.items() if k not in known},
+    )

@@ -1,0 +1,307 @@
+"""The ``labelwise`` command: parse arguments -> call the public API -> format the result. Nothing else.
+
+Exit codes: 0 ok, 2 bad input or usage (one line on stderr, no traceback), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from labelwise.errors import ArtifactError, LabelwiseError, LabelwiseWarning
+
+__all__ = ["build_parser", "main"]
+
+_TASKS = ("auto", "binary", "multiclass", "multilabel")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (tests call this in process)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    shown, warnings.showwarning = warnings.showwarning, _show_warning
+    try:
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
+    except LabelwiseError as err:
+        if args.debug:
+            traceback.print_exc()
+        print(f"labelwise: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("labelwise: interrupted; nothing was written.", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - the last line of defence turns any bug into a report request
+        if args.debug:
+            traceback.print_exc()
+        print(f"labelwise: internal error: {type(err).__name__}: {_one_line(err)}", file=sys.stderr)
+        print(
+            "labelwise: this is a bug; please report it with the command you ran (add --debug for the traceback).",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        warnings.showwarning = shown
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, *_: Any) -> None:
+    # Our warnings are messages for the user, not for a developer: one line, no source location.
+    if issubclass(category, LabelwiseWarning):
+        print(f"labelwise: warning: {_one_line(message)}", file=sys.stderr)
+    else:
+        print(warnings.formatwarning(message, category, filename, lineno), end="", file=sys.stderr)
+
+
+def _one_line(err: BaseException | Warning | str) -> str:
+    return " ".join(str(err).split())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="labelwise",
+        description="Train, evaluate and use binary, multiclass and multilabel classifiers.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_inspect(sub)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_predict(sub)
+    _add_demo(sub)
+    return parser
+
+
+def _command(sub: Any, name: str, help_text: str, handler: Callable[[argparse.Namespace], int]) -> Any:
+    cmd = sub.add_parser(
+        name, help=help_text, description=help_text, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    cmd.set_defaults(handler=handler)
+    cmd.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    return cmd
+
+
+def _add_data_args(cmd: Any, *, training: bool) -> None:
+    cmd.add_argument(
+        "--target",
+        nargs="+",
+        default=None,
+        help="label column, or several 0/1 columns (multilabel); default: a column named "
+        "label/labels/target/class/y" + ("" if training else " (default: as at training)"),
+    )
+    if training:
+        cmd.add_argument("--image-col", default=None, help="column of image paths, relative to the table's folder")
+    cmd.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="skip unreadable images (they are counted and named) instead of stopping",
+    )
+
+
+def _add_inspect(sub: Any) -> None:
+    cmd = _command(sub, "inspect", "show the task labelwise infers from the data, and why", _inspect)
+    cmd.add_argument("data", help="CSV/Parquet file or image folder")
+    _add_data_args(cmd, training=True)
+    cmd.add_argument("--task", choices=_TASKS, default="auto", help="override the inferred kind of task")
+    cmd.add_argument("--label-sep", default=None, help="separator of multilabel label strings (default: detected)")
+    cmd.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _add_train(sub: Any) -> None:
+    cmd = _command(sub, "train", "train a classifier and tune its decisions on validation data", _train)
+    cmd.add_argument("data", help="CSV/Parquet file or image folder (ROOT/<class>/* or ROOT/{train,valid}/<class>/*)")
+    _add_data_args(cmd, training=True)
+    cmd.add_argument("--out", default=None, help="run directory (default: runs/<data name>)")
+    cmd.add_argument(
+        "--task",
+        choices=_TASKS,
+        default="auto",
+        help="override the inferred kind (multilabel on single-label data lets the model answer none)",
+    )
+    cmd.add_argument("--label-sep", default=None, help="separator of multilabel label strings (default: detected)")
+    cmd.add_argument("--positive", default=None, help="positive class of a binary task (default: True/1, else rarer)")
+    cmd.add_argument(
+        "--binary-head",
+        choices=("one", "two"),
+        default="one",
+        help="binary: one logit + sigmoid + BCE, or two logits + softmax + cross-entropy",
+    )
+    cmd.add_argument("--model", default="auto", help="auto (mlp for tables, cnn for images), mlp, cnn or a timm name")
+    cmd.add_argument("--image-size", type=int, default=None, help="resize images to this side (default: from data)")
+    cmd.add_argument("--metric", default="f1", help="metric the decision threshold is tuned for on validation")
+    cmd.add_argument(
+        "--balance",
+        choices=("auto", "none"),
+        default="auto",
+        help="auto: weight the loss when classes are strongly imbalanced",
+    )
+    cmd.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: chosen from the data size)")
+    cmd.add_argument("--time-budget", type=float, default=None, help="stop training after this many seconds")
+    cmd.add_argument("--lr", type=float, default=None, help="peak learning rate (default: chosen for the model)")
+    cmd.add_argument("--batch-size", type=int, default=None, help="batch size (default: chosen from the data size)")
+    cmd.add_argument("--seed", type=int, default=0, help="random seed (split, initialisation, order)")
+    cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_evaluate(sub: Any) -> None:
+    cmd = _command(sub, "evaluate", "measure a trained run on labelled data", _evaluate)
+    cmd.add_argument("run", help="run directory written by `labelwise train`")
+    cmd.add_argument("data", help="labelled CSV/Parquet file or image folder")
+    _add_data_args(cmd, training=False)
+    cmd.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _add_predict(sub: Any) -> None:
+    cmd = _command(sub, "predict", "write predictions for new data", _predict)
+    cmd.add_argument("run", help="run directory written by `labelwise train`")
+    cmd.add_argument("data", help="CSV/Parquet file, or a folder of images (flat or a class tree)")
+    cmd.add_argument("--out", default="predictions.csv", help="CSV file to write")
+    cmd.add_argument("--id-col", default=None, help="column to copy into `id` (default: image path, else row number)")
+    cmd.add_argument("--skip-bad-images", action="store_true", help="skip unreadable images instead of stopping")
+
+
+def _add_demo(sub: Any) -> None:
+    from labelwise.datasets import list_demos
+
+    cmd = _command(sub, "demo", "train and evaluate on embedded data made from scikit-learn's datasets", _demo)
+    cmd.add_argument("name", nargs="?", default="digits", choices=list_demos(), help="which demo")
+    cmd.add_argument("--dir", default="labelwise-demo", help="folder for the demo data and run")
+    cmd.add_argument("--seed", type=int, default=0, help="random seed")
+    cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+# -- handlers --------------------------------------------------------------------------------------
+def _inspect(args: argparse.Namespace) -> int:
+    from labelwise.report import inspect_source
+
+    report = inspect_source(
+        args.data, target=_target(args.target), image_col=args.image_col, task=args.task, label_sep=args.label_sep
+    )
+    print(json.dumps(report, indent=2, default=str) if args.json else _format_inspect(report))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    import labelwise
+    from labelwise.report import format_training
+    from labelwise.train import TrainConfig
+
+    out = args.out or str(Path("runs") / _data_name(args.data))
+    config = TrainConfig(
+        epochs=args.epochs,
+        time_budget=args.time_budget,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        balance=args.balance,
+    )
+    clf = labelwise.fit(
+        args.data,
+        target=_target(args.target),
+        image_col=args.image_col,
+        task=args.task,
+        label_sep=args.label_sep,
+        positive=args.positive,
+        binary_head=args.binary_head,
+        model=args.model,
+        image_size=args.image_size,
+        metric=args.metric,
+        config=config,
+        progress=not args.quiet,
+        skip_bad_images=args.skip_bad_images,
+        out=out,
+    )
+    print(format_training(clf, run_dir=out))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import labelwise
+    from labelwise.report import format_metrics
+
+    clf = labelwise.load(args.run)
+    metrics = clf.evaluate(args.data, target=_target(args.target))
+    print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import labelwise
+    from labelwise.data.sources import load_source
+
+    clf = labelwise.load(args.run)
+    image_col = getattr(clf.inputs, "image_col", None)
+    source = load_source(args.data, target=None, image_col=image_col, id_col=args.id_col, for_training=False)
+    frame = clf.predictions_frame(source, skip_bad=args.skip_bad_images)
+    _write_csv_atomically(frame, Path(args.out))
+    skipped = len(source.ids) - len(frame)
+    note = f" ({skipped} unreadable images skipped)" if skipped else ""
+    print(f"wrote {len(frame)} predictions to {args.out}{note}", file=sys.stderr)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import labelwise
+    from labelwise.datasets import make_demo
+    from labelwise.report import format_metrics, format_training
+    from labelwise.train import TrainConfig
+
+    root = Path(args.dir)
+    demo = make_demo(args.name, root, seed=args.seed)
+    print(f"demo {demo.name}: {demo.description}", file=sys.stderr)
+    run_dir = root / demo.name / "run"
+    clf = labelwise.fit(
+        demo.train,
+        target=demo.target,
+        image_col=demo.image_col,
+        out=run_dir,
+        config=TrainConfig(seed=args.seed),
+        progress=not args.quiet,
+    )
+    print(format_training(clf, run_dir=str(run_dir)))
+    metrics = clf.evaluate(demo.test, target=demo.target)
+    print(f"\ntest ({demo.test}):\n{format_metrics(metrics)}")
+    return 0
+
+
+# -- small helpers ---------------------------------------------------------------------------------
+def _target(values: list[str] | None) -> str | list[str] | None:
+    if values is None:
+        return None
+    return values[0] if len(values) == 1 else values
+
+
+def _data_name(data: str) -> str:
+    path = Path(data)
+    return (path.stem if path.suffix else path.name) or "run"
+
+
+def _write_csv_atomically(frame: Any, path: Path) -> None:
+    if path.parent and not path.parent.exists():
+        raise ArtifactError(f"the folder of --out {str(path)!r} does not exist; create it or pass another path.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            frame.to_csv(handle, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _format_inspect(report: dict[str, Any]) -> str:
+    from labelwise.report import format_inspect
+
+    return format_inspect(report)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

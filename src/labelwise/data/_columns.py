@@ -1,0 +1,268 @@
+"""Per-column pieces of `TablePreprocessor`: what each column kind learns at fit time and how it writes features."""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from labelwise.errors import DataError, format_examples, format_rows
+
+ColumnName = str | int
+UNSEEN = "<unseen>"
+# A string column is "numbers with typos" rather than categories when at least this share of its cells are numbers.
+_NUMERIC_SHARE = 0.9
+
+
+def format_column_list(columns: Iterable[Any]) -> str:
+    """Column names for a message: up to 8 reprs and how many more."""
+    return format_examples(list(columns), limit=8) or "no columns"
+
+
+def fit_column(
+    series: pd.Series, name: ColumnName, *, categorical: bool, max_categories: int
+) -> NumericColumn | CategoricalColumn:
+    """Learn how one column becomes features; see `TablePreprocessor` for which columns are categorical."""
+    if categorical or _is_categorical_dtype(series):
+        return CategoricalColumn.fit(series, name, max_categories=max_categories)
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_complex_dtype(series.dtype):
+        return NumericColumn.fit(series, name)
+    if not isinstance(series.dtype, pd.StringDtype | np.dtypes.ObjectDType):
+        raise DataError(
+            f"feature column {name!r} has dtype {series.dtype}, which labelwise cannot turn into features. Expected "
+            "numbers, strings, booleans or categories; convert the column (e.g. dates to a number of days) or drop it."
+        )
+    return _fit_text_column(series, name, max_categories=max_categories)
+
+
+def _is_categorical_dtype(series: pd.Series) -> bool:
+    if isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(series.dtype):
+        return True
+    # A CSV boolean column with a blank cell reads as object holding True/False/NaN.
+    return bool(series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) == "boolean")
+
+
+def _fit_text_column(series: pd.Series, name: ColumnName, *, max_categories: int) -> NumericColumn | CategoricalColumn:
+    """Strings are categories, unless (nearly) all of them are numbers."""
+    # Parse each distinct value once: text columns are usually few values repeated many times.
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    values, bad_uniques = numeric_values(pd.Series(np.asarray(uniques, dtype=object), dtype=object))
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    good, bad = int(counts[np.isfinite(values)].sum()), int(counts[bad_uniques].sum())
+    if good and not bad:
+        return NumericColumn.fit(series, name)
+    if good and good / (good + bad) >= _NUMERIC_SHARE:
+        rows = numeric_values(series)[1]
+        raise DataError(
+            f"feature column {_bad_cells(series, rows, name=name)} holds text, while the other {good} cells hold "
+            "numbers. Expected numbers or empty cells (they are filled with the median); fix or blank those cells, "
+            f"or pass categorical=[{name!r}] to treat every value as a category."
+        )
+    return CategoricalColumn.fit(series, name, max_categories=max_categories)
+
+
+def numeric_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A column as float64 with NaN for missing or blank cells, and the positions of non-numeric or infinite cells."""
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_complex_dtype(series.dtype):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        blank = np.zeros(len(values), dtype=bool)
+        given = ~np.isnan(values)
+    else:
+        text = series.astype("str").str.strip()
+        blank = (text == "").to_numpy(dtype=bool, na_value=False)
+        given = series.notna().to_numpy() & ~blank
+        values = pd.to_numeric(series.where(~blank), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = np.flatnonzero(given & ~np.isfinite(values))
+    return values, bad
+
+
+def _bad_cells(series: pd.Series, bad: np.ndarray, *, name: ColumnName) -> str:
+    shown = format_examples(series.iloc[bad[:20]].drop_duplicates().tolist())
+    return f"{name!r} in {format_rows(bad.tolist())} ({shown})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NumericColumn:
+    """One numeric column: ``(x - mean) / std``, missing values replaced by ``fill`` (the fit-time median).
+
+    Args:
+        name: the column.
+        mean: mean of the observed values at fit time.
+        std: their standard deviation (population; 1.0 for a constant column so it maps to 0).
+        fill: value that replaces a missing cell before standardizing.
+        indicator: whether a 0/1 ``name:missing`` feature follows (the column had missing values at fit time).
+    """
+
+    name: ColumnName
+    mean: float
+    std: float
+    fill: float
+    indicator: bool
+
+    @classmethod
+    def fit(cls, series: pd.Series, name: ColumnName) -> NumericColumn:
+        """Learn mean, std and median from the observed values of ``series``."""
+        values, bad = numeric_values(series)
+        if bad.size:
+            raise DataError(
+                f"feature column {_bad_cells(series, bad, name=name)} holds non-numeric or infinite values. Expected "
+                "finite numbers or empty cells (filled with the median); fix or blank those cells."
+            )
+        observed = values[~np.isnan(values)]
+        std = float(observed.std()) if observed.size else 1.0
+        return cls(
+            name=name,
+            mean=float(observed.mean()) if observed.size else 0.0,
+            std=std if std > 1e-12 else 1.0,
+            fill=float(np.median(observed)) if observed.size else 0.0,
+            indicator=bool(observed.size < values.size),
+        )
+
+    @property
+    def width(self) -> int:
+        """Number of features this column writes."""
+        return 1 + self.indicator
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of the features this column writes."""
+        return [str(self.name)] + ([f"{self.name}:missing"] if self.indicator else [])
+
+    def write(self, series: pd.Series, out: np.ndarray) -> str | None:
+        """Write ``(N, width)`` features into ``out``; return a description of non-numeric cells instead, if any."""
+        values, bad = numeric_values(series)
+        if bad.size:
+            return _bad_cells(series, bad, name=self.name)
+        missing = np.isnan(values)
+        out[:, 0] = (np.where(missing, self.fill, values) - self.mean) / self.std
+        if self.indicator:
+            out[:, 1] = missing
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description."""
+        return {"type": "numeric", "name": self.name, "mean": self.mean, "std": self.std, "fill": self.fill,
+                "indicator": self.indicator}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NumericColumn:
+        """Inverse of `to_dict`."""
+        return cls(name=data["name"], mean=float(data["mean"]), std=float(data["std"]), fill=float(data["fill"]),
+                   indicator=bool(data["indicator"]))  # fmt: skip
+
+
+def category_keys(series: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Factorize a column into ``(codes, keys)``: ``keys[codes[i]]`` is row i's value as a string, code -1 = missing.
+
+    Only the distinct values go through Python, so this is fast on long columns. Integral floats print as ints,
+    so a code column read as float (because of one blank cell) matches the same column read as int; booleans print
+    as ``True``/``False`` whether read as bool or as object. Distinct values with the same key share one code.
+    """
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    names = [_key(value) for value in uniques]
+    keys = list(dict.fromkeys(names))
+    if len(keys) < len(names):  # e.g. 1 and 1.0 in one object column
+        remap = np.array([keys.index(name) for name in names], dtype=np.int64)
+        codes = np.where(codes < 0, -1, remap[np.maximum(codes, 0)])
+    return np.asarray(codes, dtype=np.int64), keys
+
+
+def _key(value: Any) -> str:
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CategoricalColumn:
+    """One categorical column: one-hot over ``categories`` plus an ``<unseen>`` bucket.
+
+    Args:
+        name: the column.
+        categories: the (at most ``max_categories`` most frequent) fit-time values, sorted, as strings.
+        fill: the most frequent value, which replaces a missing cell.
+        indicator: whether a 0/1 ``name:missing`` feature follows (the column had missing values at fit time).
+    """
+
+    name: ColumnName
+    categories: tuple[str, ...]
+    fill: str
+    indicator: bool
+
+    @classmethod
+    def fit(cls, series: pd.Series, name: ColumnName, *, max_categories: int) -> CategoricalColumn:
+        """Learn the most frequent ``max_categories`` values of ``series``."""
+        codes, keys = category_keys(series)
+        counts = np.bincount(codes[codes >= 0], minlength=len(keys))
+        ranked = sorted(zip(keys, counts.tolist(), strict=True), key=lambda item: (-item[1], item[0]))
+        return cls(
+            name=name,
+            categories=tuple(sorted(key for key, _ in ranked[:max_categories])),
+            fill=ranked[0][0] if ranked else "",
+            indicator=bool((codes < 0).any()),
+        )
+
+    @property
+    def width(self) -> int:
+        """Number of features this column writes."""
+        return len(self.categories) + 1 + self.indicator
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of the features this column writes."""
+        names = [f"{self.name}={category}" for category in (*self.categories, UNSEEN)]
+        return names + ([f"{self.name}:missing"] if self.indicator else [])
+
+    def write(self, series: pd.Series, out: np.ndarray) -> str | None:
+        """Write ``(N, width)`` one-hot features into ``out``; categorical columns never hold bad cells."""
+        codes, keys = category_keys(series)
+        unseen = len(self.categories)
+        position = {category: i for i, category in enumerate(self.categories)}
+        # Map each distinct key once (fill for missing, the unseen bucket for new values), then every row by index.
+        per_key = np.array([position.get(key, unseen) for key in keys] + [position.get(self.fill, unseen)])
+        columns = per_key[np.where(codes < 0, len(keys), codes)]
+        out[:, : unseen + 1] = 0.0
+        out[np.arange(len(columns)), columns] = 1.0
+        if self.indicator:
+            out[:, -1] = codes < 0
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description."""
+        return {"type": "categorical", "name": self.name, "categories": list(self.categories), "fill": self.fill,
+                "indicator": self.indicator}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CategoricalColumn:
+        """Inverse of `to_dict`."""
+        return cls(name=data["name"], categories=tuple(data["categories"]), fill=str(data["fill"]),
+                   indicator=bool(data["indicator"]))  # fmt: skip
+
+
+def check_fit_frame(frame: pd.DataFrame, *, columns: Sequence[ColumnName], categorical: Sequence[ColumnName]) -> None:
+    """Refuse a fit frame without rows, or feature columns that are missing or repeated."""
+    if not len(columns):
+        raise DataError(
+            "no feature columns to learn from: every column is a target, id or image column. Expected at least one "
+            "feature column; check `--target` and `--id-col`."
+        )
+    if len(frame) == 0:
+        raise DataError(f"the table has columns {format_column_list(frame.columns)} but no rows; expected data rows.")
+    duplicated = sorted(str(c) for c, count in Counter(columns).items() if count > 1)
+    if duplicated:
+        raise DataError(f"feature columns are listed more than once: {format_examples(duplicated)}; list each once.")
+    present: set[Hashable] = set(frame.columns)
+    for role, names in (("feature", columns), ("categorical", categorical)):
+        unknown = [name for name in names if name not in present]
+        if unknown:
+            hints = [difflib.get_close_matches(str(n), [str(c) for c in frame.columns], n=1) for n in unknown]
+            hint = "; ".join(f"{n!r} -> did you mean {h[0]!r}?" for n, h in zip(unknown, hints, strict=True) if h)
+            raise DataError(
+                f"{role} column(s) {format_examples(unknown)} are not in the table, which has "
+                f"{format_column_list(frame.columns)}. {hint + ' ' if hint else ''}Pass column names as in the header."
+            )

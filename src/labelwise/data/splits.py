@@ -1,0 +1,119 @@
+"""Hold out a validation set that looks like the training set (stratified by class or label)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+from sklearn.model_selection import StratifiedShuffleSplit
+
+from labelwise.errors import ConfigError, DataError, DataWarning, format_examples
+from labelwise.task import Task, TaskKind
+
+__all__ = ["MIN_SPLIT_ROWS", "split_train_valid"]
+
+MIN_SPLIT_ROWS = 4  # fewer rows leave a validation set of one item, or a training set too small to learn from
+
+
+def split_train_valid(
+    targets: torch.Tensor, task: Task, *, valid_fraction: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split rows into train and validation, keeping each class's (or label's) share in both.
+
+    Single-label tasks use scikit-learn's ``StratifiedShuffleSplit``; multilabel tasks use iterative
+    stratification (``MultilabelStratifiedShuffleSplit``), which balances every label at once and copes with rare
+    labels. When a single-label split cannot be stratified (a class with one item, or fewer validation or training
+    rows than classes) it falls back to a plain seeded random split and warns.
+
+    Args:
+        targets: encoded targets, as `Task.encode` returns them: ``(N,)`` class indices (float 0/1 for a one-logit
+            binary task) or ``(N, C)`` 0/1 for multilabel.
+        task: the Task the targets belong to.
+        valid_fraction: share of rows held out, in (0, 1); rounded, at least one row on each side.
+        seed: seed of the shuffle; the same seed gives the same split.
+
+    Returns:
+        ``(train_indices, valid_indices)``: sorted int64 row positions, disjoint, together all N rows.
+
+    Raises:
+        DataError: fewer than 4 rows.
+        ConfigError: ``valid_fraction`` outside (0, 1), or targets whose shape does not fit the Task.
+
+    Warns:
+        DataWarning: the split could not be stratified.
+
+    Example:
+        >>> task = Task(kind="binary", classes=("no", "yes"))
+        >>> train, valid = split_train_valid(torch.tensor([0.0, 1.0] * 5), task, valid_fraction=0.2)
+        >>> len(train), len(valid)
+        (8, 2)
+    """
+    if not 0.0 < valid_fraction < 1.0:
+        raise ConfigError(f"valid_fraction={valid_fraction!r}; expected a share strictly between 0 and 1, e.g. 0.2.")
+    labels = _labels_for_split(targets, task)
+    num_rows = len(labels)
+    if num_rows < MIN_SPLIT_ROWS:
+        raise DataError(
+            f"only {num_rows} row(s): too few to hold out a validation set (need at least {MIN_SPLIT_ROWS}). Add rows, "
+            "or give the validation rows yourself (an `is_valid` column, or a valid/ folder)."
+        )
+    num_valid = min(num_rows - 1, max(1, round(num_rows * valid_fraction)))
+    if task.kind is TaskKind.MULTILABEL:
+        splitter: MultilabelStratifiedShuffleSplit | StratifiedShuffleSplit = MultilabelStratifiedShuffleSplit(
+            n_splits=1, test_size=num_valid, random_state=seed
+        )
+    else:
+        problem = _unstratifiable(labels, task, num_valid=num_valid)
+        if problem:
+            warnings.warn(
+                f"{problem}, so the validation split cannot keep every class's share; using a plain random split "
+                f"(seed={seed}). Expected at least 2 items per class; add items of the rare classes, raise "
+                "`valid_fraction`, or give the validation rows yourself (`is_valid` column or valid/ folder).",
+                DataWarning,
+                stacklevel=2,
+            )
+            return _shuffle_split(num_rows, num_valid=num_valid, seed=seed)
+        splitter = StratifiedShuffleSplit(n_splits=1, test_size=num_valid, random_state=seed)
+    train, valid = next(splitter.split(np.zeros((num_rows, 1)), labels))
+    return np.sort(train).astype(np.int64), np.sort(valid).astype(np.int64)
+
+
+def _labels_for_split(targets: torch.Tensor, task: Task) -> np.ndarray:
+    """Class indices ``(N,)`` or a 0/1 matrix ``(N, C)`` as int64 numpy."""
+    expected = (task.num_classes,) if task.kind is TaskKind.MULTILABEL else ()
+    if targets.ndim != 1 + len(expected) or tuple(targets.shape[1:]) != expected:
+        want = "(N, C)" if expected else "(N,)"
+        raise ConfigError(
+            f"targets of shape {tuple(targets.shape)} do not fit this {task.kind} Task with {task.num_classes} "
+            f"classes; expected {want}. Pass `task.encode(labels)`."
+        )
+    values = targets.detach().cpu().numpy()
+    limit = 2 if task.kind is TaskKind.MULTILABEL else task.num_classes
+    outside = ~np.isin(values, np.arange(limit))
+    if outside.any():
+        raise ConfigError(
+            f"targets hold values outside 0..{limit - 1} ({format_examples(np.unique(values[outside]).tolist())}) for "
+            f"this {task.kind} Task; pass `task.encode(labels)`."
+        )
+    return values.astype(np.int64)
+
+
+def _unstratifiable(labels: np.ndarray, task: Task, *, num_valid: int) -> str | None:
+    """Why ``StratifiedShuffleSplit`` cannot split these labels, or None if it can."""
+    counts = np.bincount(labels, minlength=task.num_classes)
+    present = int((counts > 0).sum())
+    lonely = [task.classes[i] for i in np.flatnonzero(counts == 1)]
+    if lonely:
+        return f"class(es) {format_examples(lonely)} have a single item"
+    if num_valid < present:
+        return f"the validation split holds {num_valid} rows, fewer than the {present} classes"
+    if len(labels) - num_valid < present:
+        return f"the training split holds {len(labels) - num_valid} rows, fewer than the {present} classes"
+    return None
+
+
+def _shuffle_split(num_rows: int, *, num_valid: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(num_rows)
+    return np.sort(order[num_valid:]).astype(np.int64), np.sort(order[:num_valid]).astype(np.int64)

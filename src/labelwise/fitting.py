@@ -1,0 +1,274 @@
+"""`labelwise.fit`: labels in, calibrated classifier out.
+
+The pipeline, one named stage each: read the source -> infer the Task -> split -> fit the inputs
+-> build the network -> train -> calibrate on validation -> tune the decision rule -> measure.
+Data flows one way; each stage takes plain values and returns plain values.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from labelwise import artifact
+from labelwise._version import __version__
+from labelwise.calibrate import fit_temperature
+from labelwise.classifier import Classifier
+from labelwise.data.images import image_transforms
+from labelwise.data.sources import Source, load_source, source_from_frame
+from labelwise.data.splits import split_train_valid
+from labelwise.decide import tune_thresholds
+from labelwise.errors import DataError
+from labelwise.inputs import ImageInputs, Inputs, TableInputs
+from labelwise.losses import Balance, infer_balance, loss_for
+from labelwise.metrics import compute_metrics
+from labelwise.models import ModelSpec, create_network
+from labelwise.task import Task, infer_task
+from labelwise.train import InMemoryDataset, TrainConfig, TrainResult, fit_network
+
+__all__ = ["Split", "fit"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row indices into the source: ``train`` and ``valid``; test rows (a folder's ``test/``) are in neither."""
+
+    train: np.ndarray
+    valid: np.ndarray
+    how: str
+
+
+def fit(
+    data: Any,
+    *,
+    target: str | list[str] | None = None,
+    image_col: str | None = None,
+    task: str = "auto",
+    label_sep: str | None = None,
+    positive: Any = None,
+    binary_head: str = "one",
+    model: str = "auto",
+    image_size: int | None = None,
+    metric: str = "f1",
+    config: TrainConfig | None = None,
+    skip_bad_images: bool = False,
+    progress: bool = True,
+    out: str | os.PathLike[str] | None = None,
+) -> Classifier:
+    """Train a classifier on labelled data and tune its decisions on the validation split.
+
+    Args:
+        data: a CSV/Parquet path, an image folder tree, or a DataFrame.
+        target: the label column, or several 0/1 columns (multilabel); by default a column named
+            ``label``, ``labels``, ``target``, ``class`` or ``y``.
+        image_col: column of image paths (relative to the table's folder) for image tables.
+        task: ``auto`` (from the labels) or ``binary`` / ``multiclass`` / ``multilabel`` to override.
+        label_sep: separator of multilabel label strings (default: auto-detected).
+        positive: positive class of a binary task (default ``True``/``1``, else the rarer class).
+        binary_head: ``one`` logit (default) or ``two``.
+        model: ``auto`` (``mlp`` for tables, ``cnn`` for images), one of `list_backbones()`, or a timm name.
+        image_size: side length images are resized to (default: from the data, or the timm model's).
+        metric: what the decision threshold is tuned for on validation (``f1``, ``accuracy``, ...).
+        config: training options (`TrainConfig`): seed, epochs, time budget, learning rate, class balancing, ...
+        skip_bad_images: skip unreadable images (counted) instead of stopping.
+        progress: show a progress bar while training.
+        out: run directory to save to (atomically); None keeps the model in memory only.
+
+    Returns:
+        the trained `Classifier`; ``clf.info`` holds the validation metrics and the training record.
+    """
+    options = _Options(
+        model=model,
+        image_size=image_size,
+        metric=metric,
+        config=config or TrainConfig(),
+        skip_bad=skip_bad_images,
+        progress=progress,
+    )
+    source = _read(data, target=target, image_col=image_col)
+    the_task = infer_task(source.labels, kind=task, label_sep=label_sep, positive=positive, binary_head=binary_head)
+    if out is None:
+        with tempfile.TemporaryDirectory(prefix="labelwise-") as scratch:
+            return _fit_in(Path(scratch), source, the_task, options)
+    with artifact.staging_dir(out) as stage:
+        clf = _fit_in(stage, source, the_task, options)
+        clf.save_into(stage)
+    clf.info["run_dir"] = str(out)
+    return clf
+
+
+@dataclass(frozen=True)
+class _Options:
+    model: str
+    image_size: int | None
+    metric: str
+    config: TrainConfig
+    skip_bad: bool
+    progress: bool
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """The data stage's output: encoded inputs and targets of the readable rows, and the split over them."""
+
+    inputs: Inputs
+    values: torch.Tensor
+    targets: torch.Tensor
+    split: Split
+    skipped: list[tuple[str, str]]
+
+
+def _fit_in(run_dir: Path, source: Source, task: Task, options: _Options) -> Classifier:
+    data = _prepare(source, task, options)
+    spec = _model_spec(options.model, data.inputs, data.values)
+    torch.manual_seed(options.config.seed)  # the initial weights depend on the seed alone
+    network = create_network(spec, task)
+    balance = _balance(data, task, options.config)
+    loss = loss_for(
+        task,
+        pos_weight=balance.pos_weight,
+        class_weight=balance.class_weight,
+        label_smoothing=options.config.label_smoothing,
+    )
+    train, valid = data.split.train, data.split.valid
+    result = fit_network(
+        network,
+        task,
+        train=_dataset(data.inputs, data.values[train], data.targets[train], train=True),
+        valid=_dataset(data.inputs, data.values[valid], data.targets[valid], train=False),
+        loss=loss,
+        config=options.config,
+        run_dir=run_dir,
+        progress_bar=options.progress,
+    )
+    valid_targets = data.targets[valid]
+    calibration = fit_temperature(result.valid_logits, valid_targets, task)
+    probs = task.probabilities(calibration.apply(result.valid_logits))
+    rule = tune_thresholds(probs, valid_targets, task, metric=options.metric)
+    info = {
+        "target": source.target,
+        "feature_columns": source.feature_columns,
+        "metrics": {"valid": compute_metrics(probs, valid_targets, task, decisions=rule.decide(probs))},
+        "training": _training_record(result, data, balance, options.config),
+        "versions": _versions(),
+    }
+    return Classifier(
+        task=task,
+        network=result.network,
+        inputs=data.inputs,
+        model_spec=spec,
+        calibration=calibration,
+        rule=rule,
+        info=info,
+    )
+
+
+def _prepare(source: Source, task: Task, options: _Options) -> _Prepared:
+    all_targets = task.encode(source.labels)
+    split = _split(source, all_targets, task, seed=options.config.seed)
+    inputs = _fit_inputs(source, split, image_size=options.image_size)
+    encoded = inputs.encode(source, skip_bad=options.skip_bad)
+    kept = torch.from_numpy(encoded.kept)
+    return _Prepared(inputs, encoded.values, all_targets[kept], _drop_unreadable(split, encoded.kept), encoded.skipped)
+
+
+def _balance(data: _Prepared, task: Task, config: TrainConfig) -> Balance:
+    if config.balance == "none":
+        return Balance(None, None, "no loss weights (balance='none').")
+    return infer_balance(data.targets[data.split.train], task)
+
+
+def _training_record(result: TrainResult, data: _Prepared, balance: Balance, config: TrainConfig) -> dict[str, Any]:
+    return {
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "stopped": result.stopped_reason,
+        "history": result.history,
+        "balance": balance.message,
+        "split": data.split.how,
+        "num_train": len(data.split.train),
+        "num_valid": len(data.split.valid),
+        "skipped_images": [list(item) for item in data.skipped],
+        "config": config.to_dict(),
+    }
+
+
+def _read(data: Any, *, target: str | list[str] | None, image_col: str | None) -> Source:
+    if isinstance(data, Source):
+        source = data
+    elif isinstance(data, (str, os.PathLike)):
+        source = load_source(data, target=target, image_col=image_col, for_training=True)
+    else:
+        import pandas as pd
+
+        if not isinstance(data, pd.DataFrame):
+            raise DataError(
+                f"cannot train on {type(data).__name__}; expected a path to a CSV/Parquet file or an image folder, "
+                "or a pandas DataFrame. For arrays use `labelwise.LabelwiseClassifier().fit(X, y)`."
+            )
+        source = source_from_frame(data, target=target, image_col=image_col)
+    if source.labels is None:
+        raise DataError("the data has no labels; pass `target=` (CLI: --target) naming the label column(s).")
+    return source
+
+
+def _split(source: Source, targets: torch.Tensor, task: Task, *, seed: int) -> Split:
+    usable = np.flatnonzero(~source.is_test) if source.is_test is not None else np.arange(len(targets))
+    if source.is_valid is not None and source.is_valid[usable].any():
+        valid = usable[source.is_valid[usable]]
+        train = usable[~source.is_valid[usable]]
+        if len(train) == 0:
+            raise DataError("every row is marked `is_valid`; expected some training rows. Fix the is_valid column.")
+        how = "given (is_valid column or valid/ folder)"
+        return Split(train, valid, how)
+    train_pos, valid_pos = split_train_valid(targets[usable], task, seed=seed)
+    return Split(usable[train_pos], usable[valid_pos], f"seeded stratified 80/20 split (seed {seed})")
+
+
+def _fit_inputs(source: Source, split: Split, *, image_size: int | None) -> Inputs:
+    if source.kind == "images":
+        return ImageInputs.fit(source, split.train, size=image_size)
+    return TableInputs.fit(source, split.train)
+
+
+def _drop_unreadable(split: Split, kept: np.ndarray) -> Split:
+    if kept.all():
+        return split
+    # Positions shift once unreadable rows are removed: map old row index -> new position.
+    new_position = np.cumsum(kept) - 1
+    return Split(new_position[split.train[kept[split.train]]], new_position[split.valid[kept[split.valid]]], split.how)
+
+
+def _model_spec(model: str, inputs: Inputs, values: torch.Tensor) -> ModelSpec:
+    if isinstance(inputs, TableInputs):
+        name = "mlp" if model == "auto" else model
+        return ModelSpec(backbone=name, in_features=inputs.num_features)
+    name = "cnn" if model == "auto" else model
+    return ModelSpec(backbone=name, in_chans=int(values.shape[1]), image_size=int(values.shape[-1]))
+
+
+def _dataset(inputs: Inputs, values: torch.Tensor, targets: torch.Tensor, *, train: bool) -> InMemoryDataset:
+    transform = image_transforms(inputs.spec, train=train) if isinstance(inputs, ImageInputs) else None
+    return InMemoryDataset(values, targets, transform=transform)
+
+
+def _versions() -> dict[str, str]:
+    import lightning
+    import timm
+    import torchmetrics
+
+    return {
+        "labelwise": __version__,
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
+        "torchmetrics": torchmetrics.__version__,
+        "timm": timm.__version__,
+        "python": platform.python_version(),
+    }

@@ -1,0 +1,142 @@
+"""Training options, and the rules that fill in the ones left at None ("auto")."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+from labelwise.errors import ConfigError
+
+__all__ = ["AUTO_LR", "TrainConfig"]
+
+# Peak learning rate of the one-cycle schedule for AdamW when training from scratch. Fine-tuning pretrained
+# weights wants ~10x less (pass lr=3e-4).
+AUTO_LR = 3e-3
+# Auto epochs aim at this many optimizer steps: enough for the small CNN and MLP to converge under the
+# one-cycle schedule on small data (digits: 20 epochs of 20 steps), while large data still gets _MIN_EPOCHS passes.
+_AUTO_STEPS = 400
+_MIN_EPOCHS, _MAX_EPOCHS = 10, 100
+# Auto batch size aims at ~20 batches per epoch on small data, within these bounds.
+_MIN_BATCH, _MAX_BATCH = 32, 256
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """How to train; None means "choose for me" (see `resolve_*`).
+
+    Args:
+        epochs: most epochs to run; None: enough for ~400 optimizer steps, within [10, 100].
+            Early stopping may end training sooner.
+        time_budget: seconds of training (validation included) after which training stops and the best
+            epoch so far is kept; None: no limit.
+        lr: peak learning rate of the one-cycle schedule; None: `AUTO_LR`.
+        weight_decay: AdamW weight decay, applied to weight matrices and kernels only (not biases or norms).
+        batch_size: None: the power of two nearest to num_samples / 20, within [32, 256] (and at most num_samples).
+        patience: epochs without a lower validation loss before early stopping.
+        seed: seeds Python, numpy and torch, and the order of training batches.
+        label_smoothing: in [0, 1); used by the caller when building the loss.
+        balance: ``"auto"`` weights the loss when classes are imbalanced beyond 10:1
+            (`labelwise.losses.infer_balance`), ``"none"`` never; used by the caller when building the loss.
+        num_workers: DataLoader worker processes; 0 loads batches in the training process, the fastest
+            for in-memory tensors.
+        accelerator: Lightning accelerator: ``"auto"``, ``"cpu"``, ``"gpu"``, ``"mps"``.
+
+    Example:
+        >>> config = TrainConfig(epochs=5)
+        >>> config.resolve_batch_size(1257), config.resolve_epochs(20), config.resolve_lr()
+        (64, 5, 0.003)
+    """
+
+    epochs: int | None = None
+    time_budget: float | None = None
+    lr: float | None = None
+    weight_decay: float = 0.05
+    batch_size: int | None = None
+    patience: int = 8
+    seed: int = 0
+    label_smoothing: float = 0.0
+    balance: Literal["auto", "none"] = "auto"
+    num_workers: int = 0
+    accelerator: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check_int(self.epochs, "epochs", low=1, optional=True)
+        _check_number(self.time_budget, "time_budget", positive=True, optional=True)
+        _check_number(self.lr, "lr", positive=True, optional=True)
+        _check_number(self.weight_decay, "weight_decay", positive=False)
+        _check_int(self.batch_size, "batch_size", low=1, optional=True)
+        _check_int(self.patience, "patience", low=1)
+        _check_int(self.seed, "seed", low=0)
+        _check_number(self.label_smoothing, "label_smoothing", positive=False)
+        if self.label_smoothing >= 1:
+            raise ConfigError(f"label_smoothing={self.label_smoothing!r}; expected a value in [0, 1), e.g. 0.1.")
+        if self.balance not in ("auto", "none"):
+            raise ConfigError(f"balance={self.balance!r}; expected 'auto' or 'none'.")
+        _check_int(self.num_workers, "num_workers", low=0)
+        if not isinstance(self.accelerator, str) or not self.accelerator:
+            raise ConfigError(f"accelerator={self.accelerator!r}; expected 'auto', 'cpu', 'gpu' or 'mps'.")
+
+    def resolve_batch_size(self, num_samples: int) -> int:
+        """``batch_size``, or the auto rule for ``num_samples`` training rows; never more than num_samples."""
+        if self.batch_size is not None:
+            return min(self.batch_size, max(1, num_samples))
+        auto = 2 ** round(math.log2(max(num_samples, 1) / 20)) if num_samples >= 20 else 1
+        return min(max(auto, _MIN_BATCH), _MAX_BATCH, max(1, num_samples))
+
+    def resolve_epochs(self, steps_per_epoch: int) -> int:
+        """``epochs``, or enough epochs of ``steps_per_epoch`` batches for ~400 steps, within [10, 100]."""
+        if self.epochs is not None:
+            return self.epochs
+        return min(max(math.ceil(_AUTO_STEPS / max(steps_per_epoch, 1)), _MIN_EPOCHS), _MAX_EPOCHS)
+
+    def resolve_lr(self) -> float:
+        """``lr``, or `AUTO_LR`."""
+        return AUTO_LR if self.lr is None else self.lr
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description; `from_dict` inverts it."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """Build a config from a mapping; unknown keys raise `ConfigError` with the closest field name.
+
+        Example:
+            >>> TrainConfig.from_dict({"learning_rate": 0.1})  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            labelwise.errors.ConfigError: unknown TrainConfig option 'learning_rate' (did you mean 'lr'?). ...
+        """
+        names = [f.name for f in fields(cls)]
+        for key in data:
+            if key not in names:
+                close = _alias(key) or difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigError(f"unknown TrainConfig option {key!r}{hint}. Options: {', '.join(names)}.")
+        return cls(**dict(data))
+
+
+def _alias(key: str) -> list[str]:
+    # Spellings other libraries use for our fields; difflib cannot see that "learning_rate" means "lr".
+    aliases = {"learning_rate": "lr", "max_epochs": "epochs", "wd": "weight_decay", "bs": "batch_size"}
+    return [aliases[key]] if key in aliases else []
+
+
+def _check_int(value: Any, name: str, *, low: int, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        expected = f"an int >= {low}" + (" or None (auto)" if optional else "")
+        raise ConfigError(f"{name}={value!r}; expected {expected}.")
+
+
+def _check_number(value: Any, name: str, *, positive: bool, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (positive and value == 0):
+        expected = ("a number > 0" if positive else "a number >= 0") + (" or None (auto)" if optional else "")
+        raise ConfigError(f"{name}={value!r}; expected {expected}.")

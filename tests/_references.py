@@ -1,0 +1,192 @@
+"""Reference implementations the tests compare labelwise against.
+
+Written directly from the definitions with `torch.nn.functional` / numpy, or with scikit-learn; never with
+labelwise code, so a bug in ours cannot hide in both.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import sklearn.metrics as skm
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.frozen import FrozenEstimator
+
+from labelwise.task import TaskKind
+
+
+# -- losses ------------------------------------------------------------------------------------------
+def reference_loss(
+    kind: TaskKind | str,
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    pos_weight: torch.Tensor | None = None,
+    class_weight: torch.Tensor | None = None,
+    label_smoothing: float = 0.0,
+) -> torch.Tensor:
+    """The loss torch defines for these logits and targets, written out from log-probabilities.
+
+    Long targets: cross-entropy with class weights and label smoothing as `F.cross_entropy` documents it
+    (mean normalised by the summed weights of the targets). Float targets: binary cross-entropy with
+    ``pos_weight``, targets smoothed toward 0.5.
+    """
+    if targets.dtype == torch.long:
+        log_p = F.log_softmax(logits, dim=1)
+        weight = class_weight if class_weight is not None else torch.ones(logits.shape[1])
+        norm = weight[targets].sum()
+        nll = -(weight[targets] * log_p.gather(1, targets[:, None])[:, 0]).sum() / norm
+        smooth = -(log_p * weight).sum() / norm
+        return (1 - label_smoothing) * nll + label_smoothing / logits.shape[1] * smooth
+    z = logits[:, 0] if TaskKind(kind) is TaskKind.BINARY else logits
+    t = targets * (1 - label_smoothing) + 0.5 * label_smoothing
+    pw = pos_weight if pos_weight is not None else torch.ones(())
+    return -(pw * t * F.logsigmoid(z) + (1 - t) * F.logsigmoid(-z)).mean()
+
+
+# -- metrics -----------------------------------------------------------------------------------------
+def reference_ece(confidences: np.ndarray, hits: np.ndarray, *, n_bins: int = 15) -> float:
+    """L1 expected calibration error with equal-width bins ``[k/n, (k+1)/n)`` (and 1.0 in a bin of its own)."""
+    bins = np.digitize(confidences, np.linspace(0, 1, n_bins + 1)) - 1
+    total = 0.0
+    for b in np.unique(bins):
+        inside = bins == b
+        total += inside.mean() * abs(hits[inside].mean() - confidences[inside].mean())
+    return float(total)
+
+
+def reference_metrics(
+    kind: TaskKind | str, probs: torch.Tensor, targets: torch.Tensor, decisions: torch.Tensor, classes: tuple[Any, ...]
+) -> dict[str, float]:
+    """scikit-learn's value of each metric `compute_metrics` reports, under the definitions labelwise states."""
+    p, y, d = probs.double().numpy(), targets.long().numpy(), decisions.long().numpy()
+    return _REFERENCES[TaskKind(kind)](p, y, d, classes)
+
+
+def _binary(p: np.ndarray, y: np.ndarray, d: np.ndarray, classes: tuple[Any, ...]) -> dict[str, float]:
+    decided = d >= 0
+    yd, dd = y[decided], d[decided]
+    return {
+        "coverage": decided.mean(),
+        "accuracy": skm.accuracy_score(yd, dd),
+        "precision": skm.precision_score(yd, dd, zero_division=0),
+        "recall": skm.recall_score(yd, dd, zero_division=0),
+        "f1": skm.f1_score(yd, dd, zero_division=0),
+        "balanced_accuracy": _balanced_accuracy(yd, dd),
+        "roc_auc": skm.roc_auc_score(y, p[:, 1]),
+        "pr_auc": skm.average_precision_score(y, p[:, 1]),
+        "log_loss": skm.log_loss(y, p[:, 1]),
+        "brier": skm.brier_score_loss(y, p[:, 1]),
+        "ece": reference_ece(p[:, 1], y),
+    }
+
+
+def _multiclass(p: np.ndarray, y: np.ndarray, d: np.ndarray, classes: tuple[Any, ...]) -> dict[str, float]:
+    decided = d >= 0
+    yd, dd = y[decided], d[decided]
+    present = np.unique(yd)
+    recalls = skm.recall_score(yd, dd, labels=present, average=None)
+    labels = list(range(len(classes)))
+    p = p / p.sum(axis=1, keepdims=True)  # float32 softmax rows sum to 1 +- 1e-7; sklearn warns beyond 1.5e-8
+    return {
+        "coverage": decided.mean(),
+        "accuracy": skm.accuracy_score(yd, dd),
+        "macro_f1": skm.f1_score(yd, dd, average="macro"),
+        "balanced_accuracy": _balanced_accuracy(yd, dd),
+        **{f"recall/{classes[c]}": r for c, r in zip(present, recalls, strict=True)},
+        "log_loss": skm.log_loss(y, p, labels=labels),
+        "brier": skm.brier_score_loss(y, p, labels=labels),
+        "ece": reference_ece(p.max(axis=1), (p.argmax(axis=1) == y).astype(float)),
+    }
+
+
+def _multilabel(p: np.ndarray, y: np.ndarray, d: np.ndarray, classes: tuple[Any, ...]) -> dict[str, float]:
+    positives = y.sum(axis=0)
+    has_positive = positives > 0
+    both = has_positive & (positives < len(y))
+    out = {
+        "micro_f1": skm.f1_score(y, d, average="micro"),
+        # zero_division=nan: labels with nothing to find and nothing found are left out of the mean.
+        "macro_f1": skm.f1_score(y, d, average="macro", zero_division=np.nan),
+        "hamming_loss": skm.hamming_loss(y, d),
+        "subset_accuracy": skm.accuracy_score(y, d),
+        "empty_prediction_rate": float((d.sum(axis=1) == 0).mean()),
+        "log_loss": np.mean([skm.log_loss(y[:, j], p[:, j], labels=[0, 1]) for j in range(y.shape[1])]),
+        "brier": np.mean([skm.brier_score_loss(y[:, j], p[:, j], pos_label=1) for j in range(y.shape[1])]),
+        "ece": reference_ece(p.ravel(), y.ravel().astype(float)),
+    }
+    if has_positive.any():
+        out["mAP"] = skm.average_precision_score(y[:, has_positive], p[:, has_positive], average="macro")
+    if both.any():
+        out["macro_roc_auc"] = skm.roc_auc_score(y[:, both], p[:, both], average="macro")
+    return {name: float(value) for name, value in out.items()}
+
+
+def _balanced_accuracy(y: np.ndarray, d: np.ndarray) -> float:
+    # sklearn warns when a decided class is absent from the targets, then averages over the classes present:
+    # the definition labelwise states.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "y_pred contains classes not in y_true", UserWarning)
+        return float(skm.balanced_accuracy_score(y, d))
+
+
+_REFERENCES = {TaskKind.BINARY: _binary, TaskKind.MULTICLASS: _multiclass, TaskKind.MULTILABEL: _multilabel}
+
+
+def reference_score(metric: str, targets: np.ndarray, decisions: np.ndarray) -> float:
+    """A threshold-tuning metric on 0/1 targets and 0/1 decisions, from scikit-learn."""
+    if metric == "f1":
+        return float(skm.f1_score(targets, decisions, zero_division=0))
+    if metric == "accuracy":
+        return float(skm.accuracy_score(targets, decisions))
+    if metric == "balanced_accuracy":
+        return float(skm.balanced_accuracy_score(targets, decisions))
+    return float(skm.matthews_corrcoef(targets, decisions))
+
+
+# -- temperature scaling -----------------------------------------------------------------------------
+class _StoredLogits(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """A 'classifier' whose decision function returns stored logits for the row indices it is given."""
+
+    def __init__(self, logits: np.ndarray | None = None) -> None:
+        self.logits = logits
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _StoredLogits:
+        self.classes_ = np.unique(y)
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        assert self.logits is not None
+        return np.asarray(self.logits[X[:, 0].astype(int)])
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        scores = self.decision_function(X)
+        return np.asarray(self.classes_[(scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)])
+
+
+def reference_calibrated_probs(kind: TaskKind | str, logits: torch.Tensor, targets: torch.Tensor) -> np.ndarray:
+    """Class probabilities ``(N, num_classes)`` after sklearn's temperature scaling fitted on the same data.
+
+    sklearn scales one softmax; it reads a 1-d decision function ``x`` as the two logits ``(-x, x)``, so a
+    sigmoid logit ``z`` is passed as ``z / 2`` (``softmax(-z/2, z/2)[1] == sigmoid(z)``), a two-logit binary head
+    as ``(z1 - z0) / 2``, and each multilabel logit as its own binary problem.
+    """
+    z, y = logits.double().numpy(), targets.long().numpy()
+    if TaskKind(kind) is TaskKind.MULTICLASS:
+        return _sklearn_temperature(z, y)
+    if TaskKind(kind) is TaskKind.BINARY:
+        half = z[:, 0] / 2 if z.shape[1] == 1 else (z[:, 1] - z[:, 0]) / 2
+        return _sklearn_temperature(half, y)
+    return np.stack([_sklearn_temperature(z[:, j] / 2, y[:, j])[:, 1] for j in range(z.shape[1])], axis=1)
+
+
+def _sklearn_temperature(decision: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    rows = np.arange(len(targets))[:, None]
+    stored = _StoredLogits(decision).fit(rows, targets)
+    calibrated = CalibratedClassifierCV(FrozenEstimator(stored), method="temperature").fit(rows, targets)
+    return np.asarray(calibrated.predict_proba(rows))

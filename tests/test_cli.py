@@ -1,0 +1,163 @@
+"""The command line, in process: contracts of train/evaluate/predict/inspect, and every bad input's one-line answer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from labelwise.cli import main
+
+
+def _table(n: int = 120, *, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    label = np.where(x[:, 0] + 0.5 * x[:, 1] > 0, "yes", "no")
+    return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "color": rng.choice(["red", "blue"], n), "label": label})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A tiny binary run (2 epochs) and its training table."""
+    root = tmp_path_factory.mktemp("cli")
+    data = root / "train.csv"
+    _table().to_csv(data, index=False)
+    assert main(["train", str(data), "--out", str(root / "run"), "--epochs", "2", "--quiet"]) == 0
+    return root / "run", data
+
+
+def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err  # one line, no traceback
+    assert err[0].startswith("labelwise: error: ")
+    return err[0]
+
+
+def test_train_writes_the_artifact_and_the_summary(
+    trained: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, _ = trained
+    assert {p.name for p in run.iterdir()} == {"labelwise.json", "model.safetensors", "checkpoints", "logs"}
+    meta = json.loads((run / "labelwise.json").read_text())
+    assert meta["task"]["kind"] == "binary" and meta["decision"]["threshold"] is not None
+
+
+def test_predict_contract(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    run, data = trained
+    new = _table(10, seed=1).drop(columns=["label"]).assign(key=[f"k{i}" for i in range(10)])
+    new.to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run), str(tmp_path / "new.csv"), "--out", str(out), "--id-col", "key"]) == 0
+    pred = pd.read_csv(out, keep_default_na=False)
+    assert list(pred.columns) == ["id", "p:no", "p:yes", "prediction"]
+    assert pred["id"].tolist() == new["key"].tolist()  # rows keep the input's order
+    np.testing.assert_allclose(pred["p:no"] + pred["p:yes"], 1.0, atol=1e-6)
+    assert set(pred["prediction"]) <= {"yes", "no"}
+
+
+def test_predict_ignores_a_target_column_and_numbers_rows(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    run, data = trained
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run), str(data), "--out", str(out)]) == 0
+    assert pd.read_csv(out)["id"].tolist()[:3] == [0, 1, 2]
+
+
+def test_evaluate_json(trained: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    run, data = trained
+    capsys.readouterr()
+    assert main(["evaluate", str(run), str(data), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert {"accuracy", "f1", "roc_auc", "pr_auc", "precision", "recall"} <= set(metrics)
+
+
+def test_inspect_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _table().to_csv(tmp_path / "d.csv", index=False)
+    assert main(["inspect", str(tmp_path / "d.csv"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["task"] == "binary" and sum(report["classes"].values()) == 120
+
+
+# -- bad input: exit 2, one line naming the problem and the fix, nothing written --------------------------
+def _write(path: Path, frame: pd.DataFrame) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "args", "fragment"),
+    [
+        pytest.param(lambda d: d / "missing.csv", [], "no file or folder at", id="missing-file"),
+        pytest.param(lambda d: _write(d / "t.csv", _table()), ["--target", "lable"], "label", id="unknown-target"),
+        pytest.param(lambda d: _write(d / "t.csv", _table().assign(label="yes")), [], "one class", id="single-class"),
+        pytest.param(
+            lambda d: _write(d / "t.csv", _table().assign(label=["yes", None] * 60)),
+            [],
+            "missing or empty",
+            id="missing-labels",
+        ),
+        pytest.param(lambda d: _write(d / "t.csv", _table().iloc[:0]), [], "empty", id="empty-table"),
+    ],
+)
+def test_train_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make: object, args: list[str], fragment: str
+) -> None:
+    data = make(tmp_path)  # type: ignore[operator]
+    before = sorted(tmp_path.rglob("*"))
+    code = main(["train", str(data), "--out", str(tmp_path / "run"), "--epochs", "1", "--quiet", *args])
+    assert code == 2
+    assert fragment in _error_line(capsys)
+    assert sorted(tmp_path.rglob("*")) == before  # no run directory, no staging left behind
+
+
+def test_evaluate_with_unseen_label(
+    trained: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, _ = trained
+    data = _write(tmp_path / "t.csv", _table(20).assign(label=["maybe"] * 2 + ["yes"] * 18))
+    assert main(["evaluate", str(run), str(data)]) == 2
+    assert "never trained on: 'maybe'" in _error_line(capsys)
+
+
+def test_predict_with_different_feature_columns(
+    trained: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, _ = trained
+    data = _write(tmp_path / "t.csv", _table(20).rename(columns={"b": "B"}))
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run), str(data), "--out", str(out)]) == 2
+    assert "'b'" in _error_line(capsys)
+    assert not out.exists()
+
+
+def test_corrupt_image_is_named_and_can_be_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(0)
+    for label in ("circle", "square"):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        for i in range(30):
+            pixels = (rng.random((16, 16)) * 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "imgs" / label / f"{i}.png")
+    (tmp_path / "imgs" / "circle" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    args = ["train", str(tmp_path / "imgs"), "--out", str(tmp_path / "run"), "--epochs", "1", "--quiet"]
+    assert main(args) == 2
+    line = _error_line(capsys)
+    assert "broken.png" in line and "--skip-bad-images" in line
+    assert not (tmp_path / "run").exists()
+    assert main([*args, "--skip-bad-images"]) == 0
+    assert "1 unreadable images" in capsys.readouterr().out
+
+
+def test_console_script_smoke(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "labelwise.cli", "train", str(tmp_path / "nope.csv")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("labelwise: error:") and "Traceback" not in result.stderr

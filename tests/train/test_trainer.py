@@ -1,0 +1,188 @@
+"""fit_network: results, best weights, stopping, guards, files, and quietness."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from _factories import make_task
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from labelwise.errors import ConfigError, DataError, TrainingError
+from labelwise.losses import loss_for
+from labelwise.models import build_network, create_backbone
+from labelwise.task import Task, TaskKind
+from labelwise.train import InMemoryDataset, TrainConfig, TrainResult, fit_network, predict_logits
+
+
+def _table(task: Task, *, n: int = 96, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features whose first columns decide the targets, so that a small MLP learns them."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 6, generator=gen)
+    scores = x[:, : task.num_classes] if task.num_classes <= 6 else x
+    if task.kind is TaskKind.MULTILABEL:
+        return x, (scores > 0.3).float()
+    index = scores.argmax(dim=1) % task.num_classes
+    return x, index.to(task.target_dtype)
+
+
+def _mlp(task: Task, *, seed: int = 0) -> nn.Module:
+    L.seed_everything(seed, verbose=False)
+    return build_network(create_backbone("mlp", in_features=6, hidden=[16]), task)
+
+
+def _fit(task: Task, tmp_path: Path, **kwargs: object) -> TrainResult:
+    train = kwargs.pop("train", _table(task, seed=0))
+    valid = kwargs.pop("valid", _table(task, n=40, seed=1))
+    network = kwargs.pop("network", None) or _mlp(task)
+    config = kwargs.pop("config", TrainConfig(epochs=3))
+    loss = kwargs.pop("loss", loss_for(task))
+    return fit_network(network, task, train=train, valid=valid, loss=loss, config=config,  # type: ignore[arg-type]
+                       run_dir=tmp_path, progress_bar=False, **kwargs)  # type: ignore[arg-type]
+
+
+def test_result_for_each_kind(kind: TaskKind, tmp_path: Path) -> None:
+    task = make_task(kind)
+    result = _fit(task, tmp_path)
+    assert result.epochs_run == 3 == len(result.history) and result.stopped_reason == "max_epochs"
+    assert result.valid_logits.shape == (40, task.head_width) and result.valid_logits.dtype == torch.float32
+    assert [row["epoch"] for row in result.history] == [0, 1, 2]
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert not result.network.training
+    assert result.checkpoint == tmp_path / "checkpoints" / "best.ckpt" and result.checkpoint.is_file()
+    assert (tmp_path / "logs" / "metrics.csv").read_text().startswith("epoch,step,train_loss,val_loss")
+
+
+def test_best_weights_are_restored(tmp_path: Path) -> None:
+    # Validation targets are the opposite of the training targets: the more it learns, the worse it validates,
+    # so the first epoch is the best one and the last one is far from it.
+    task = make_task("binary")
+    x, y = _table(task)
+    result = _fit(task, tmp_path, train=(x, y), valid=(x, 1 - y), config=TrainConfig(epochs=5, lr=0.03, patience=10))
+    val_losses = [row["val_loss"] for row in result.history]
+    assert result.best_epoch == 0 == min(range(5), key=val_losses.__getitem__)
+    assert val_losses[-1] > val_losses[0] + 0.05
+    best_loss = float(loss_for(task)(result.valid_logits, 1 - y))
+    assert best_loss == pytest.approx(val_losses[0], rel=1e-5) == pytest.approx(result.best_val_loss, rel=1e-5)
+    torch.testing.assert_close(result.valid_logits, predict_logits(result.network, x), rtol=0, atol=0)
+
+
+def test_early_stopping_after_patience_epochs(tmp_path: Path) -> None:
+    task = make_task("binary")
+    x, y = _table(task)
+    result = _fit(task, tmp_path, train=(x, y), valid=(x, 1 - y), config=TrainConfig(epochs=30, lr=0.03, patience=2))
+    assert result.stopped_reason == "early_stopping"
+    assert result.epochs_run == 3 and result.best_epoch == 0  # epoch 0, then two epochs without improvement
+
+
+def test_time_budget_stops_training(tmp_path: Path) -> None:
+    task = make_task("multiclass")
+    result = _fit(task, tmp_path, train=_table(task, n=4000), config=TrainConfig(epochs=1000, batch_size=16, time_budget=0.5))
+    assert result.stopped_reason == "time_budget" and result.epochs_run < 1000
+    assert result.valid_logits.shape == (40, 4)
+
+
+def test_non_finite_loss_raises_with_what_to_try(tmp_path: Path) -> None:
+    class Diverged(nn.Module):
+        def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            return logits.sum() * float("nan")
+
+    with pytest.raises(TrainingError, match=r"non-finite in epoch 0.*lower learning rate \(lr=0.003 now; e.g. lr=0.0003\)"):
+        _fit(make_task("binary"), tmp_path, loss=Diverged())
+
+
+def test_non_finite_inputs_are_named(tmp_path: Path) -> None:
+    task = make_task("binary")
+    x, y = _table(task)
+    x[[3, 17], 2] = torch.tensor([float("nan"), float("inf")])
+    with pytest.raises(DataError, match=r"train inputs hold NaN or infinite values in rows 3, 17.*Impute or drop"):
+        _fit(task, tmp_path, train=(x, y))
+
+
+@pytest.mark.parametrize(
+    ("train", "error", "message"),
+    [
+        pytest.param((torch.zeros(4, 6),), ConfigError, r"train= must be an \(inputs, targets\) pair.*tuple of 1", id="one"),
+        pytest.param([torch.zeros(4, 6), torch.zeros(4)], ConfigError, r"train= must be .* got list", id="list"),
+        pytest.param((torch.zeros(0, 6), torch.zeros(0)), DataError, r"the train data has 0 rows; .* at least 2", id="empty"),
+        pytest.param((torch.zeros(1, 6), torch.zeros(1)), DataError, r"the train data has 1 rows; .* at least 2", id="one-row"),
+        pytest.param((torch.zeros(4, 6), torch.zeros(3)), DataError, r"inputs hold 4 rows but targets hold 3", id="misaligned"),
+    ],
+)
+def test_bad_train_data(train: object, error: type[Exception], message: str, tmp_path: Path) -> None:
+    with pytest.raises(error, match=message):
+        _fit(make_task("binary"), tmp_path, train=train)
+
+
+def test_ctrl_c_stops_and_keeps_the_best_epoch(tmp_path: Path) -> None:
+    task = make_task("binary")
+    calls = []
+
+    class InterruptAfterTwoEpochs(nn.Module):
+        def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            calls.append(len(targets))
+            if len(calls) == 2 * 7:  # 6 train steps + 1 validation batch per epoch
+                os.kill(os.getpid(), signal.SIGINT)
+            return loss_for(task)(logits, targets)
+
+    result = _fit(task, tmp_path, loss=InterruptAfterTwoEpochs(), config=TrainConfig(epochs=50, batch_size=16))
+    assert result.stopped_reason == "interrupted" and 2 <= result.epochs_run < 50
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # our handler is gone
+
+
+def test_same_seed_same_result(tmp_path: Path) -> None:
+    task = make_task("multiclass")
+    first = _fit(task, tmp_path / "a", config=TrainConfig(epochs=2, seed=5), network=_mlp(task, seed=5))
+    second = _fit(task, tmp_path / "b", config=TrainConfig(epochs=2, seed=5), network=_mlp(task, seed=5))
+    torch.testing.assert_close(first.valid_logits, second.valid_logits, rtol=0, atol=0)
+
+
+def test_rerun_into_the_same_directory(tmp_path: Path) -> None:
+    task = make_task("binary")
+    _fit(task, tmp_path)
+    result = _fit(task, tmp_path)  # no "directory not empty" warning (warnings are errors here), best.ckpt overwritten
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["best.ckpt"]
+    assert result.epochs_run == 3
+
+
+def test_silent_without_progress_bar(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    _fit(make_task("binary"), tmp_path)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_progress_bar_runs(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    task = make_task("binary")
+    x, y = _table(task)
+    fit_network(_mlp(task), task, train=(x, y), valid=(x, y), loss=loss_for(task), config=TrainConfig(epochs=1),
+                run_dir=tmp_path)
+    assert "Epoch 0" in capfd.readouterr().out  # Lightning's bar writes to stdout
+
+
+def test_images_with_a_per_image_transform(tmp_path: Path) -> None:
+    task = make_task("multiclass")
+    gen = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (40, 1, 16, 16), generator=gen, dtype=torch.uint8)
+    targets = torch.arange(40) % 4
+    calls = []
+
+    def augment(image: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return torch.roll(image, shifts=1, dims=-1).float() / 255
+
+    train = InMemoryDataset(pixels, targets, transform=augment)
+    network = build_network(create_backbone("cnn", in_chans=1, widths=[4, 8]), task)
+    result = _fit(task, tmp_path, train=train, valid=(pixels, targets), network=network, config=TrainConfig(epochs=1))
+    assert len(calls) == 40 and result.valid_logits.shape == (40, 4)
+
+
+def test_any_dataset_of_items(tmp_path: Path) -> None:
+    task = make_task("multilabel")
+    x, y = _table(task)
+    result = _fit(task, tmp_path, train=TensorDataset(x, y), valid=TensorDataset(x[:30], y[:30]))
+    assert result.valid_logits.shape == (30, 4) and result.epochs_run == 3
