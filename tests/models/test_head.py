@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
-from _factories import make_task
 from torch import nn
 
+from _factories import make_task
 from labelwise.errors import ConfigError
 from labelwise.models import ModelSpec, Network, build_network, create_backbone, create_network
 from labelwise.task import TaskKind
@@ -48,7 +48,9 @@ def test_own_backbone_with_num_features_needs_no_example() -> None:
 
 
 def test_own_backbone_without_width_or_example() -> None:
-    with pytest.raises(ConfigError, match=r"_NoWidth has no `num_features`.*Set `backbone.num_features = F`.*example_input="):
+    with pytest.raises(
+        ConfigError, match=r"_NoWidth has no `num_features`.*Set `backbone.num_features = F`.*example_input="
+    ):
         build_network(_NoWidth(), make_task("binary"))
 
 
@@ -67,12 +69,16 @@ def test_bad_declared_width() -> None:
 
 
 def test_feature_maps_are_refused() -> None:
-    with pytest.raises(ConfigError, match=r"outputs \(1, 4, 6, 6\).*needs \(N, F\).*AdaptiveAvgPool2d\(1\) \+ nn.Flatten\(\)"):
+    with pytest.raises(
+        ConfigError, match=r"outputs \(1, 4, 6, 6\).*needs \(N, F\).*AdaptiveAvgPool2d\(1\) \+ nn.Flatten\(\)"
+    ):
         build_network(nn.Conv2d(3, 4, 3), make_task("binary"), example_input=torch.randn(1, 3, 8, 8))
 
 
 def test_example_the_backbone_cannot_take() -> None:
-    with pytest.raises(ConfigError, match=r"failed on the example input of shape \(1, 2\).*shaped like one training batch"):
+    with pytest.raises(
+        ConfigError, match=r"failed on the example input of shape \(1, 2\).*shaped like one training batch"
+    ):
         build_network(nn.Linear(3, 4), make_task("binary"), example_input=torch.randn(1, 2))
 
 
@@ -106,9 +112,13 @@ def test_create_network_never_loads_weights_when_told_not_to(monkeypatch: pytest
     ("kwargs", "message"),
     [
         pytest.param({"backbone": ""}, r"ModelSpec.backbone=''; expected a backbone name", id="empty-name"),
-        pytest.param({"backbone": "mlp", "in_features": 0}, r"ModelSpec.in_features=0; expected a positive int", id="features"),
+        pytest.param(
+            {"backbone": "mlp", "in_features": 0}, r"ModelSpec.in_features=0; expected a positive int", id="features"
+        ),
         pytest.param({"backbone": "cnn", "image_size": True}, r"ModelSpec.image_size=True; expected", id="bool-size"),
-        pytest.param({"backbone": "mlp", "options": {"act": nn.ReLU}}, r"options must hold JSON values only", id="not-json"),
+        pytest.param(
+            {"backbone": "mlp", "options": {"act": nn.ReLU}}, r"options must hold JSON values only", id="not-json"
+        ),
     ],
 )
 def test_bad_spec(kwargs: dict[str, object], message: str) -> None:

@@ -35,13 +35,23 @@ def test_default_is_one_hidden_layer_linear_batchnorm_gelu_dropout() -> None:
     [
         pytest.param({}, r"needs in_features, the number of input columns", id="no-in-features"),
         pytest.param({"in_features": 3, "in_chans": 3}, r"in_chans=3 .*tabular 'mlp'.*use 'cnn'", id="in-chans"),
-        pytest.param({"in_features": 3, "pretrained": True}, r"no pretrained weights; pass pretrained=False", id="pretrained"),
+        pytest.param(
+            {"in_features": 3, "pretrained": True}, r"no pretrained weights; pass pretrained=False", id="pretrained"
+        ),
         pytest.param({"in_features": 0}, r"needs in_features.*got 0", id="zero-features"),
-        pytest.param({"in_features": 3, "hidden": []}, r"hidden=\(\); expected one or more positive ints", id="no-hidden"),
+        pytest.param(
+            {"in_features": 3, "hidden": []}, r"hidden=\(\); expected one or more positive ints", id="no-hidden"
+        ),
         pytest.param({"in_features": 3, "hidden": [8, -1]}, r"hidden=\(8, -1\); expected", id="negative-hidden"),
-        pytest.param({"in_features": 3, "dropout": 1.0}, r"dropout=1.0; expected a probability in \[0, 1\)", id="dropout"),
-        pytest.param({"in_features": 3, "norm": "group"}, r"norm='group'; expected 'layer', 'batch' or 'none'", id="norm"),
-        pytest.param({"in_features": 3, "activation": "tanh"}, r"activation='tanh'; expected one of \['gelu', 'relu'\]", id="act"),
+        pytest.param(
+            {"in_features": 3, "dropout": 1.0}, r"dropout=1.0; expected a probability in \[0, 1\)", id="dropout"
+        ),
+        pytest.param(
+            {"in_features": 3, "norm": "group"}, r"norm='group'; expected 'layer', 'batch' or 'none'", id="norm"
+        ),
+        pytest.param(
+            {"in_features": 3, "activation": "tanh"}, r"activation='tanh'; expected one of \['gelu', 'relu'\]", id="act"
+        ),
     ],
 )
 def test_bad_options_raise(kwargs: dict[str, object], message: str) -> None:

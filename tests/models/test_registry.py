@@ -76,7 +76,9 @@ def test_pretrained_from_the_hugging_face_cache(empty_caches: Path) -> None:
 
 def test_missing_overlay_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"file=.*missing\.safetensors.* does not exist; pass the path"):
-        create_backbone("resnet18", pretrained=True, pretrained_cfg_overlay={"file": str(tmp_path / "missing.safetensors")})
+        create_backbone(
+            "resnet18", pretrained=True, pretrained_cfg_overlay={"file": str(tmp_path / "missing.safetensors")}
+        )
 
 
 def test_in_features_is_refused_by_image_models() -> None:
@@ -112,5 +114,7 @@ def test_register_and_reject_a_duplicate(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_builder_without_num_features_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     register_backbone("bare")(lambda **kwargs: nn.Identity())
-    with pytest.raises(ConfigError, match=r"'bare' has num_features=None; expected a positive int.*Set `module.num_features`"):
+    with pytest.raises(
+        ConfigError, match=r"'bare' has num_features=None; expected a positive int.*Set `module.num_features`"
+    ):
         create_backbone("bare")

@@ -31,8 +31,12 @@ def test_default_channels_are_rgb() -> None:
     ("kwargs", "message"),
     [
         pytest.param({"in_chans": 2}, r"in_chans 1 \(grayscale\) or 3 \(RGB\); got 2", id="chans"),
-        pytest.param({"in_features": 30}, r"in_features=30 .*image backbone 'cnn'; for tables use 'mlp'", id="features"),
-        pytest.param({"pretrained": True}, r"no pretrained weights; pass pretrained=False, or a timm model", id="pretrained"),
+        pytest.param(
+            {"in_features": 30}, r"in_features=30 .*image backbone 'cnn'; for tables use 'mlp'", id="features"
+        ),
+        pytest.param(
+            {"pretrained": True}, r"no pretrained weights; pass pretrained=False, or a timm model", id="pretrained"
+        ),
         pytest.param({"widths": []}, r"widths=\(\); expected one or more positive ints", id="widths"),
         pytest.param({"dropout": -0.1}, r"dropout=-0.1; expected a probability", id="dropout"),
     ],

@@ -44,7 +44,9 @@ def test_misaligned_targets() -> None:
         InMemoryDataset(torch.zeros(5, 2), torch.zeros(4))
 
 
-@pytest.mark.parametrize(("num_samples", "batch_size", "group"), [(10, 3, 1), (10, 3, 2), (9, 4, 1), (8, 8, 3), (1, 4, 1)])
+@pytest.mark.parametrize(
+    ("num_samples", "batch_size", "group"), [(10, 3, 1), (10, 3, 2), (9, 4, 1), (8, 8, 3), (1, 4, 1)]
+)
 def test_an_epoch_visits_every_row_once(num_samples: int, batch_size: int, group: int) -> None:
     sampler = EpochBatches(num_samples, batch_size=batch_size, shuffle=True, seed=1, group=group)
     indices = torch.cat(list(sampler))
@@ -77,7 +79,9 @@ def test_loader_over_any_dataset_collates_items() -> None:
 
 
 def test_grouped_loader_counts_steps_not_fetches() -> None:
-    loader = make_loader(InMemoryDataset(torch.randn(100, 2), torch.zeros(100)), batch_size=10, shuffle=True, seed=0, group=4)
+    loader = make_loader(
+        InMemoryDataset(torch.randn(100, 2), torch.zeros(100)), batch_size=10, shuffle=True, seed=0, group=4
+    )
     assert len(loader) == 3 and steps_per_epoch(loader) == 10
     assert [len(y) for _, y in loader] == [40, 40, 20]
 

@@ -68,7 +68,9 @@ def test_round_trip_through_json() -> None:
 @pytest.mark.parametrize(
     ("key", "message"),
     [
-        pytest.param("learning_rate", r"unknown TrainConfig option 'learning_rate' \(did you mean 'lr'\?\)", id="alias"),
+        pytest.param(
+            "learning_rate", r"unknown TrainConfig option 'learning_rate' \(did you mean 'lr'\?\)", id="alias"
+        ),
         pytest.param("epoch", r"unknown TrainConfig option 'epoch' \(did you mean 'epochs'\?\)", id="typo"),
         pytest.param("zzz", r"unknown TrainConfig option 'zzz'\. Options: epochs, time_budget", id="no-hint"),
     ],

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
+import lightning as L
 import pytest
 import torch
 from torch import nn
 
+from labelwise.losses import loss_for
+from labelwise.task import Task
+from labelwise.train import InMemoryDataset, LabelwiseModule
+from labelwise.train.batches import make_loader
 from labelwise.train.module import PCT_START, create_optimizer, create_scheduler
 
 
@@ -41,3 +49,30 @@ def test_very_short_runs_have_a_schedule(total_steps: int) -> None:
         optimizer.step()
         scheduler.step()  # OneCycleLR itself divides by zero on 4 steps
     assert 0 < optimizer.param_groups[0]["lr"] <= 0.01
+
+
+def test_mixed_precision_takes_lightnings_backward(tmp_path: Path) -> None:
+    # fit_network trains in float32 with a direct loss.backward(); other precisions must go through Lightning.
+    task = Task(kind="binary", classes=("no", "yes"))
+    x = torch.randn(64, 3)
+    y = (x[:, 0] > 0).float()
+    network = nn.Sequential(nn.Linear(3, 1))
+    module = LabelwiseModule(network, loss_for(task), lr=0.01, weight_decay=0.0)
+    loader = make_loader(InMemoryDataset(x, y), batch_size=16, shuffle=True, seed=0)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        precision="bf16-mixed",
+        max_epochs=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=tmp_path,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+        trainer.fit(module, loader, loader)
+    assert not module._plain_backward and trainer.global_step == 8
+    assert module.history[1]["train_loss"] < module.history[0]["train_loss"]

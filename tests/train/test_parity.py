@@ -8,9 +8,9 @@ from pathlib import Path
 import lightning as L
 import torch
 import torch.nn.functional as F
-from _factories import make_task
 from torch import nn
 
+from _factories import make_task
 from labelwise.losses import loss_for
 from labelwise.models import build_network
 from labelwise.task import Task, TaskKind
@@ -23,12 +23,24 @@ def _reference_loss(task: Task, logits: torch.Tensor, targets: torch.Tensor) -> 
     return F.binary_cross_entropy_with_logits(logits[:, 0] if task.kind is TaskKind.BINARY else logits, targets)
 
 
-def _bare_loop(network: nn.Module, task: Task, x: torch.Tensor, y: torch.Tensor, *, epochs: int, lr: float,
-               weight_decay: float, batch_size: int, seed: int) -> tuple[list[float], list[dict[str, torch.Tensor]]]:
+def _bare_loop(
+    network: nn.Module,
+    task: Task,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int,
+    lr: float,
+    weight_decay: float,
+    batch_size: int,
+    seed: int,
+) -> tuple[list[float], list[dict[str, torch.Tensor]]]:
     """AdamW (no decay on 1-d parameters) + OneCycleLR(pct_start=0.25), a seeded permutation per epoch."""
     decay = [p for p in network.parameters() if p.ndim >= 2]
     no_decay = [p for p in network.parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr
+    )
     steps = -(-len(x) // batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps, pct_start=0.25)
     generator = torch.Generator().manual_seed(seed)
@@ -65,8 +77,16 @@ def test_two_epochs_match_a_bare_loop(kind: TaskKind, tmp_path: Path) -> None:
     kwargs = {"lr": 0.01, "weight_decay": 0.05, "batch_size": 25, "seed": 3}
 
     reference_losses, snapshots = _bare_loop(copy.deepcopy(initial), task, x, y, epochs=2, **kwargs)
-    result = fit_network(copy.deepcopy(initial), task, train=(x, y), valid=(x, y), loss=loss_for(task),
-                         config=TrainConfig(epochs=2, **kwargs), run_dir=tmp_path, progress_bar=False)
+    result = fit_network(
+        copy.deepcopy(initial),
+        task,
+        train=(x, y),
+        valid=(x, y),
+        loss=loss_for(task),
+        config=TrainConfig(epochs=2, **kwargs),
+        run_dir=tmp_path,
+        progress_bar=False,
+    )
 
     # Same ops in the same order on the CPU; the tolerance only allows float32 rounding of the epoch means.
     train_losses = [row["train_loss"] for row in result.history]

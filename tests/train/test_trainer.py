@@ -9,10 +9,10 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from _factories import make_task
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from _factories import make_task
 from labelwise.errors import ConfigError, DataError, TrainingError
 from labelwise.losses import loss_for
 from labelwise.models import build_network, create_backbone
@@ -42,8 +42,17 @@ def _fit(task: Task, tmp_path: Path, **kwargs: object) -> TrainResult:
     network = kwargs.pop("network", None) or _mlp(task)
     config = kwargs.pop("config", TrainConfig(epochs=3))
     loss = kwargs.pop("loss", loss_for(task))
-    return fit_network(network, task, train=train, valid=valid, loss=loss, config=config,  # type: ignore[arg-type]
-                       run_dir=tmp_path, progress_bar=False, **kwargs)  # type: ignore[arg-type]
+    return fit_network(
+        network,
+        task,
+        train=train,
+        valid=valid,
+        loss=loss,
+        config=config,  # type: ignore[arg-type]
+        run_dir=tmp_path,
+        progress_bar=False,
+        **kwargs,
+    )  # type: ignore[arg-type]
 
 
 def test_result_for_each_kind(kind: TaskKind, tmp_path: Path) -> None:
@@ -82,7 +91,9 @@ def test_early_stopping_after_patience_epochs(tmp_path: Path) -> None:
 
 def test_time_budget_stops_training(tmp_path: Path) -> None:
     task = make_task("multiclass")
-    result = _fit(task, tmp_path, train=_table(task, n=4000), config=TrainConfig(epochs=1000, batch_size=16, time_budget=0.5))
+    result = _fit(
+        task, tmp_path, train=_table(task, n=4000), config=TrainConfig(epochs=1000, batch_size=16, time_budget=0.5)
+    )
     assert result.stopped_reason == "time_budget" and result.epochs_run < 1000
     assert result.valid_logits.shape == (40, 4)
 
@@ -92,7 +103,9 @@ def test_non_finite_loss_raises_with_what_to_try(tmp_path: Path) -> None:
         def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
             return logits.sum() * float("nan")
 
-    with pytest.raises(TrainingError, match=r"non-finite in epoch 0.*lower learning rate \(lr=0.003 now; e.g. lr=0.0003\)"):
+    with pytest.raises(
+        TrainingError, match=r"non-finite in epoch 0.*lower learning rate \(lr=0.003 now; e.g. lr=0.0003\)"
+    ):
         _fit(make_task("binary"), tmp_path, loss=Diverged())
 
 
@@ -107,11 +120,19 @@ def test_non_finite_inputs_are_named(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("train", "error", "message"),
     [
-        pytest.param((torch.zeros(4, 6),), ConfigError, r"train= must be an \(inputs, targets\) pair.*tuple of 1", id="one"),
+        pytest.param(
+            (torch.zeros(4, 6),), ConfigError, r"train= must be an \(inputs, targets\) pair.*tuple of 1", id="one"
+        ),
         pytest.param([torch.zeros(4, 6), torch.zeros(4)], ConfigError, r"train= must be .* got list", id="list"),
-        pytest.param((torch.zeros(0, 6), torch.zeros(0)), DataError, r"the train data has 0 rows; .* at least 2", id="empty"),
-        pytest.param((torch.zeros(1, 6), torch.zeros(1)), DataError, r"the train data has 1 rows; .* at least 2", id="one-row"),
-        pytest.param((torch.zeros(4, 6), torch.zeros(3)), DataError, r"inputs hold 4 rows but targets hold 3", id="misaligned"),
+        pytest.param(
+            (torch.zeros(0, 6), torch.zeros(0)), DataError, r"the train data has 0 rows; .* at least 2", id="empty"
+        ),
+        pytest.param(
+            (torch.zeros(1, 6), torch.zeros(1)), DataError, r"the train data has 1 rows; .* at least 2", id="one-row"
+        ),
+        pytest.param(
+            (torch.zeros(4, 6), torch.zeros(3)), DataError, r"inputs hold 4 rows but targets hold 3", id="misaligned"
+        ),
     ],
 )
 def test_bad_train_data(train: object, error: type[Exception], message: str, tmp_path: Path) -> None:
@@ -130,9 +151,10 @@ def test_ctrl_c_stops_and_keeps_the_best_epoch(tmp_path: Path) -> None:
                 os.kill(os.getpid(), signal.SIGINT)
             return loss_for(task)(logits, targets)
 
+    before = signal.getsignal(signal.SIGINT)
     result = _fit(task, tmp_path, loss=InterruptAfterTwoEpochs(), config=TrainConfig(epochs=50, batch_size=16))
     assert result.stopped_reason == "interrupted" and 2 <= result.epochs_run < 50
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # our handler is gone
+    assert signal.getsignal(signal.SIGINT) is before  # our handler is gone
 
 
 def test_same_seed_same_result(tmp_path: Path) -> None:
@@ -159,8 +181,15 @@ def test_silent_without_progress_bar(tmp_path: Path, capfd: pytest.CaptureFixtur
 def test_progress_bar_runs(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     task = make_task("binary")
     x, y = _table(task)
-    fit_network(_mlp(task), task, train=(x, y), valid=(x, y), loss=loss_for(task), config=TrainConfig(epochs=1),
-                run_dir=tmp_path)
+    fit_network(
+        _mlp(task),
+        task,
+        train=(x, y),
+        valid=(x, y),
+        loss=loss_for(task),
+        config=TrainConfig(epochs=1),
+        run_dir=tmp_path,
+    )
     assert "Epoch 0" in capfd.readouterr().out  # Lightning's bar writes to stdout
 
 

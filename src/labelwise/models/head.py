@@ -60,7 +60,9 @@ def build_network(backbone: nn.Module, task: Task, *, example_input: torch.Tenso
     """
     declared = getattr(backbone, "num_features", None)
     if declared is not None and (not isinstance(declared, int) or isinstance(declared, bool) or declared < 1):
-        raise ConfigError(f"backbone.num_features={declared!r}; expected a positive int, the width of its (N, F) features.")
+        raise ConfigError(
+            f"backbone.num_features={declared!r}; expected a positive int, the width of its (N, F) features."
+        )
     measured = _dry_run_width(backbone, example_input) if example_input is not None else None
     if declared is None and measured is None:
         raise ConfigError(
@@ -127,7 +129,9 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         if not isinstance(self.backbone, str) or not self.backbone:
-            raise ConfigError(f"ModelSpec.backbone={self.backbone!r}; expected a backbone name such as 'mlp' or 'resnet18'.")
+            raise ConfigError(
+                f"ModelSpec.backbone={self.backbone!r}; expected a backbone name such as 'mlp' or 'resnet18'."
+            )
         for name in ("in_features", "in_chans", "image_size"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
@@ -135,7 +139,9 @@ class ModelSpec:
         try:
             options = json.loads(json.dumps(dict(self.options)))
         except (TypeError, ValueError) as err:
-            raise ConfigError(f"ModelSpec.options must hold JSON values only (numbers, strings, lists): {err}.") from err
+            raise ConfigError(
+                f"ModelSpec.options must hold JSON values only (numbers, strings, lists): {err}."
+            ) from err
         object.__setattr__(self, "options", options)
 
     def to_dict(self) -> dict[str, Any]:

@@ -95,7 +95,9 @@ def mlp(
         torch.Size([4, 256])
     """
     if in_chans is not None:
-        raise ConfigError(f"in_chans={in_chans!r} was given to the tabular 'mlp' backbone; for images use 'cnn' or a timm model.")
+        raise ConfigError(
+            f"in_chans={in_chans!r} was given to the tabular 'mlp' backbone; for images use 'cnn' or a timm model."
+        )
     if pretrained:
         raise ConfigError("the 'mlp' backbone has no pretrained weights; pass pretrained=False.")
     if in_features is None:

@@ -47,6 +47,7 @@ def register_backbone(name: str) -> Callable[[_Builder], _Builder]:
         ...     return layer
         >>> create_backbone("doctest_linear", in_features=3).num_features
         8
+        >>> _ = _REGISTRY.pop("doctest_linear")  # keep the registry as it was
     """
 
     def decorate(builder: _Builder) -> _Builder:
@@ -98,9 +99,13 @@ def create_backbone(
         True
     """
     if name in _REGISTRY:
-        backbone = _create_ours(name, in_features=in_features, in_chans=in_chans, pretrained=pretrained, options=options)
+        backbone = _create_ours(
+            name, in_features=in_features, in_chans=in_chans, pretrained=pretrained, options=options
+        )
     elif timm.is_model(name):
-        backbone = _create_timm(name, in_features=in_features, in_chans=in_chans, pretrained=pretrained, options=options)
+        backbone = _create_timm(
+            name, in_features=in_features, in_chans=in_chans, pretrained=pretrained, options=options
+        )
     else:
         close = difflib.get_close_matches(name, list(_REGISTRY) + timm.list_models(), n=3, cutoff=0.0)
         raise ConfigError(
@@ -120,8 +125,12 @@ def _create_ours(
     accepted = [p for p in params if p not in ("in_features", "in_chans", "pretrained")]
     unknown = [key for key in options if key not in accepted]
     if unknown and not takes_any:
-        hints = [f"{key!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(key, accepted, n=1))
-                 else repr(key) for key in unknown]
+        hints = [
+            f"{key!r} (did you mean {close[0]!r}?)"
+            if (close := difflib.get_close_matches(key, accepted, n=1))
+            else repr(key)
+            for key in unknown
+        ]
         raise ConfigError(
             f"backbone {name!r} does not accept the option(s) {', '.join(hints)}. "
             f"It accepts: {format_examples(accepted, limit=20)}."
@@ -153,20 +162,25 @@ def _local_weights(name: str, overlay: dict[str, Any]) -> Path:
     if overlay.get("file"):
         path = Path(overlay["file"]).expanduser()
         if not path.is_file():
-            raise ConfigError(f"pretrained_cfg_overlay file={str(path)!r} does not exist; pass the path of the weights file.")
+            raise ConfigError(
+                f"pretrained_cfg_overlay file={str(path)!r} does not exist; pass the path of the weights file."
+            )
         return path
     cfg = timm.models.get_pretrained_cfg(name)
     candidates = _hf_cached(cfg) if cfg is not None else []
     if cfg is not None and cfg.url:
-        candidates.append(Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(cfg.url))
+        # timm writes url downloads to <torch hub>/checkpoints/<file>; a (url, file) pair names the file itself.
+        filename = cfg.url[1] if isinstance(cfg.url, tuple) else os.path.basename(cfg.url)
+        candidates.append(Path(torch.hub.get_dir()) / "checkpoints" / filename)
     for path in candidates:
         if path.is_file():
             return path
+    repo = getattr(cfg, "hf_hub_id", None) or name
     raise ConfigError(
         f"pretrained weights for {name!r} are not available locally, and labelwise never downloads them. "
-        f"Put them in the Hugging Face cache (`huggingface-cli download {getattr(cfg, 'hf_hub_id', None) or name}` on "
-        "a machine with network, then copy ~/.cache/huggingface), or pass "
-        "`pretrained_cfg_overlay=dict(file='path/to/weights.safetensors')`; or use pretrained=False to train from scratch."
+        f"Put them in the Hugging Face cache (`hf download {repo}` on a machine with network, then copy "
+        "~/.cache/huggingface over), or pass `pretrained_cfg_overlay=dict(file='path/to/weights.safetensors')`; "
+        "or use pretrained=False to train from scratch."
     )
 
 
@@ -190,6 +204,6 @@ def _check_num_features(backbone: nn.Module, name: str) -> None:
     width = getattr(backbone, "num_features", None)
     if not isinstance(width, int) or isinstance(width, bool) or width < 1:
         raise ConfigError(
-            f"backbone {name!r} has num_features={width!r}; expected a positive int, the width of the (N, num_features) "
-            "features it outputs. Set `module.num_features` in the builder."
+            f"backbone {name!r} has num_features={width!r}; expected a positive int, the width of the "
+            "(N, num_features) features it outputs. Set `module.num_features` in the builder."
         )

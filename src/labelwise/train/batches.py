@@ -49,7 +49,7 @@ class InMemoryDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
     Args:
         inputs: ``(N, F)`` float features, ``(N, C, H, W)`` float images, or ``(N, C, H, W)`` uint8 images.
-        targets: ``(N,)`` or ``(N, C)`` from ``task.encode``; None for unlabelled data (targets then read as ``(N,)`` zeros).
+        targets: ``(N,)`` or ``(N, C)`` from ``task.encode``; None for unlabelled data (read as ``(N,)`` zeros).
         transform: applied to each uint8 image ``(C, H, W)`` of a batch, returning float32 ``(C, H, W)``
             (e.g. ``labelwise.data.images.image_transforms(spec, train=True)``). None: uint8 images are
             scaled with `scale_pixels`, float inputs pass unchanged.
@@ -61,7 +61,9 @@ class InMemoryDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
                 [0., 1.]]), tensor([0, 0]))
     """
 
-    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor | None = None, *, transform: Transform | None = None) -> None:
+    def __init__(
+        self, inputs: torch.Tensor, targets: torch.Tensor | None = None, *, transform: Transform | None = None
+    ) -> None:
         if targets is not None and len(targets) != len(inputs):
             raise DataError(
                 f"inputs hold {len(inputs)} rows but targets hold {len(targets)}; they must be aligned row by row."
@@ -126,7 +128,7 @@ class EpochBatches(Sampler[torch.Tensor]):
         else:
             order = torch.arange(self.num_samples)
         order = order[: min(self.num_samples, self.num_batches * self.batch_size)]
-        yield from order.split(self.batch_size * self.group)
+        yield from torch.split(order, self.batch_size * self.group)
 
 
 def make_loader(

@@ -3,8 +3,11 @@
 Kept cheap per step, because on small tables a step takes about a millisecond: losses are summed on the
 device and logged once per epoch (no device-to-host copy, no per-step logging machinery), and the step is
 written out in `training_step` (manual optimization), which skips the closure machinery of Lightning's
-automatic optimization, about half of its per-step cost. The optimizer and backward still go through
-Lightning (``self.manual_backward``, the LightningOptimizer), so precision plugins and strategies apply.
+automatic optimization, about half of its per-step cost. A training batch may hold several optimizer steps
+(tables fetch ~8192 rows at once, see `labelwise.train.batches`), so Lightning's remaining per-batch hooks
+are shared by them. The optimizer step still goes through Lightning's LightningOptimizer, and so does
+backward except in plain float32 on one device (see `LabelwiseModule.on_fit_start`), so precision plugins and
+strategies apply.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.plugins.precision import Precision
+from lightning.pytorch.strategies import SingleDeviceStrategy
 from torch import nn
 
 from labelwise.errors import TrainingError
@@ -42,13 +47,17 @@ def create_optimizer(network: nn.Module, *, lr: float, weight_decay: float) -> t
     return torch.optim.AdamW(groups, lr=lr)
 
 
-def create_scheduler(optimizer: torch.optim.Optimizer, *, lr: float, total_steps: int) -> torch.optim.lr_scheduler.OneCycleLR:
+def create_scheduler(
+    optimizer: torch.optim.Optimizer, *, lr: float, total_steps: int
+) -> torch.optim.lr_scheduler.OneCycleLR:
     """The one-cycle schedule over ``total_steps`` optimizer steps, stepped after every step.
 
     A run of fewer than 8 steps gets the schedule of 8 and ends early in it: with fewer, a phase of
     OneCycleLR is empty and torch divides by its length.
     """
-    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(total_steps, 8), pct_start=PCT_START)
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=lr, total_steps=max(total_steps, 8), pct_start=PCT_START
+    )
 
 
 class LabelwiseModule(L.LightningModule):
@@ -86,6 +95,7 @@ class LabelwiseModule(L.LightningModule):
         self.total_steps = total_steps
         self.history: list[dict[str, float]] = []
         self.automatic_optimization = False
+        self._plain_backward = False
         self._sums: dict[str, list[Any]] = {"train": [0.0, 0], "valid": [0.0, 0]}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -107,12 +117,26 @@ class LabelwiseModule(L.LightningModule):
         scheduler = self.lr_schedulers()
         inputs, targets = batch
         size = self.batch_size or len(targets)
-        for step_inputs, step_targets in zip(inputs.split(size), targets.split(size), strict=True):
+        for step_inputs, step_targets in zip(torch.split(inputs, size), torch.split(targets, size), strict=True):
             loss = self._step((step_inputs, step_targets), "train")
             optimizer.zero_grad(set_to_none=True)  # type: ignore[union-attr]
-            self.manual_backward(loss)
+            if self._plain_backward:
+                torch.autograd.backward(loss)
+            else:
+                self.manual_backward(loss)
             optimizer.step()  # type: ignore[union-attr]
             scheduler.step()  # type: ignore[union-attr]
+
+    def on_fit_start(self) -> None:
+        """Choose how to call backward.
+
+        ``manual_backward`` dispatches ``on_before_backward``/``on_after_backward`` to every callback around each
+        backward, ~0.2 ms a step, a tenth of a small table's step. With plain float32 on one device it ends in
+        ``loss.backward()``, so that is called directly (those two hooks are then not called; none of ours uses
+        them). Mixed precision (loss scaling) and distributed strategies keep Lightning's path.
+        """
+        plain = type(self.trainer.precision_plugin) is Precision
+        self._plain_backward = plain and type(self.trainer.strategy) is SingleDeviceStrategy
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         """Accumulate the validation loss."""
