@@ -21,7 +21,7 @@ from labelwise import artifact
 from labelwise.calibrate import Calibration
 from labelwise.data.sources import Source, load_source, source_from_frame
 from labelwise.decide import DecisionRule
-from labelwise.errors import DataError
+from labelwise.errors import ArtifactError, DataError
 from labelwise.inputs import Encoded, Inputs, inputs_from_dict
 from labelwise.metrics import compute_metrics
 from labelwise.models import ModelSpec, create_network
@@ -130,7 +130,7 @@ class Classifier:
             target = self.info.get("target")
         image_col = getattr(self.inputs, "image_col", None)
         if isinstance(data, (str, os.PathLike)):
-            return load_source(data, target=target if labelled else None, image_col=image_col, for_training=False)
+            return load_source(Path(data), target=target if labelled else None, image_col=image_col, for_training=False)
         if isinstance(data, np.ndarray) and data.ndim == 2:
             columns = self.info.get("feature_columns") or [str(i) for i in range(data.shape[1])]
             data = pd.DataFrame(data, columns=columns[: data.shape[1]])
@@ -178,7 +178,7 @@ def load(path: str | os.PathLike[str]) -> Classifier:
     try:
         network.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        raise artifact.ArtifactError(
+        raise ArtifactError(
             f"the weights in {str(path)!r} do not fit the architecture in its labelwise.json ({err}). Retrain the run."
         ) from err
     known = {"format_version", "task", "preprocessing", "model", "calibration", "decision"}

@@ -14,7 +14,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from labelwise.errors import ArtifactError, LabelwiseError, LabelwiseWarning
 
@@ -52,7 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = shown
 
 
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, *_: Any) -> None:
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     # Our warnings are messages for the user, not for a developer: one line, no source location.
     if issubclass(category, LabelwiseWarning):
         print(f"labelwise: warning: {_one_line(message)}", file=sys.stderr)

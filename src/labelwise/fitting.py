@@ -30,7 +30,7 @@ from labelwise.inputs import ImageInputs, Inputs, TableInputs
 from labelwise.losses import Balance, infer_balance, loss_for
 from labelwise.metrics import compute_metrics
 from labelwise.models import ModelSpec, create_network
-from labelwise.task import Task, infer_task
+from labelwise.task import BinaryHead, Task, infer_task
 from labelwise.train import InMemoryDataset, TrainConfig, TrainResult, fit_network
 
 __all__ = ["Split", "fit"]
@@ -53,7 +53,7 @@ def fit(
     task: str = "auto",
     label_sep: str | None = None,
     positive: Any = None,
-    binary_head: str = "one",
+    binary_head: BinaryHead = "one",
     model: str = "auto",
     image_size: int | None = None,
     metric: str = "f1",
@@ -204,7 +204,7 @@ def _read(data: Any, *, target: str | list[str] | None, image_col: str | None) -
     if isinstance(data, Source):
         source = data
     elif isinstance(data, (str, os.PathLike)):
-        source = load_source(data, target=target, image_col=image_col, for_training=True)
+        source = load_source(Path(data), target=target, image_col=image_col, for_training=True)
     else:
         import pandas as pd
 

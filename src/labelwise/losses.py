@@ -41,6 +41,9 @@ class TaskLoss(nn.Module):
         self.register_buffer("pos_weight", pos_weight, persistent=False)
         self.register_buffer("class_weight", class_weight, persistent=False)
 
+    pos_weight: torch.Tensor | None
+    class_weight: torch.Tensor | None
+
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean loss over the batch.
 
@@ -150,10 +153,12 @@ def infer_balance(targets: torch.Tensor, task: Task) -> Balance:
             f"pos_weight = negatives/positives for {len(names)} labels rarer than 1:{IMBALANCE_RATIO:g} "
             f"({format_examples(names)}).",
         )
-    ratio = float(counts.max() / counts.clamp(min=1).min())
-    if ratio < IMBALANCE_RATIO:
-        return Balance(None, None, f"class imbalance {ratio:.1f}:1 is below {IMBALANCE_RATIO:g}:1; no loss weights.")
-    message = f"class imbalance {ratio:.1f}:1; weighting the loss by inverse class frequency."
+    imbalance = float(counts.max() / counts.clamp(min=1).min())
+    if imbalance < IMBALANCE_RATIO:
+        return Balance(
+            None, None, f"class imbalance {imbalance:.1f}:1 is below {IMBALANCE_RATIO:g}:1; no loss weights."
+        )
+    message = f"class imbalance {imbalance:.1f}:1; weighting the loss by inverse class frequency."
     if task.target_dtype == torch.long:
         weight = counts.sum() / (task.num_classes * counts.clamp(min=1))
         return Balance(None, weight.to(torch.float32), message)

@@ -58,8 +58,8 @@ def inspect_source(
 
 def _counts(targets: Any, task: Task) -> np.ndarray:
     if task.kind is TaskKind.MULTILABEL:
-        return targets.sum(dim=0).long().numpy()
-    return np.bincount(targets.long().numpy(), minlength=task.num_classes)
+        return np.asarray(targets.sum(dim=0).long().numpy())
+    return np.asarray(np.bincount(targets.long().numpy(), minlength=task.num_classes))
 
 
 def _validation_note(source: Any) -> str:

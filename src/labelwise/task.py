@@ -23,7 +23,7 @@ from labelwise.errors import ConfigError, LabelError, format_examples, format_ro
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["Label", "Task", "TaskKind", "infer_task", "join_labels"]
+__all__ = ["BinaryHead", "Label", "Task", "TaskKind", "infer_task", "join_labels"]
 
 Label = str | int | bool
 BinaryHead = Literal["one", "two"]
@@ -182,7 +182,7 @@ class Task:
         values = _check_no_missing(parsed.singles, self)
         indices = pd.Index(pd.Series(self.classes, dtype=object)).get_indexer(pd.Series(values, dtype=object))
         _check_known(values, indices, self)
-        return indices.astype(np.int64)
+        return np.asarray(indices, dtype=np.int64)
 
     def _encode_multilabel(self, labels: Any) -> np.ndarray:
         parsed = _parse(labels, label_sep=self.label_sep, split=True)
@@ -611,7 +611,7 @@ def _check_one_type(values: list[Any]) -> None:
 def _check_known(values: Sequence[Any], indices: np.ndarray, task: Task, *, rows: np.ndarray | None = None) -> None:
     unknown = np.flatnonzero(indices < 0)
     if unknown.size:
-        unseen = list(dict.fromkeys(values[i] for i in unknown))
+        unseen = list(dict.fromkeys(values[int(i)] for i in unknown))
         where = rows[unknown] if rows is not None else unknown
         raise LabelError(
             f"labels the model was never trained on: {format_examples(unseen)} in "
@@ -628,10 +628,9 @@ def _indicator_to_indices(matrix: np.ndarray, names: list[Any] | None, task: Tas
             f"single-label targets need exactly one 1 per row in the indicator matrix; "
             f"{format_rows(bad.tolist())} hold 0 or several. Use task='multilabel' for such data."
         )
-    indices = matrix.argmax(axis=1).astype(np.int64)
-    if task is None or names is None:
-        return indices
-    return _align_indicator(matrix, names, task).argmax(axis=1).astype(np.int64)
+    if task is not None and names is not None:
+        matrix = _align_indicator(matrix, names, task)
+    return np.asarray(matrix.argmax(axis=1), dtype=np.int64)
 
 
 def _align_indicator(matrix: np.ndarray, names: list[Any] | None, task: Task) -> np.ndarray:

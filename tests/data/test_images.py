@@ -223,3 +223,12 @@ def test_train_transform_fills_with_the_mean_colour() -> None:
     torch.manual_seed(0)
     out = image_transforms(spec, train=True)(pixels)
     torch.testing.assert_close(out, torch.zeros_like(out), atol=1e-5, rtol=0)  # no dark border from shifting
+
+
+def test_train_transform_draws_each_image_of_a_batch_independently() -> None:
+    spec = ImageSpec(size=16, channels=1, mean=(0.5,), std=(0.25,))
+    image = torch.randint(0, 256, (1, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    out = image_transforms(spec, train=True)(image.expand(8, 1, 16, 16).contiguous())
+    assert out.shape == (8, 1, 16, 16)
+    assert len({tuple(row.flatten().tolist()) for row in out}) == 8  # eight copies, eight different draws

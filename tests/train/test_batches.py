@@ -27,16 +27,16 @@ def test_uint8_images_are_scaled_to_minus_one_one() -> None:
     assert scale_pixels(torch.tensor([0, 255], dtype=torch.uint8)).tolist() == [-1.0, 1.0]
 
 
-def test_transform_is_applied_to_each_image() -> None:
+def test_transform_is_applied_once_per_batch() -> None:
     seen: list[tuple[int, ...]] = []
 
-    def transform(image: torch.Tensor) -> torch.Tensor:
-        seen.append(tuple(image.shape))
-        return image.float() + 1000
+    def transform(batch: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(batch.shape))
+        return batch.float() + 1000
 
     pixels = torch.zeros(6, 3, 4, 4, dtype=torch.uint8)
     inputs, _ = InMemoryDataset(pixels, torch.zeros(6), transform=transform)[torch.tensor([0, 3])]
-    assert seen == [(3, 4, 4), (3, 4, 4)] and inputs.shape == (2, 3, 4, 4) and float(inputs.min()) == 1000
+    assert seen == [(2, 3, 4, 4)] and inputs.shape == (2, 3, 4, 4) and float(inputs.min()) == 1000
 
 
 def test_misaligned_targets() -> None:

@@ -49,8 +49,8 @@ def test_explicit_batch_size_is_capped_by_the_data() -> None:
     assert TrainConfig(batch_size=128).resolve_batch_size(50) == 50
 
 
-@pytest.mark.parametrize(("steps", "expected"), [(1, 100), (20, 20), (25, 16), (79, 10), (5000, 10)])
-def test_auto_epochs_aim_at_400_steps_within_10_and_100(steps: int, expected: int) -> None:
+@pytest.mark.parametrize(("steps", "expected"), [(1, 100), (20, 50), (25, 40), (79, 13), (5000, 10)])
+def test_auto_epochs_aim_at_1000_steps_within_10_and_100(steps: int, expected: int) -> None:
     assert TrainConfig().resolve_epochs(steps) == expected
     assert TrainConfig(epochs=3).resolve_epochs(steps) == 3
 

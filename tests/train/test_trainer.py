@@ -193,21 +193,21 @@ def test_progress_bar_runs(tmp_path: Path, capfd: pytest.CaptureFixture[str]) ->
     assert "Epoch 0" in capfd.readouterr().out  # Lightning's bar writes to stdout
 
 
-def test_images_with_a_per_image_transform(tmp_path: Path) -> None:
+def test_images_with_a_batch_transform(tmp_path: Path) -> None:
     task = make_task("multiclass")
     gen = torch.Generator().manual_seed(0)
     pixels = torch.randint(0, 256, (40, 1, 16, 16), generator=gen, dtype=torch.uint8)
     targets = torch.arange(40) % 4
     calls = []
 
-    def augment(image: torch.Tensor) -> torch.Tensor:
-        calls.append(1)
-        return torch.roll(image, shifts=1, dims=-1).float() / 255
+    def augment(batch: torch.Tensor) -> torch.Tensor:
+        calls.append(len(batch))
+        return torch.roll(batch, shifts=1, dims=-1).float() / 255
 
     train = InMemoryDataset(pixels, targets, transform=augment)
     network = build_network(create_backbone("cnn", in_chans=1, widths=[4, 8]), task)
     result = _fit(task, tmp_path, train=train, valid=(pixels, targets), network=network, config=TrainConfig(epochs=1))
-    assert len(calls) == 40 and result.valid_logits.shape == (40, 4)
+    assert sum(calls) == 40 and len(calls) < 40 and result.valid_logits.shape == (40, 4)
 
 
 def test_any_dataset_of_items(tmp_path: Path) -> None:

@@ -8,6 +8,13 @@ fit noise); it uses the *shared* threshold, tuned on all labels pooled (every (i
 problem). Binary validation data with fewer than ``min_count`` items of either class keeps 0.5, with a
 `DataWarning` (as does the pooled threshold, in the rare case that all labels together are that short).
 
+The shrinkage rule: a label's own threshold is pulled toward the shared one,
+``t = t_shared + (t_own - t_shared) * n / (n + SHRINK_POSITIVES)`` with ``n`` its validation positives and
+`SHRINK_POSITIVES` = 100, so a label with 100 validation positives moves halfway. A threshold tuned per label
+fits that label's validation noise: on the multidigit demo (about 100 validation positives per label) unshrunk
+per-label thresholds scored test micro-F1 0.970, shrunk ones 0.975, against 0.975 at 0.5. If the shrunk
+thresholds score below the shared one on the pooled validation data, the shared one is used for every label.
+
 Candidate thresholds are the midpoints between consecutive distinct validation probabilities (with 0 and 1 as
 outer sentinels, so "all positive" and "all negative" are candidates), plus 0.5. An item is positive when its
 probability is ``>= threshold``. All candidates are scored at once from one sort and cumulative sums of the
@@ -29,9 +36,10 @@ from labelwise.errors import ConfigError, DataWarning, format_examples
 from labelwise.metrics import check_probs, check_targets
 from labelwise.task import Label, Task, TaskKind
 
-__all__ = ["MIN_COUNT", "THRESHOLD_METRICS", "DecisionRule", "tune_thresholds"]
+__all__ = ["MIN_COUNT", "SHRINK_POSITIVES", "THRESHOLD_METRICS", "DecisionRule", "tune_thresholds"]
 
 MIN_COUNT = 5
+SHRINK_POSITIVES = 100.0
 # Columns of probabilities scored per chunk: bounds the (N + 1, chunk) float64 count matrices to ~32 MB each.
 _CHUNK_ELEMENTS = 4_000_000
 # Scores within this of the best are ties (balanced accuracy adds two divisions, so equal ratios may differ by an ulp).
@@ -274,9 +282,7 @@ def _tune_multilabel(
     enough = _enough_or_warn(pooled_targets, min_count)
     shared_threshold = _best_thresholds(pooled_probs, pooled_targets, metric).item() if enough else 0.5
     own = _enough(targets, min_count)
-    thresholds = torch.full((probs.shape[1],), shared_threshold, dtype=torch.float64)
-    if own.any():
-        thresholds[own] = _best_thresholds(probs[:, own], targets[:, own], metric)
+    thresholds = _shrunk_thresholds(probs, targets, own, shared=shared_threshold, metric=metric)
     return DecisionRule(
         kind=TaskKind.MULTILABEL,
         thresholds=tuple(thresholds.tolist()),
@@ -286,6 +292,22 @@ def _tune_multilabel(
         default_score=_score(pooled_probs, pooled_targets, torch.tensor([0.5], dtype=torch.float64), metric),
         **common,
     )
+
+
+def _shrunk_thresholds(
+    probs: torch.Tensor, targets: torch.Tensor, own: torch.Tensor, *, shared: float, metric: str
+) -> torch.Tensor:
+    """Per-label thresholds shrunk toward ``shared`` (the module docstring's rule); ``shared`` where not ``own``."""
+    everywhere = torch.full((probs.shape[1],), shared, dtype=torch.float64)
+    if not own.any():
+        return everywhere
+    thresholds = everywhere.clone()
+    weight = targets[:, own].sum(dim=0) / (targets[:, own].sum(dim=0) + SHRINK_POSITIVES)
+    thresholds[own] = shared + (_best_thresholds(probs[:, own], targets[:, own], metric) - shared) * weight
+    pooled_probs, pooled_targets = probs.reshape(-1, 1), targets.reshape(-1, 1)
+    shrunk_score = _score(pooled_probs, pooled_targets, thresholds.expand_as(probs).reshape(-1), metric)
+    shared_score = _score(pooled_probs, pooled_targets, everywhere.expand_as(probs).reshape(-1), metric)
+    return thresholds if shrunk_score >= shared_score else everywhere
 
 
 def _enough_or_warn(targets: torch.Tensor, min_count: int) -> bool:

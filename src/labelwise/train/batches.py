@@ -2,8 +2,8 @@
 
 A DataLoader over a `TensorDataset` calls ``__getitem__`` once per item and collates the items again;
 for a table of small rows that costs more than the training step. Here the sampler yields whole index
-tensors and the dataset answers with one indexing operation per batch (``inputs[indices]``). Per-item
-work happens only when there is some: a per-image augmentation ``transform``. For tables several batches
+tensors and the dataset answers with one indexing operation per batch (``inputs[indices]``); an image
+``transform`` (normalization, augmentation) also runs once per batch, vectorised. For tables several batches
 are fetched at once (``group``) and the training step walks through them, so that the fixed cost of one
 Lightning step (~1 ms of hooks on a CPU) is shared by several optimizer steps.
 """
@@ -50,7 +50,7 @@ class InMemoryDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     Args:
         inputs: ``(N, F)`` float features, ``(N, C, H, W)`` float images, or ``(N, C, H, W)`` uint8 images.
         targets: ``(N,)`` or ``(N, C)`` from ``task.encode``; None for unlabelled data (read as ``(N,)`` zeros).
-        transform: applied to each uint8 image ``(C, H, W)`` of a batch, returning float32 ``(C, H, W)``
+        transform: applied to each uint8 batch ``(B, C, H, W)``, returning float32 ``(B, C, H, W)``
             (e.g. ``labelwise.data.images.image_transforms(spec, train=True)``). None: uint8 images are
             scaled with `scale_pixels`, float inputs pass unchanged.
 
@@ -78,7 +78,7 @@ class InMemoryDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def __getitem__(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch = self.inputs[indices]
         if self.transform is not None:
-            batch = torch.stack([self.transform(item) for item in batch])
+            batch = self.transform(batch)
         elif batch.dtype == torch.uint8:
             batch = scale_pixels(batch)
         return batch, self.targets[indices]
@@ -171,7 +171,7 @@ def predict_logits(
         network: maps a batch to ``(N, head_width)`` logits.
         data: inputs as for `InMemoryDataset`, or a Dataset of ``(x, y)`` items.
         batch_size: rows per forward pass.
-        transform: per-image transform for uint8 images (the eval one: no augmentation).
+        transform: batch transform for uint8 images (the eval one: no augmentation).
         device: where to run; None: where the network's parameters are.
 
     Returns:

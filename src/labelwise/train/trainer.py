@@ -92,7 +92,7 @@ def fit_network(
         network: maps inputs to logits ``(N, task.head_width)``.
         task: the Task the targets encode.
         train: ``(inputs, targets)`` tensors (inputs as `InMemoryDataset` takes them; targets from ``task.encode``),
-            an `InMemoryDataset` (e.g. uint8 images with a per-image augmentation), or any Dataset of ``(x, y)`` items.
+            an `InMemoryDataset` (e.g. uint8 images with a batch augmentation), or any Dataset of ``(x, y)`` items.
         valid: the same for validation rows (use the eval transform: no augmentation).
         loss: ``loss(logits, targets)``, e.g. ``labelwise.losses.loss_for(task)``.
         config: training options.
@@ -197,7 +197,7 @@ def _group_size(data: Dataset[Any], batch_size: int) -> int:
 
     A table step takes ~1 ms on a CPU, as long as Lightning's hooks around it; sharing them among several
     steps keeps fit_network within 10% of a bare loop. Image steps are long enough on their own, and their
-    per-image transforms would hold many batches in memory at once.
+    float batches after the transform would hold many batches in memory at once.
     """
     if isinstance(data, InMemoryDataset) and data.inputs.ndim == 2 and data.transform is None:
         return max(1, min(64, 8192 // batch_size))

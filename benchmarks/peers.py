@@ -1,0 +1,195 @@
+"""labelwise against peers on the same data, side by side in one run (not part of the test suite).
+
+For each embedded demo (made from scikit-learn's bundled datasets) this trains labelwise with its defaults
+through the public API and the peers a careful user would reach for, on the same train/validation rows, and
+scores all of them on the same untouched test split:
+
+- cancer (binary table): scikit-learn LogisticRegression and HistGradientBoostingClassifier (standardized
+  features, default settings, trained on train+valid).
+- digits (multiclass images): scikit-learn LogisticRegression on the pixels, and a hand-written PyTorch
+  loop (the same compact CNN, Adam, 15 epochs, no augmentation, no early stopping).
+- multidigit (multilabel images): scikit-learn one-vs-rest LogisticRegression on the pixels at a 0.5 threshold.
+
+Usage::
+
+    python benchmarks/peers.py                 # all demos
+    python benchmarks/peers.py --demos cancer  # one
+
+Prints one table: demo, method, headline metric(s), wall seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import labelwise
+from labelwise.data.images import ImageSpec, load_images
+from labelwise.data.sources import load_source
+from labelwise.datasets import make_demo
+from labelwise.models import ModelSpec, create_network
+from labelwise.task import infer_task
+
+Row = dict[str, object]
+
+
+def _timed(fn: Callable[[], dict[str, float]]) -> tuple[dict[str, float], float]:
+    start = time.perf_counter()
+    scores = fn()
+    return scores, time.perf_counter() - start
+
+
+def _labelwise(demo: labelwise.datasets.Demo) -> dict[str, float]:  # type: ignore[name-defined]
+    clf = labelwise.fit(demo.train, target=demo.target, image_col=demo.image_col, progress=False)
+    metrics = clf.evaluate(demo.test, target=demo.target)
+    keys = {
+        "cancer": ("roc_auc", "f1", "accuracy"),
+        "digits": ("accuracy", "macro_f1"),
+        "multidigit": ("micro_f1", "macro_f1", "subset_accuracy"),
+    }[demo.name]
+    return {k: metrics[k] for k in keys}
+
+
+def bench_cancer(root: Path) -> list[Row]:
+    demo = make_demo("cancer", root)
+    train, test = pd.read_csv(demo.train), pd.read_csv(demo.test)
+    features = [c for c in train.columns if c not in ("diagnosis", "is_valid")]
+    y_train, y_test = train["diagnosis"] == "malignant", test["diagnosis"] == "malignant"
+    rows: list[Row] = []
+    peers = {
+        "sklearn LogisticRegression": make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)),
+        "sklearn HistGradientBoosting": HistGradientBoostingClassifier(random_state=0),
+    }
+    for name, model in peers.items():
+
+        def run(model=model) -> dict[str, float]:  # noqa: ANN001 - bound loop variable
+            model.fit(train[features], y_train)
+            proba = model.predict_proba(test[features])[:, 1]
+            pred = proba >= 0.5
+            return {
+                "roc_auc": roc_auc_score(y_test, proba),
+                "f1": f1_score(y_test, pred),
+                "accuracy": accuracy_score(y_test, pred),
+            }
+
+        rows.append({"demo": "cancer", "method": name, **_score(run)})
+    rows.append({"demo": "cancer", "method": "labelwise (defaults)", **_score(lambda: _labelwise(demo))})
+    return rows
+
+
+def _pixels(path: Path, spec: ImageSpec) -> tuple[np.ndarray, list[object]]:
+    source = load_source(path, for_training=False, target=None)
+    folder = load_source(path, for_training=True)
+    pixels = load_images(source.image_paths, spec).pixels
+    return pixels.numpy().reshape(len(pixels), -1) / 255.0, list(folder.labels)
+
+
+def bench_digits(root: Path) -> list[Row]:
+    demo = make_demo("digits", root)
+    spec = ImageSpec(size=32, channels=1, mean=(0.5,), std=(0.5,))
+    x_train, y_train = _pixels(demo.train, spec)
+    x_test, y_test = _pixels(demo.test, spec)
+    rows: list[Row] = []
+
+    def logreg() -> dict[str, float]:
+        model = LogisticRegression(max_iter=2000).fit(x_train, y_train)
+        pred = model.predict(x_test)
+        return {"accuracy": accuracy_score(y_test, pred), "macro_f1": f1_score(y_test, pred, average="macro")}
+
+    rows.append({"demo": "digits", "method": "sklearn LogisticRegression (pixels)", **_score(logreg)})
+    rows.append(
+        {
+            "demo": "digits",
+            "method": "plain PyTorch loop (same CNN, Adam, 15 epochs)",
+            **_score(lambda: _plain_torch_cnn(x_train, y_train, x_test, y_test)),
+        }
+    )
+    rows.append({"demo": "digits", "method": "labelwise (defaults)", **_score(lambda: _labelwise(demo))})
+    return rows
+
+
+def _plain_torch_cnn(
+    x_train: np.ndarray, y_train: list[object], x_test: np.ndarray, y_test: list[object]
+) -> dict[str, float]:
+    torch.manual_seed(0)
+    task = infer_task(y_train)
+    net = create_network(ModelSpec(backbone="cnn", in_chans=1), task)
+    xs = torch.tensor(x_train, dtype=torch.float32).reshape(-1, 1, 32, 32) * 2 - 1
+    ys = task.encode(y_train)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    for _ in range(15):
+        net.train()
+        for idx in torch.randperm(len(xs)).split(64):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(xs[idx]), ys[idx]).backward()
+            opt.step()
+    net.eval()
+    with torch.no_grad():
+        logits = net(torch.tensor(x_test, dtype=torch.float32).reshape(-1, 1, 32, 32) * 2 - 1)
+    pred = task.decode(logits.argmax(1))
+    return {"accuracy": accuracy_score(y_test, pred), "macro_f1": f1_score(y_test, pred, average="macro")}
+
+
+def bench_multidigit(root: Path) -> list[Row]:
+    demo = make_demo("multidigit", root)
+    train = pd.read_csv(demo.train, keep_default_na=False)
+    test = pd.read_csv(demo.test, keep_default_na=False)
+    task = infer_task(train["labels"])
+    spec = ImageSpec(size=32, channels=1, mean=(0.5,), std=(0.5,))
+    folder = Path(demo.train).parent
+    x_train = load_images([str(folder / f) for f in train["fname"]], spec).pixels.numpy().reshape(len(train), -1) / 255
+    x_test = load_images([str(folder / f) for f in test["fname"]], spec).pixels.numpy().reshape(len(test), -1) / 255
+    y_train, y_test = task.encode(train["labels"]).numpy(), task.encode(test["labels"]).numpy()
+
+    def ovr() -> dict[str, float]:
+        model = OneVsRestClassifier(LogisticRegression(max_iter=2000)).fit(x_train, y_train)
+        pred = model.predict_proba(x_test) >= 0.5
+        return {
+            "micro_f1": f1_score(y_test, pred, average="micro"),
+            "macro_f1": f1_score(y_test, pred, average="macro"),
+            "subset_accuracy": accuracy_score(y_test, pred),
+        }
+
+    return [
+        {"demo": "multidigit", "method": "sklearn one-vs-rest LogisticRegression @0.5", **_score(ovr)},
+        {"demo": "multidigit", "method": "labelwise (defaults)", **_score(lambda: _labelwise(demo))},
+    ]
+
+
+def _score(fn: Callable[[], dict[str, float]]) -> Row:
+    scores, seconds = _timed(fn)
+    return {**{k: round(float(v), 4) for k, v in scores.items()}, "seconds": round(seconds, 1)}
+
+
+BENCHES = {"cancer": bench_cancer, "digits": bench_digits, "multidigit": bench_multidigit}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--demos", nargs="+", default=list(BENCHES), choices=list(BENCHES))
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.demos:
+            rows += BENCHES[name](Path(tmp))
+    frame = pd.DataFrame(rows).set_index(["demo", "method"])
+    print(frame.to_string(na_rep=""))
+
+
+if __name__ == "__main__":
+    main()
