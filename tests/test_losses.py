@@ -146,7 +146,7 @@ def test_balance_weights_follow_sklearn(kind: TaskKind) -> None:
         expected = np.where(ratio >= IMBALANCE_RATIO, ratio, 1.0)
         assert balance.class_weight is None and balance.pos_weight is not None
         np.testing.assert_allclose(balance.pos_weight.numpy(), expected, rtol=1e-6)
-        assert "for 2 labels rarer than 1:10 (['haze', 'water'])" in balance.message
+        assert "for 2 labels rarer than 1:10 ('haze', 'water')" in balance.message
     elif kind is TaskKind.BINARY:  # one logit: pos_weight = negatives / positives
         assert balance.class_weight is None and balance.pos_weight is not None
         np.testing.assert_allclose(balance.pos_weight.numpy(), [(y == 0).sum() / (y == 1).sum()], rtol=1e-6)
