@@ -114,10 +114,14 @@ class Classifier:
     def evaluate_source(self, source: Source, *, skip_bad: bool = False) -> dict[str, float]:
         """Metrics on a labelled `Source`."""
         if source.labels is None:
-            raise DataError(
-                "the data has no target column, so there is nothing to evaluate against. "
-                f"Pass `--target` (the model was trained on {self.info.get('target')!r})."
+            trained = self.info.get("target")
+            fix = (
+                f"Pass `--target` (the model was trained with target {trained!r})."
+                if trained
+                else "The model was trained on a folder whose labels are its subfolder names: pass a folder tree "
+                "ROOT/<class>/* like the training data."
             )
+            raise DataError(f"the data has no labels, so there is nothing to evaluate against. {fix}")
         out = self.predict_source(source, skip_bad=skip_bad)
         labels = source.labels[out.kept] if not out.kept.all() else source.labels
         targets = self.task.encode(labels)
