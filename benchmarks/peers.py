@@ -21,6 +21,7 @@ Prints one table: demo, method, headline metric(s), wall seconds.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -124,6 +125,9 @@ def bench_digits(root: Path) -> list[Row]:
 def _plain_torch_cnn(
     x_train: np.ndarray, y_train: list[object], x_test: np.ndarray, y_test: list[object]
 ) -> dict[str, float]:
+    # Importing Lightning (labelwise does) turns on an NVML-based CUDA check that slows every optimizer step on
+    # a CPU; a plain PyTorch process would not have it (see benchmarks/overhead.py).
+    os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
     torch.manual_seed(0)
     task = infer_task(y_train)
     net = create_network(ModelSpec(backbone="cnn", in_chans=1), task)
