@@ -161,3 +161,22 @@ def test_console_script_smoke(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.startswith("labelwise: error:") and "Traceback" not in result.stderr
+
+
+def test_timm_model_by_name_and_missing_pretrained_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        for i in range(30):
+            Image.fromarray((rng.random((16, 16, 3)) * 255).astype(np.uint8)).save(
+                tmp_path / "imgs" / label / f"{i}.png"
+            )
+    args = ["train", str(tmp_path / "imgs"), "--model", "resnet18", "--epochs", "1", "--quiet"]
+    assert main([*args, "--pretrained", "--out", str(tmp_path / "pre")]) == 2
+    assert "pretrained weights for 'resnet18'" in _error_line(capsys)
+    assert not (tmp_path / "pre").exists()
+    assert main([*args, "--out", str(tmp_path / "run")]) == 0
+    assert json.loads((tmp_path / "run" / "labelwise.json").read_text())["model"]["backbone"] == "resnet18"
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "run"), str(tmp_path / "imgs"), "--out", str(tmp_path / "p.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 60

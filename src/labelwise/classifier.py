@@ -177,7 +177,7 @@ def load(path: str | os.PathLike[str]) -> Classifier:
     meta = artifact.load_metadata(path)
     task = Task.from_dict(meta["task"])
     spec = ModelSpec.from_dict(meta["model"])
-    network = create_network(spec, task)
+    network = create_network(spec, task, pretrained=False)  # the run's own weights replace any pretrained ones
     state = artifact.load_weights(path)
     try:
         network.load_state_dict(state, strict=True)

@@ -142,6 +142,11 @@ def _add_train(sub: Any) -> None:
         help="binary: one logit + sigmoid + BCE, or two logits + softmax + cross-entropy",
     )
     cmd.add_argument("--model", default="auto", help="auto (mlp for tables, cnn for images), mlp, cnn or a timm name")
+    cmd.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="start a timm model from pretrained weights in the local Hugging Face / torch hub cache (no download)",
+    )
     cmd.add_argument("--image-size", type=int, default=None, help="resize images to this side (default: from data)")
     cmd.add_argument("--metric", default="f1", help="metric the decision threshold is tuned for on validation")
     cmd.add_argument(
@@ -219,6 +224,7 @@ def _train(args: argparse.Namespace) -> int:
         positive=args.positive,
         binary_head=args.binary_head,
         model=args.model,
+        pretrained=args.pretrained,
         image_size=args.image_size,
         metric=args.metric,
         config=config,

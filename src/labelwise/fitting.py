@@ -55,6 +55,7 @@ def fit(
     positive: Any = None,
     binary_head: BinaryHead = "one",
     model: str = "auto",
+    pretrained: bool = False,
     image_size: int | None = None,
     metric: str = "f1",
     config: TrainConfig | None = None,
@@ -74,6 +75,8 @@ def fit(
         positive: positive class of a binary task (default ``True``/``1``, else the rarer class).
         binary_head: ``one`` logit (default) or ``two``.
         model: ``auto`` (``mlp`` for tables, ``cnn`` for images), one of `list_backbones()`, or a timm name.
+        pretrained: start a timm model from pretrained weights found locally (Hugging Face or torch hub cache);
+            nothing is downloaded, and missing weights are a `ConfigError` saying where to put them.
         image_size: side length images are resized to (default: from the data, or the timm model's).
         metric: what the decision threshold is tuned for on validation (``f1``, ``accuracy``, ...).
         config: training options (`TrainConfig`): seed, epochs, time budget, learning rate, class balancing, ...
@@ -86,6 +89,7 @@ def fit(
     """
     options = _Options(
         model=model,
+        pretrained=pretrained,
         image_size=image_size,
         metric=metric,
         config=config or TrainConfig(),
@@ -107,6 +111,7 @@ def fit(
 @dataclass(frozen=True)
 class _Options:
     model: str
+    pretrained: bool
     image_size: int | None
     metric: str
     config: TrainConfig
@@ -127,7 +132,7 @@ class _Prepared:
 
 def _fit_in(run_dir: Path, source: Source, task: Task, options: _Options) -> Classifier:
     data = _prepare(source, task, options)
-    spec = _model_spec(options.model, data.inputs, data.values)
+    spec = _model_spec(options.model, data.inputs, data.values, pretrained=options.pretrained)
     torch.manual_seed(options.config.seed)  # the initial weights depend on the seed alone
     network = create_network(spec, task)
     balance = _balance(data, task, options.config)
@@ -246,12 +251,14 @@ def _drop_unreadable(split: Split, kept: np.ndarray) -> Split:
     return Split(new_position[split.train[kept[split.train]]], new_position[split.valid[kept[split.valid]]], split.how)
 
 
-def _model_spec(model: str, inputs: Inputs, values: torch.Tensor) -> ModelSpec:
+def _model_spec(model: str, inputs: Inputs, values: torch.Tensor, *, pretrained: bool) -> ModelSpec:
     if isinstance(inputs, TableInputs):
         name = "mlp" if model == "auto" else model
-        return ModelSpec(backbone=name, in_features=inputs.num_features)
+        return ModelSpec(backbone=name, in_features=inputs.num_features, pretrained=pretrained)
     name = "cnn" if model == "auto" else model
-    return ModelSpec(backbone=name, in_chans=int(values.shape[1]), image_size=int(values.shape[-1]))
+    return ModelSpec(
+        backbone=name, in_chans=int(values.shape[1]), image_size=int(values.shape[-1]), pretrained=pretrained
+    )
 
 
 def _dataset(inputs: Inputs, values: torch.Tensor, targets: torch.Tensor, *, train: bool) -> InMemoryDataset:
