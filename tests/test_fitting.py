@@ -109,3 +109,37 @@ def test_one_and_two_logit_binary_heads_reach_the_same_quality(tmp_path: Path) -
 def test_fit_refuses_non_frames() -> None:
     with pytest.raises(labelwise.DataError, match="expected a path"):
         labelwise.fit(torch.zeros(3, 2), target="y")
+
+
+def test_a_users_own_backbone_trains_saves_and_loads(tmp_path: Path) -> None:
+    """An nn.Module of the user's, registered by name so that a saved run can rebuild it without pickling."""
+    from torch import nn
+
+    from labelwise.models.registry import _REGISTRY
+
+    class Tiny(nn.Module):
+        def __init__(self, in_features: int) -> None:
+            super().__init__()
+            self.layer, self.num_features = nn.Linear(in_features, 8), 8
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.relu(self.layer(x))
+
+    @labelwise.register_backbone("test_tiny")
+    def tiny(*, in_features: int, in_chans: int | None, pretrained: bool) -> Tiny:
+        return Tiny(in_features)
+
+    try:
+        clf = labelwise.fit(
+            _frame(TaskKind.MULTICLASS),
+            target="label",
+            model="test_tiny",
+            config=FAST,
+            progress=False,
+            out=tmp_path / "run",
+        )
+        assert isinstance(clf.network.backbone, Tiny)
+        new = _frame(TaskKind.MULTICLASS, n=10, seed=3)
+        np.testing.assert_array_equal(labelwise.load(tmp_path / "run").predict_proba(new), clf.predict_proba(new))
+    finally:
+        _REGISTRY.pop("test_tiny")
