@@ -10,7 +10,7 @@ softmax forced onto labels that can be empty).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -18,7 +18,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from labelwise.errors import ConfigError, LabelError, format_examples, format_rows
+from labelwise._labels import (
+    _align_indicator,
+    _check_known,
+    _check_no_missing,
+    _check_one_type,
+    _indicator_to_indices,
+    _is_missing,
+    _is_multilabel,
+    _parse,
+    _Parsed,
+    _sorted_classes,
+)
+from labelwise.errors import ConfigError, LabelError, format_examples
 
 if TYPE_CHECKING:
     from torch import nn
@@ -27,8 +39,6 @@ __all__ = ["BinaryHead", "Label", "Task", "TaskKind", "infer_task", "join_labels
 
 Label = str | int | bool
 BinaryHead = Literal["one", "two"]
-# Tried in this order when `label_sep` is not given; one of them must be the only one present.
-_AUTO_SEPARATORS = (";", ",", " ")
 
 
 class TaskKind(enum.StrEnum):
@@ -306,106 +316,6 @@ def _coerce_kind(kind: TaskKind | str) -> TaskKind:
         raise ConfigError(f"task={kind!r} is not one of 'auto', 'binary', 'multiclass', 'multilabel'.") from None
 
 
-@dataclass
-class _Parsed:
-    """Labels read into one of three shapes: single labels, label sets, or an indicator matrix."""
-
-    form: str  # strings | ints | bools | delimited | lists | indicator: how the user wrote them
-    singles: list[Any] = field(default_factory=list)
-    sets: list[tuple[Any, ...]] | None = None
-    indicator: np.ndarray | None = None
-    indicator_names: list[Any] | None = None
-    sep: str | None = None
-
-    @property
-    def has_multi_or_empty(self) -> bool:
-        return self.sets is not None and any(len(row) != 1 for row in self.sets)
-
-
-def _is_multilabel(parsed: _Parsed) -> bool:
-    """Collections with 0 or 2+ labels are multilabel; strings only when some row holds 2+ labels.
-
-    An empty string in a column of single labels is more often a missing label than "none", so that case
-    goes to the single-label path, which refuses it and names both readings.
-    """
-    assert parsed.sets is not None  # noqa: S101 - internal invariant
-    if parsed.form == "lists":
-        return parsed.has_multi_or_empty
-    return any(len(row) > 1 for row in parsed.sets)
-
-
-def _parse(labels: Any, *, label_sep: str | None, split: bool) -> _Parsed:
-    if isinstance(labels, pd.DataFrame):
-        if labels.shape[1] == 1:
-            return _parse(labels.iloc[:, 0], label_sep=label_sep, split=split)
-        return _parse_indicator(labels.to_numpy(), names=[_scalar(c) for c in labels.columns])
-    if isinstance(labels, torch.Tensor):
-        labels = labels.detach().cpu().numpy()
-    if isinstance(labels, np.ndarray) and labels.ndim == 2:
-        return _parse_indicator(labels, names=list(range(labels.shape[1])))
-    if isinstance(labels, (str, bytes)) or not isinstance(labels, Iterable):
-        raise LabelError(
-            f"labels must be a sequence with one entry per item, got {type(labels).__name__} {labels!r}. "
-            "Pass a list, array, Series or DataFrame column."
-        )
-    values = list(labels.tolist() if isinstance(labels, (np.ndarray, pd.Series)) else labels)
-    if values and _looks_like_indicator_rows(values):
-        return _parse_indicator(np.asarray(values, dtype=np.float64), names=list(range(len(values[0]))))
-    if values and all(_is_collection(v) for v in values if not _is_missing(v)) and not all(map(_is_missing, values)):
-        sets = [() if _is_missing(v) else _label_set(v) for v in values]
-        return _Parsed(form="lists", sets=sets, singles=[row[0] if len(row) == 1 else None for row in sets])
-    values = [_scalar(v) for v in values]
-    strings = [v for v in values if isinstance(v, str)]
-    if split and strings and len(strings) == sum(not _is_missing(v) for v in values):
-        sep = label_sep if label_sep is not None else _detect_separator(strings)
-        if sep is not None or any(v == "" for v in strings):
-            return _parse_delimited(values, sep)
-    return _Parsed(form=_form_of(values), singles=values)
-
-
-def _parse_delimited(values: list[Any], sep: str | None) -> _Parsed:
-    sets = []
-    for v in values:
-        text = "" if _is_missing(v) else str(v).strip()
-        parts = text.split(sep) if sep is not None else [text]
-        sets.append(_label_set(p.strip() for p in parts if p.strip()))
-    return _Parsed(form="delimited", sets=sets, singles=values, sep=sep)
-
-
-def _detect_separator(strings: list[str]) -> str | None:
-    present = [sep for sep in _AUTO_SEPARATORS if any(sep in s.strip() for s in strings)]
-    if len(present) > 1:
-        raise LabelError(
-            f"labels contain several possible separators {present!r} "
-            f"(e.g. {next(s for s in strings if present[0] in s)!r}); "
-            "expected one. Pass `label_sep=` (CLI: --label-sep) to say which one splits labels, "
-            "or task='multiclass' to keep each string whole."
-        )
-    return present[0] if present else None
-
-
-def _parse_indicator(matrix: np.ndarray, *, names: list[Any]) -> _Parsed:
-    if matrix.dtype == object:
-        try:
-            matrix = matrix.astype(np.float64)
-        except (TypeError, ValueError):
-            raise LabelError(
-                "several target columns were given, so they were read as a 0/1 indicator matrix, but they hold "
-                "non-numeric values. Expected 0/1 (or True/False) in every target column; "
-                "pass one label column instead."
-            ) from None
-    bad = ~np.isin(matrix, (0, 1))
-    if bad.any():
-        rows = np.flatnonzero(bad.any(axis=1))
-        raise LabelError(
-            f"an indicator target must hold only 0/1, found other values ({format_examples(matrix[bad].tolist())}) in "
-            f"{format_rows(rows.tolist())}. Fix those rows, or pass a single label column instead."
-        )
-    if len(set(names)) != len(names):
-        raise LabelError(f"indicator target columns must have distinct names, got {names!r}.")
-    return _Parsed(form="indicator", indicator=matrix.astype(np.float32), indicator_names=names)
-
-
 def _task_from_indicator(parsed: _Parsed, *, forced: TaskKind | None, binary_head: BinaryHead, positive: Any) -> Task:
     assert parsed.indicator is not None and parsed.indicator_names is not None  # noqa: S101 - internal invariant
     matrix, names = parsed.indicator, parsed.indicator_names
@@ -529,120 +439,3 @@ def _default_positive(classes: list[Any], counts: pd.Series) -> tuple[Any, str]:
             return conventional, f"{conventional!r} is the conventional positive"
     rarer = min(classes, key=lambda c: (counts[c], classes.index(c) == 0))
     return rarer, "the rarer class; pass positive= to choose"
-
-
-# -- small helpers ---------------------------------------------------------------------------------
-def _scalar(value: Any) -> Any:
-    """Python scalar from numpy/pandas scalars; integral floats become ints (CSV ints read as float with NaN)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isnan(value) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or value is pd.NaT
-
-
-def _is_collection(value: Any) -> bool:
-    return isinstance(value, (list, tuple, set, frozenset, np.ndarray))
-
-
-def _label_set(values: Iterable[Any]) -> tuple[Any, ...]:
-    return tuple(dict.fromkeys(_scalar(v) for v in values))
-
-
-def _looks_like_indicator_rows(values: list[Any]) -> bool:
-    """Equal-length lists/tuples of 0/1 are indicator rows; label collections are read from sets or ragged lists."""
-    if not all(isinstance(v, (list, tuple, np.ndarray)) for v in values):
-        return False
-    width = len(values[0])
-    return width >= 2 and all(len(v) == width and all(_scalar(x) in (0, 1) for x in v) for v in values)
-
-
-def _form_of(values: list[Any]) -> str:
-    present = [v for v in values if not _is_missing(v)]
-    if present and all(isinstance(v, bool) for v in present):
-        return "bools"
-    if present and all(isinstance(v, int) for v in present):
-        return "ints"
-    return "strings"
-
-
-def _sorted_classes(classes: Iterable[Any]) -> list[Any]:
-    items = list(classes)
-    try:
-        return sorted(items)
-    except TypeError:
-        return sorted(items, key=lambda c: (type(c).__name__, str(c)))
-
-
-def _check_no_missing(values: list[Any], task: Task | None) -> list[Any]:
-    missing = [i for i, v in enumerate(values) if _is_missing(v) or v == ""]
-    if missing:
-        fix = (
-            "Drop those rows (unlabelled items cannot be learned from), or, if empty means 'no label', "
-            "pass task='multilabel' (CLI: --task multilabel) so that an item may have none."
-        )
-        raise LabelError(f"single-label data has missing or empty labels in {format_rows(missing)}. {fix}")
-    return values
-
-
-def _check_one_type(values: list[Any]) -> None:
-    kinds: dict[str, list[int]] = {}
-    for i, v in enumerate(values):
-        name = "number" if isinstance(v, (int, float)) and not isinstance(v, bool) else type(v).__name__
-        kinds.setdefault(name, []).append(i)
-    if "float" in kinds or any(isinstance(v, float) for v in values):
-        floats = [values[i] for i, v in enumerate(values) if isinstance(v, float)]
-        raise LabelError(
-            f"the target holds non-integer numbers ({format_examples(sorted(set(floats)))}); a classifier needs "
-            "discrete labels (strings, integers or booleans). Bin the values into classes first."
-        )
-    if len(kinds) > 1:
-        parts = "; ".join(f"{name} in {format_rows(rows)}" for name, rows in kinds.items())
-        raise LabelError(
-            f"the target mixes label types: {parts}. Expected one type per target; convert the column with "
-            "`.astype(str)` so that e.g. 1 and '1' are the same label."
-        )
-
-
-def _check_known(values: Sequence[Any], indices: np.ndarray, task: Task, *, rows: np.ndarray | None = None) -> None:
-    unknown = np.flatnonzero(indices < 0)
-    if unknown.size:
-        unseen = list(dict.fromkeys(values[int(i)] for i in unknown))
-        where = rows[unknown] if rows is not None else unknown
-        raise LabelError(
-            f"labels the model was never trained on: {format_examples(unseen)} in "
-            f"{format_rows(sorted(set(where.tolist())))}. Expected one of the {task.num_classes} classes "
-            f"{format_examples(task.classes)}. Drop those rows, or retrain with them."
-        )
-
-
-def _indicator_to_indices(matrix: np.ndarray, names: list[Any] | None, task: Task | None) -> np.ndarray:
-    per_row = matrix.sum(axis=1)
-    bad = np.flatnonzero(per_row != 1)
-    if bad.size:
-        raise LabelError(
-            f"single-label targets need exactly one 1 per row in the indicator matrix; "
-            f"{format_rows(bad.tolist())} hold 0 or several. Use task='multilabel' for such data."
-        )
-    if task is not None and names is not None:
-        matrix = _align_indicator(matrix, names, task)
-    return np.asarray(matrix.argmax(axis=1), dtype=np.int64)
-
-
-def _align_indicator(matrix: np.ndarray, names: list[Any] | None, task: Task) -> np.ndarray:
-    names = names if names is not None else list(range(matrix.shape[1]))
-    if names == list(task.classes):
-        return matrix.astype(np.float32)
-    if sorted(map(str, names)) == sorted(map(str, task.classes)) and len(names) == task.num_classes:
-        order = [list(map(str, names)).index(str(c)) for c in task.classes]
-        return matrix[:, order].astype(np.float32)
-    if names == list(range(matrix.shape[1])) and matrix.shape[1] == task.num_classes:
-        return matrix.astype(np.float32)
-    raise LabelError(
-        f"the indicator columns {format_examples(names)} do not match the model's classes "
-        f"{format_examples(task.classes)}. Pass the same target columns as at training."
-    )
