@@ -71,12 +71,27 @@ def _one_line(err: BaseException | Warning | str) -> str:
     return " ".join(str(err).split())
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show a default only where the help text does not already explain it, and not for off-switches."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            "default" in text
+            or action.default is None
+            or action.default is False
+            or action.default == argparse.SUPPRESS
+        ):
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="labelwise",
         description="Train, evaluate and use binary, multiclass and multilabel classifiers.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_inspect(sub)
@@ -88,9 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command(sub: Any, name: str, help_text: str, handler: Callable[[argparse.Namespace], int]) -> Any:
-    cmd = sub.add_parser(
-        name, help=help_text, description=help_text, formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    cmd = sub.add_parser(name, help=help_text, description=help_text, formatter_class=_HelpFormatter)
     cmd.set_defaults(handler=handler)
     cmd.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return cmd
