@@ -139,14 +139,37 @@ _REFERENCES = {TaskKind.BINARY: _binary, TaskKind.MULTICLASS: _multiclass, TaskK
 
 
 def reference_score(metric: str, targets: np.ndarray, decisions: np.ndarray) -> float:
-    """A threshold-tuning metric on 0/1 targets and 0/1 decisions, from scikit-learn."""
-    if metric == "f1":
+    """A threshold-tuning metric spec on 0/1 targets and 0/1 decisions, from scikit-learn.
+
+    Constrained specs (``precision@recall:R``, ``recall@precision:P``) score ``-inf`` where the constraint fails.
+    """
+    name, _, param = metric.partition(":")
+    if name == "f1":
         return float(skm.f1_score(targets, decisions, zero_division=0))
-    if metric == "accuracy":
+    if name == "fbeta":
+        return float(skm.fbeta_score(targets, decisions, beta=float(param), zero_division=0))
+    if name in ("precision@recall", "recall@precision"):
+        precision = float(skm.precision_score(targets, decisions, zero_division=0))
+        recall = float(skm.recall_score(targets, decisions, zero_division=0))
+        objective, bounded = (precision, recall) if name == "precision@recall" else (recall, precision)
+        return objective if bounded >= float(param) else -np.inf
+    if name == "accuracy":
         return float(skm.accuracy_score(targets, decisions))
-    if metric == "balanced_accuracy":
+    if name == "balanced_accuracy":
         return float(skm.balanced_accuracy_score(targets, decisions))
+    if name == "youden":
+        # The ROC point of 0/1 decisions is the one at threshold 1 (flag decisions >= 1); before it only (0, 0).
+        fpr, tpr, thresholds = skm.roc_curve(targets, decisions, drop_intermediate=False)
+        point = np.flatnonzero(thresholds >= 1)[-1]
+        return float(tpr[point] - fpr[point])
+    assert name == "mcc", metric
     return float(skm.matthews_corrcoef(targets, decisions))
+
+
+def reference_best_youden(targets: np.ndarray, probs: np.ndarray) -> float:
+    """Youden's J of the best threshold on ``probs``: max(TPR - FPR) over scikit-learn's ROC curve."""
+    fpr, tpr, _ = skm.roc_curve(targets, probs, drop_intermediate=False)
+    return float(np.max(tpr - fpr))
 
 
 # -- temperature scaling -----------------------------------------------------------------------------
@@ -190,3 +213,63 @@ def _sklearn_temperature(decision: np.ndarray, targets: np.ndarray) -> np.ndarra
     stored = _StoredLogits(decision).fit(rows, targets)
     calibrated = CalibratedClassifierCV(FrozenEstimator(stored), method="temperature").fit(rows, targets)
     return np.asarray(calibrated.predict_proba(rows))
+
+
+# -- "none of these": unknown scores, detector metrics, risk-coverage ----------------------------------
+# pytorch-ood (a test dependency) is imported where it is used, so a missing install fails these tests only.
+def reference_unknown_scores(head: str, score: str, logits: torch.Tensor) -> torch.Tensor:
+    """Unknown scores (higher = more likely none of the known classes) from their papers' formulas.
+
+    Softmax heads go through pytorch-ood's detectors: `MaxSoftmax.score` is ``-max softmax`` (ours is
+    ``1 - max softmax``, the same order) and `EnergyBased.score` with T = 1 is ``-logsumexp``. Sigmoid heads have
+    no pytorch-ood detector and are written out: one logit ``1 - max(p, 1 - p)``; one sigmoid per class
+    ``1 - max sigmoid`` and JointEnergy ``-sum log(1 + e^z)`` (Wang et al. 2021).
+    """
+    from pytorch_ood.detector import EnergyBased, MaxSoftmax
+
+    z = logits.double()
+    if head == "softmax":
+        return 1 + MaxSoftmax.score(z) if score == "max_prob" else EnergyBased.score(z)
+    if head == "one_logit":
+        positive = torch.sigmoid(z[:, 0])
+        return 1 - torch.maximum(positive, 1 - positive)
+    if score == "max_prob":
+        return 1 - torch.sigmoid(z).max(dim=1).values
+    return -torch.log1p(torch.exp(z)).sum(dim=1)
+
+
+def reference_ood_metrics(scores: torch.Tensor, is_unknown: torch.Tensor) -> dict[str, float]:
+    """pytorch-ood's AUROC and FPR at 95% TPR, the latter with *known* items as the positive class.
+
+    pytorch-ood labels OOD items ``< 0`` and takes them as positive; for the FPR with known items positive (the
+    fraction of unknown items accepted when 95% of known ones are) the known items are labelled -1 and the
+    scores negated, so that lower unknown scores rank first.
+    """
+    from pytorch_ood.metrics.functional import auroc, fpr_at_tpr
+
+    labels = torch.where(is_unknown, -1, 0)
+    return {
+        "unknown_auroc": float(auroc(scores.double(), labels)),
+        "unknown_fpr95": float(fpr_at_tpr(-scores.double(), -1 - labels, tpr=0.95)),
+    }
+
+
+def sklearn_ood_metrics(scores: np.ndarray, is_unknown: np.ndarray) -> dict[str, float]:
+    """The same two metrics from scikit-learn's ROC: AUROC with unknown positive; the FPR at the first point of
+    the known-positive ROC curve (scored by ``-scores``) whose TPR reaches 0.95."""
+    fpr, tpr, _ = skm.roc_curve(~is_unknown, -scores, drop_intermediate=False)
+    return {
+        "unknown_auroc": float(skm.roc_auc_score(is_unknown, scores)),
+        "unknown_fpr95": float(fpr[np.argmax(tpr >= 0.95)]),
+    }
+
+
+def reference_aurc(scores: torch.Tensor, correct: torch.Tensor) -> float:
+    """1 - pytorch-ood's AURRA (mean accuracy over response rates, most confident first, confidence = -score).
+
+    With distinct scores this is the mean error rate of the k lowest-scored items over k = 1..N; with ties it
+    depends on how the sort orders them.
+    """
+    from pytorch_ood.metrics.functional import aurra
+
+    return 1.0 - aurra(-scores.double(), correct.long())

@@ -102,12 +102,34 @@ def test_label_with_one_class_keeps_temperature_one() -> None:
     assert all(t > 1.5 for i, t in enumerate(calibration.temperatures) if i != 1)
 
 
-def test_separable_data_stops_at_the_lower_bound() -> None:
-    task = make_task("binary")
-    logits = torch.tensor([[-2.0], [-1.0], [-0.5], [0.5], [1.0], [3.0]])
-    calibration = fit_temperature(logits, task.encode(["benign"] * 3 + ["malignant"] * 3), task)
-    # T runs toward 0 until the NLL is flat to 1e-12 or hits the bound 0.01.
-    assert 0.01 <= calibration.temperatures[0] < 0.05
+@pytest.mark.parametrize("kind", ["binary", "multiclass"])
+def test_separable_data_keeps_temperature_one(kind: str) -> None:
+    """All validation items right with a margin: the NLL keeps falling as T -> 0, so no T is fitted."""
+    task = make_task(kind)
+    targets = torch.arange(12) % task.num_classes
+    if kind == "binary":
+        logits = torch.linspace(-2, 3, 12)[:, None]
+        targets = (logits[:, 0] > 0).float()
+    else:
+        logits = torch.nn.functional.one_hot(targets, task.num_classes) * 3.0 + torch.rand(12, task.num_classes)
+    calibration = fit_temperature(logits, targets, task)
+    assert calibration.is_identity and calibration.num_separable == 1
+    assert (
+        calibration.describe() == "no temperature scaling (T kept at 1: the validation items are perfectly "
+        "separated, so no finite T fits)"
+    )
+    flipped = targets.clone()
+    flipped[0] = 1 - flipped[0] if kind == "binary" else (flipped[0] + 1) % task.num_classes
+    assert fit_temperature(logits, flipped, task).num_separable == 0  # one mistake: T is fitted
+
+
+def test_separable_labels_of_a_multilabel_task_keep_temperature_one() -> None:
+    task = make_task("multilabel")
+    _, logits, targets = make_batch("multilabel", n=200)
+    logits[:, 2] = torch.where(targets[:, 2] > 0, 4.0, -4.0)  # label 2 is separated perfectly
+    calibration = fit_temperature(logits * 3, targets, task)
+    assert calibration.num_separable == 1 and calibration.temperatures[2] == 1.0
+    assert "T kept at 1 for 1 of 4 logits" in calibration.describe()
 
 
 def test_no_improvement_gives_the_identity() -> None:
@@ -132,7 +154,9 @@ def test_describe_and_json_round_trip(kind: TaskKind) -> None:
     assert Calibration.from_dict(json.loads(json.dumps(calibration.to_dict()))) == calibration
     text = calibration.describe()
     assert f"on {len(logits)} items" in text
-    assert ("(per logit)" in text) is (kind is TaskKind.MULTILABEL)
+    assert text.startswith(
+        "per-logit temperature scaling, T" if kind is TaskKind.MULTILABEL else "temperature scaling, T"
+    )
     assert Calibration().describe() == "no temperature scaling"
 
 
@@ -171,3 +195,17 @@ def test_fit_rejects_targets_of_the_wrong_dtype() -> None:
     task, logits, targets = make_batch("binary")
     with pytest.raises(LabelError, match=r"needs torch.float32 targets, got torch.int64.*task.encode"):
         fit_temperature(logits, targets.long(), task)
+
+
+def test_one_vs_rest_gets_a_temperature_per_class_like_its_one_hot_multilabel_twin() -> None:
+    task = Task(kind=TaskKind.MULTICLASS, classes=("a", "b", "c"), one_vs_rest=True)
+    twin = Task(kind=TaskKind.MULTILABEL, classes=task.classes)  # the same BCE on one-hot targets
+    gen = torch.Generator().manual_seed(3)
+    targets = torch.randint(0, 3, (300,), generator=gen)
+    logits = (torch.nn.functional.one_hot(targets, 3) * 4 - 2 + torch.randn(300, 3, generator=gen)) * 8.0
+    ours = fit_temperature(logits, targets, task)
+    assert len(ours.temperatures) == 3 and min(ours.temperatures) > 1  # log-odds are 4z - 0.69, these 8z: soften each
+    torch.testing.assert_close(
+        torch.tensor(ours.temperatures),
+        torch.tensor(fit_temperature(logits, task.bce_targets(targets), twin).temperatures),
+    )

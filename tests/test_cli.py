@@ -45,7 +45,7 @@ def test_train_writes_the_artifact_and_the_summary(
     run, _ = trained
     assert {p.name for p in run.iterdir()} == {"labelwise.json", "model.safetensors", "checkpoints", "logs"}
     meta = json.loads((run / "labelwise.json").read_text())
-    assert meta["task"]["kind"] == "binary" and meta["decision"]["threshold"] is not None
+    assert meta["task"]["kind"] == "binary" and meta["decision"]["rule"]["threshold"] is not None
 
 
 def test_predict_contract(trained: tuple[Path, Path], tmp_path: Path) -> None:
@@ -55,7 +55,8 @@ def test_predict_contract(trained: tuple[Path, Path], tmp_path: Path) -> None:
     out = tmp_path / "pred.csv"
     assert main(["predict", str(run), str(tmp_path / "new.csv"), "--out", str(out), "--id-col", "key"]) == 0
     pred = pd.read_csv(out, keep_default_na=False)
-    assert list(pred.columns) == ["id", "p:no", "p:yes", "prediction"]
+    assert list(pred.columns) == ["id", "p:no", "p:yes", "prediction", "abstained"]
+    assert not pred["abstained"].any()  # this run was not allowed to abstain
     assert pred["id"].tolist() == new["key"].tolist()  # rows keep the input's order
     np.testing.assert_allclose(pred["p:no"] + pred["p:yes"], 1.0, atol=1e-6)
     assert set(pred["prediction"]) <= {"yes", "no"}
@@ -102,6 +103,29 @@ def _write(path: Path, frame: pd.DataFrame) -> Path:
             id="missing-labels",
         ),
         pytest.param(lambda d: _write(d / "t.csv", _table().iloc[:0]), [], "empty", id="empty-table"),
+        pytest.param(
+            lambda d: _write(d / "t.csv", _table()),
+            ["--allow-none", "--coverage", "1.5"],
+            "--coverage 1.5; expected a fraction in (0, 1)",
+            id="coverage-outside-0-1",
+        ),
+        pytest.param(
+            lambda d: _write(d / "t.csv", _table()),
+            ["--task", "multilabel", "--allow-none"],
+            "already answers none when no label passes its threshold",
+            id="allow-none-on-multilabel",
+        ),
+        pytest.param(lambda d: _write(d / "t.csv", _table()), ["--metric", "f3"], "'f3'", id="unknown-metric"),
+        pytest.param(
+            lambda d: _write(d / "t.csv", _table()),
+            ["--conformal", "0.99"],
+            "--conformal 0.99 needs at least 99 validation items",
+            id="conformal-needs-more-rows",
+        ),
+        pytest.param(
+            lambda d: _write(d / "t.csv", _table()), ["--coverage", "0.9"], "add --allow-none", id="coverage-alone"
+        ),
+        pytest.param(lambda d: _write(d / "t.csv", _table()), ["--top-k", "2"], "multiclass", id="top-k-binary"),
     ],
 )
 def test_train_bad_input(
@@ -180,3 +204,38 @@ def test_timm_model_by_name_and_missing_pretrained_weights(tmp_path: Path, capsy
     capsys.readouterr()
     assert main(["predict", str(tmp_path / "run"), str(tmp_path / "imgs"), "--out", str(tmp_path / "p.csv")]) == 0
     assert len(pd.read_csv(tmp_path / "p.csv")) == 60
+
+
+def test_a_run_that_may_abstain_predicts_and_evaluates_with_its_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(240, 2))
+    label = np.array(["a", "b", "c", "d"])[(x[:, 0] > 0) * 2 + (x[:, 1] > 0)]
+    data = _write(tmp_path / "t.csv", pd.DataFrame({"x0": x[:, 0], "x1": x[:, 1], "label": label}))
+    run = tmp_path / "run"
+    args = ["train", str(data), "--out", str(run), "--epochs", "2", "--quiet", "--allow-none", "--conformal", "0.8"]
+    assert main(args) == 0
+    summary = capsys.readouterr().out
+    assert "abstain when max_prob >" in summary and "APS prediction sets" in summary
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run), str(data), "--out", str(out), "--top-k", "2"]) == 0
+    pred = pd.read_csv(out, keep_default_na=False)
+    assert list(pred.columns)[-4:] == ["prediction", "abstained", "unknown_score", "set"]
+    assert pred["set"].str.split(" ").map(len).eq(2).all()  # --top-k replaced the conformal sets
+    assert (pred.loc[pred["abstained"], "prediction"] == "").all() and pred["abstained"].any()
+    unseen = _write(tmp_path / "u.csv", pd.read_csv(data).assign(label=["e"] * 40 + list(label[40:])))
+    capsys.readouterr()
+    assert main(["evaluate", str(run), str(unseen), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["unknown_items"] == 40 and "unknown_auroc" in metrics and "set_coverage" in metrics
+
+
+def test_predict_top_k_the_task_cannot_give_is_refused(
+    trained: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, data = trained
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run), str(data), "--out", str(out), "--top-k", "2"]) == 2
+    assert "--top-k 2 needs a multiclass task" in _error_line(capsys)
+    assert not out.exists()

@@ -16,7 +16,6 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_breast_cancer, load_digits
 
-import labelwise.datasets as datasets
 from labelwise.datasets import Demo, list_demos, make_demo, make_imbalanced_cancer
 from labelwise.errors import ConfigError, DataError
 from labelwise.task import TaskKind, infer_task
@@ -61,16 +60,18 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Demo, flo
 
 # -- API contract ----------------------------------------------------------------------------------------
 def test_list_demos() -> None:
-    assert list_demos() == ["cancer", "cancer-imbalanced", "digits", "multidigit"]
+    assert list_demos() == ["cancer", "cancer-imbalanced", "digits", "multidigit", "openset"]
 
 
-@pytest.mark.parametrize("name", ["cancer", "cancer-imbalanced", "digits", "multidigit"])
+@pytest.mark.parametrize("name", ["cancer", "cancer-imbalanced", "digits", "multidigit", "openset"])
 def test_each_demo_is_fast_and_described(built: dict[str, tuple[Demo, float]], name: str) -> None:
     demo, seconds = built[name]
     assert seconds < MAX_SECONDS
     assert demo.name == name and demo.train.exists() and demo.test.exists()
     assert demo.description and "\n" not in demo.description
-    assert demo.headline in {"accuracy", "roc_auc", "recall", "micro_f1"}
+    assert demo.headline in {"accuracy", "roc_auc", "recall", "micro_f1", "unknown_auroc"}
+    # Only the open-set demo has classes that test holds and train does not.
+    assert bool(demo.known_classes) == bool(demo.unknown_classes) == (name == "openset")
     with pytest.raises(AttributeError):
         demo.name = "other"  # type: ignore[misc]  # frozen
 
@@ -80,13 +81,14 @@ def test_each_demo_is_fast_and_described(built: dict[str, tuple[Demo, float]], n
     [
         ("digit", r"did you mean 'digits'"),
         ("multi-digit", r"did you mean 'multidigit'"),
+        ("open-set", r"did you mean 'openset'"),
         ("zzz", r"unknown demo 'zzz'; Expected"),
     ],
 )
 def test_unknown_demo_lists_the_demos(tmp_path: Path, name: str, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment) as err:
         make_demo(name, tmp_path)
-    assert "Expected one of cancer, cancer-imbalanced, digits, multidigit" in str(err.value)
+    assert "Expected one of cancer, cancer-imbalanced, digits, multidigit, openset" in str(err.value)
     assert "labelwise demo NAME" in str(err.value)
     assert list(tmp_path.iterdir()) == []
 
@@ -156,6 +158,58 @@ def test_digits_labels_are_multiclass(built: dict[str, tuple[Demo, float]]) -> N
     demo, _ = built["digits"]
     task = infer_task([p.parent.name for p in demo.train.glob("*/*/*.png")])
     assert task.kind is TaskKind.MULTICLASS and task.classes == tuple(str(d) for d in range(10))
+
+
+# -- openset ---------------------------------------------------------------------------------------------
+KNOWN, ALL = [str(d) for d in range(6)], [str(d) for d in range(10)]
+
+
+def _openset_parts(demo: Demo) -> dict[str, pd.DataFrame]:
+    return {"train": _pngs(demo.train / "train"), "valid": _pngs(demo.train / "valid"), "test": _pngs(demo.test)}
+
+
+def test_openset_layout_and_classes(built: dict[str, tuple[Demo, float]]) -> None:
+    demo, _ = built["openset"]
+    assert demo.train.name == "trainval" and demo.test.name == "test"
+    assert demo.target is None and demo.image_col is None and demo.headline == "unknown_auroc"
+    assert demo.known_classes == tuple(KNOWN) and demo.unknown_classes == tuple(ALL[6:])
+    assert sorted(p.name for p in demo.train.iterdir()) == ["train", "valid"]
+    for folder, classes in ((demo.train / "train", KNOWN), (demo.train / "valid", KNOWN), (demo.test, ALL)):
+        assert sorted(p.name for p in folder.iterdir()) == classes
+        assert all(any(p.iterdir()) for p in folder.iterdir())  # no empty class folder
+    task = infer_task([p.parent.name for p in demo.train.glob("*/*/*.png")])
+    assert task.kind is TaskKind.MULTICLASS and task.classes == tuple(KNOWN)
+
+
+def test_openset_splits_are_disjoint_and_cover_the_known_digits(built: dict[str, tuple[Demo, float]]) -> None:
+    parts = _openset_parts(built["openset"][0])
+    everything = pd.concat(parts.values())
+    assert everything["index"].is_unique  # no load_digits image in two splits
+    np.testing.assert_array_equal(everything["label"], DIGITS.target[everything["index"]])
+    known = np.flatnonzero(DIGITS.target < 6)
+    assert sorted(everything.loc[everything["label"] < 6, "index"]) == list(known)  # every 0-5 image, once
+    unknown = parts["test"][parts["test"]["label"] >= 6]
+    assert abs(len(unknown) - 0.15 * (DIGITS.target >= 6).sum()) <= 4  # digits' 15 % test share of 6-9
+
+
+def test_openset_uses_the_digits_split(built: dict[str, tuple[Demo, float]]) -> None:
+    openset, digits = built["openset"][0], built["digits"][0]
+    ours, theirs = _openset_parts(openset), _openset_parts(digits)
+    for part in ("train", "valid", "test"):
+        expected = theirs[part][theirs[part]["label"] < 6] if part != "test" else theirs[part]
+        np.testing.assert_array_equal(ours[part]["index"], expected["index"])
+    # The same images, byte for byte: test of 0-5 (and of 6-9) is exactly the digits demo's test.
+    assert _tree(openset.test) == _tree(digits.test)
+    assert _tree(openset.train) == {k: v for k, v in _tree(digits.train).items() if k.split("/")[1] in KNOWN}
+
+
+def test_openset_is_reused(built: dict[str, tuple[Demo, float]]) -> None:
+    demo, _ = built["openset"]
+    manifest = demo.train.parent / "labelwise-demo.json"
+    written = manifest.stat().st_mtime_ns
+    # Its options hold a list: a tuple would never equal the JSON read back, and every call would rewrite.
+    assert make_demo("openset", demo.train.parent.parent) == demo
+    assert manifest.stat().st_mtime_ns == written
 
 
 # -- cancer ----------------------------------------------------------------------------------------------
@@ -277,7 +331,7 @@ def test_multidigit_pixels_match_labels_and_do_not_leak(
 
 
 # -- determinism, reuse, atomic writes -------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["cancer", "digits", "multidigit"])
+@pytest.mark.parametrize("name", ["cancer", "digits", "multidigit", "openset"])
 def test_same_seed_same_bytes_other_seed_other_split(
     tmp_path: Path, built: dict[str, tuple[Demo, float]], name: str
 ) -> None:
@@ -303,19 +357,28 @@ def test_second_call_reuses_and_new_seed_rewrites(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cancer", "fresh"]  # no temp folders left
 
 
-def test_interrupted_build_leaves_previous_demo_or_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def crash(frame: pd.DataFrame, path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "writer"),
+    [
+        pytest.param("cancer", "labelwise.datasets._tables.write_csv", id="cancer"),
+        pytest.param("openset", "labelwise.datasets._digits.save_png", id="openset"),
+    ],
+)
+def test_interrupted_build_leaves_previous_demo_or_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, writer: str
+) -> None:
+    def crash(content: object, path: Path) -> None:
         path.write_text("half")
         raise KeyboardInterrupt
 
-    before = _tree(make_demo("cancer", tmp_path / "old", seed=0).train.parent)
-    monkeypatch.setattr(datasets, "_write_csv", crash)
+    before = _tree(make_demo(name, tmp_path / "old", seed=0).train.parent)
+    monkeypatch.setattr(writer, crash)
     for root, seed in ((tmp_path / "new", 0), (tmp_path / "old", 1)):
         with pytest.raises(KeyboardInterrupt):
-            make_demo("cancer", root, seed=seed)
+            make_demo(name, root, seed=seed)
     assert list((tmp_path / "new").iterdir()) == []
-    assert _tree(tmp_path / "old" / "cancer") == before
-    assert [p.name for p in (tmp_path / "old").iterdir()] == ["cancer"]
+    assert _tree(tmp_path / "old" / name) == before
+    assert [p.name for p in (tmp_path / "old").iterdir()] == [name]
 
 
 def test_stale_temp_folders_are_removed(tmp_path: Path) -> None:

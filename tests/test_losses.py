@@ -30,10 +30,10 @@ def _two_logit_batch() -> tuple[Task, torch.Tensor, torch.Tensor]:
 def _loss_kwargs(task: Task, options: dict[str, object]) -> dict[str, object]:
     kwargs: dict[str, object] = {"label_smoothing": options.get("label_smoothing", 0.0)}
     if options.get("weighted"):
-        if task.target_dtype == torch.long:
+        if task.activation == "softmax":
             kwargs["class_weight"] = torch.linspace(0.5, 2.0, task.num_classes)
         else:
-            kwargs["pos_weight"] = torch.linspace(0.5, 3.0, 1 if task.kind is TaskKind.BINARY else task.num_classes)
+            kwargs["pos_weight"] = torch.linspace(0.5, 3.0, task.head_width)
     return kwargs
 
 
@@ -172,3 +172,22 @@ def test_mild_imbalance_gets_no_weights(kind: TaskKind) -> None:
     balance = infer_balance(targets, task)
     assert balance.pos_weight is None and balance.class_weight is None
     assert "no loss weights" in balance.message
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+def test_one_vs_rest_loss_is_bce_on_one_hot_targets(options: dict[str, object]) -> None:
+    _, logits, targets = make_batch("multiclass", seed=2)
+    task = Task(kind=TaskKind.MULTICLASS, classes=make_task("multiclass").classes, one_vs_rest=True)
+    kwargs = _loss_kwargs(task, options)
+    as_multilabel = torch.nn.functional.one_hot(targets, task.num_classes).float()
+    expected = reference_loss(TaskKind.MULTILABEL, logits, as_multilabel, **kwargs)  # type: ignore[arg-type]
+    torch.testing.assert_close(loss_for(task, **kwargs)(logits, targets), expected, rtol=1e-6, atol=1e-7)  # type: ignore[arg-type]
+
+
+def test_one_vs_rest_balance_evens_out_the_classes_positives() -> None:
+    task = Task(kind=TaskKind.MULTICLASS, classes=("a", "b", "c"), one_vs_rest=True)
+    targets = torch.tensor([0] * 100 + [1] * 50 + [2] * 5)
+    balance = infer_balance(targets, task)
+    assert balance.class_weight is None and balance.pos_weight is not None
+    torch.testing.assert_close(balance.pos_weight, torch.tensor([1.0, 2.0, 20.0]))
+    assert infer_balance(torch.tensor([0, 1, 2] * 5), task).pos_weight is None

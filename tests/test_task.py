@@ -182,3 +182,33 @@ def test_delimited_round_trip_property(rows: list[set[str]], sep: str) -> None:
     task = infer_task(strings, kind="multilabel", label_sep=sep)
     decoded = task.decode(task.encode(strings).bool())
     assert [set(row) for row in decoded] == rows
+
+
+@pytest.mark.parametrize("classes", [("n", "p"), ("a", "b", "c")], ids=["binary", "multiclass"])
+def test_one_vs_rest_head_is_a_sigmoid_per_class_over_class_indices(classes: tuple[str, ...]) -> None:
+    task = infer_task(list(classes) * 2, one_vs_rest=True)
+    assert (task.head_width, task.activation, task.loss_name, task.target_dtype) == (
+        len(classes),
+        "sigmoid",
+        "BCEWithLogitsLoss",
+        torch.long,
+    )
+    assert "a sigmoid each" in task.reason and task.reason.startswith(str(task.kind))
+    logits = torch.tensor([[2.0, -1.0, 0.5][: len(classes)], [-300.0] * len(classes)])
+    sigmoids = torch.sigmoid(logits.double())
+    expected = sigmoids / sigmoids.sum(dim=1, keepdim=True)
+    expected[1] = 1 / len(classes)  # all sigmoids underflow: still a distribution, equal by symmetry
+    torch.testing.assert_close(task.probabilities(logits).double(), expected, rtol=1e-6, atol=1e-7)
+    assert task.bce_targets(task.encode([classes[-1]])).tolist() == [[0.0] * (len(classes) - 1) + [1.0]]
+    assert Task.from_dict(task.to_dict()) == task
+
+
+def test_one_vs_rest_conflicts_are_explained() -> None:
+    with pytest.raises(ConfigError, match="already has one sigmoid per label.*Drop the option"):
+        infer_task(["a b", "a", ""], one_vs_rest=True)
+    with pytest.raises(ConfigError, match="for single-label tasks.*Drop one_vs_rest"):
+        Task(kind="multilabel", classes=("a", "b"), one_vs_rest=True)
+    with pytest.raises(ConfigError, match="binary_head='two'.*Pass one of them"):
+        Task(kind="binary", classes=("a", "b"), binary_head="two", one_vs_rest=True)
+    with pytest.raises(ConfigError, match="softmax head.*Use `task.encode"):
+        make_task("multiclass").bce_targets(torch.tensor([0, 1]))

@@ -37,6 +37,9 @@ class Calibration:
         nll_before: mean negative log-likelihood of the fitting data before scaling (None when not fitted).
         nll_after: the same after scaling.
         num_samples: number of items it was fitted on.
+        num_separable: how many temperatures were left at 1 because the fitting data is perfectly separated
+            (every item on the right side with a margin): the NLL then falls all the way to T -> 0, so the data
+            supports no finite temperature, and sharpening toward certainty would not survive the first mistake.
 
     Example:
         >>> calibration = Calibration(temperatures=(2.0,))
@@ -48,6 +51,7 @@ class Calibration:
     nll_before: float | None = None
     nll_after: float | None = None
     num_samples: int = 0
+    num_separable: int = 0
 
     def __post_init__(self) -> None:
         try:
@@ -62,8 +66,10 @@ class Calibration:
                 f"temperatures must be finite and > 0, got {format_examples(bad or ['nothing'])}. "
                 "Fit them with `fit_temperature(logits, targets, task)`, or use Calibration() for none."
             )
-        if not isinstance(self.num_samples, int) or self.num_samples < 0:
-            raise ConfigError(f"num_samples={self.num_samples!r}; expected an integer >= 0.")
+        for name in ("num_samples", "num_separable"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{name}={value!r}; expected an integer >= 0.")
         object.__setattr__(self, "temperatures", temperatures)
 
     @property
@@ -89,18 +95,28 @@ class Calibration:
 
         Example:
             >>> Calibration(temperatures=(1.5,), nll_before=0.52, nll_after=0.43, num_samples=114).describe()
-            'temperature 1.5, validation NLL 0.520 -> 0.430 on 114 items'
+            'temperature scaling, T 1.5, validation NLL 0.520 -> 0.430 on 114 items'
         """
         if self.nll_before is None or self.nll_after is None:
             return "no temperature scaling" if self.is_identity else f"temperatures {self._spread()} (given)"
+        separable = ""
+        if self.num_separable:
+            of = "" if len(self.temperatures) == 1 else f" for {self.num_separable} of {len(self.temperatures)} logits"
+            separable = f"; T kept at 1{of}: the validation items are perfectly separated, so no finite T fits"
         if self.is_identity:
-            return f"no temperature scaling (it did not lower validation NLL {self.nll_before:.3f})"
-        fitted = f"temperature {self._spread()}" if len(self.temperatures) == 1 else f"temperatures {self._spread()}"
-        return f"{fitted}, validation NLL {self.nll_before:.3f} -> {self.nll_after:.3f} on {self.num_samples} items"
+            reason = separable[2:] if separable else f"it did not lower validation NLL {self.nll_before:.3f}"
+            return f"no temperature scaling ({reason})"
+        fitted = (
+            f"temperature scaling, T {self._spread()}"
+            if len(self.temperatures) == 1
+            else f"per-logit temperature scaling, T {self._spread()}"
+        )
+        nll = f"validation NLL {self.nll_before:.3f} -> {self.nll_after:.3f} on {self.num_samples} items"
+        return f"{fitted}, {nll}{separable}"
 
     def _spread(self) -> str:
         low, high = min(self.temperatures), max(self.temperatures)
-        return f"{low:.3g}" if low == high else f"{low:.3g}-{high:.3g} (per logit)"
+        return f"{low:.3g}" if low == high else f"{low:.3g}-{high:.3g}"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description; `from_dict` inverts it."""
@@ -109,11 +125,12 @@ class Calibration:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Calibration:
         """Rebuild a Calibration written by `to_dict`."""
-        unknown = sorted(set(data) - {"temperatures", "nll_before", "nll_after", "num_samples"})
+        unknown = sorted(set(data) - {"temperatures", "nll_before", "nll_after", "num_samples", "num_separable"})
         if unknown:
             raise ConfigError(
                 f"unknown calibration fields {format_examples(unknown)}; expected temperatures, nll_before, "
-                "nll_after, num_samples. The artifact may come from a newer labelwise: upgrade to load it."
+                "nll_after, num_samples, num_separable. The artifact may come from a newer labelwise: upgrade to "
+                "load it."
             )
         return cls(**{**data, "temperatures": tuple(data.get("temperatures", (1.0,)))})
 
@@ -150,14 +167,15 @@ def fit_temperature(logits: torch.Tensor, targets: torch.Tensor, task: Task) -> 
     logits = logits.detach().to(torch.float64)
     per_logit = task.activation == "sigmoid"
     if per_logit:
-        targets = targets.detach().to(torch.float64).reshape(len(logits), -1)
+        targets = task.bce_targets(targets.detach()).to(torch.float64)
         varies = targets.min(dim=0).values < targets.max(dim=0).values
     else:
         targets = targets.detach().long()
         varies = torch.tensor([bool(targets.min() < targets.max())])
+    separable = _separable(logits, targets, per_logit=per_logit) & varies
     nll = _per_logit_nll if per_logit else _shared_nll
     log_t = _minimise(lambda s: nll(logits, targets, s), num=int(varies.numel()))
-    log_t = torch.where(varies, log_t, torch.zeros_like(log_t))
+    log_t = torch.where(varies & ~separable, log_t, torch.zeros_like(log_t))
     before = nll(logits, targets, torch.zeros_like(log_t))
     after = nll(logits, targets, log_t)
     # Keep T = 1 where scaling does not help: the contract is "never worse than not calibrating".
@@ -168,7 +186,17 @@ def fit_temperature(logits: torch.Tensor, targets: torch.Tensor, task: Task) -> 
         nll_before=before.mean().item(),
         nll_after=after.mean().item(),
         num_samples=len(logits),
+        num_separable=int(separable.sum().item()),
     )
+
+
+def _separable(logits: torch.Tensor, targets: torch.Tensor, *, per_logit: bool) -> torch.Tensor:
+    """Per temperature: every item is decided right with a margin, so the NLL decreases all the way to T -> 0."""
+    if per_logit:
+        return ((logits > 0) == (targets > 0.5)).all(dim=0)
+    true_logit = logits.gather(1, targets[:, None])
+    others = logits.scatter(1, targets[:, None], -torch.inf)
+    return (true_logit > others.max(dim=1, keepdim=True).values).all().reshape(1)
 
 
 def _check_fit_inputs(logits: torch.Tensor, targets: torch.Tensor, task: Task) -> None:

@@ -1,7 +1,8 @@
-"""A trained classifier: network + Task + preprocessing + calibration + decision rule, used as one.
+"""A trained classifier: network + Task + preprocessing + calibration + decision policy, used as one.
 
 `Classifier` composes the functional parts and never re-implements them: the Task turns logits into
-probabilities and decisions into labels, the `Calibration` rescales logits, the `DecisionRule` decides.
+probabilities and decisions into labels, the `Calibration` rescales logits, the `Policy` decides (thresholds,
+abstention, prediction sets).
 `labelwise.fit` (in `labelwise.fitting`) builds one; `load` reads one from a run directory.
 """
 
@@ -20,10 +21,11 @@ from torch import nn
 from labelwise import artifact
 from labelwise.calibrate import Calibration
 from labelwise.data.sources import Source, load_source, source_from_frame
-from labelwise.decide import DecisionRule
+from labelwise.decide.policy import Decisions, Policy
+from labelwise.decide.rule import DecisionRule
 from labelwise.errors import ArtifactError, DataError
+from labelwise.evaluation import evaluation_metrics
 from labelwise.inputs import Encoded, Inputs, inputs_from_dict
-from labelwise.metrics import compute_metrics
 from labelwise.models import ModelSpec, create_network
 from labelwise.task import Task, join_labels
 
@@ -36,14 +38,25 @@ _INFERENCE_BATCH = 512
 class Predictions:
     """What `Classifier.predict_source` returns for each readable row of the data.
 
-    ``probs`` ``(N, num_classes)`` calibrated, in ``task.classes`` order; ``decisions`` as `Task.decode` takes them;
+    ``logits`` ``(N, head_width)`` before calibration; ``out`` the policy's `Decisions` (calibrated ``probs`` in
+    ``task.classes`` order, ``decisions`` as `Task.decode` takes them, abstentions, unknown scores, sets);
     ``kept`` marks which source rows were readable (all, unless images were skipped).
     """
 
-    probs: torch.Tensor
-    decisions: torch.Tensor
+    logits: torch.Tensor
+    out: Decisions
     kept: np.ndarray
     skipped: list[tuple[str, str]]
+
+    @property
+    def probs(self) -> torch.Tensor:
+        """Calibrated probabilities ``(N, num_classes)``."""
+        return self.out.probs
+
+    @property
+    def decisions(self) -> torch.Tensor:
+        """Decisions as `Task.decode` takes them (``-1`` = abstained)."""
+        return self.out.decisions
 
 
 @dataclass
@@ -63,7 +76,7 @@ class Classifier:
     inputs: Inputs
     model_spec: ModelSpec
     calibration: Calibration
-    rule: DecisionRule
+    policy: Policy
     info: dict[str, Any] = field(default_factory=dict)
 
     # -- prediction ------------------------------------------------------------------------------
@@ -71,8 +84,8 @@ class Classifier:
         """Calibrated probabilities and decisions for every readable row of ``source``."""
         encoded = self.inputs.encode(source, skip_bad=skip_bad)
         logits = self.logits(encoded)
-        probs = self.task.probabilities(self.calibration.apply(logits))
-        return Predictions(probs, self.rule.decide(probs), encoded.kept, encoded.skipped)
+        out = self.policy.decide(self.calibration.apply(logits), self.task)
+        return Predictions(logits, out, encoded.kept, encoded.skipped)
 
     def logits(self, encoded: Encoded) -> torch.Tensor:
         """Raw network outputs ``(N, head_width)`` for encoded inputs, in batches, without gradients."""
@@ -95,19 +108,35 @@ class Classifier:
         return self.task.decode(self.predict_source(self._source(data)).decisions)
 
     def predictions_frame(self, source: Source, *, skip_bad: bool = False) -> pd.DataFrame:
-        """The ``predictions.csv`` table: ``id``, ``p:<class>`` per class, ``prediction``; rows in input order."""
-        out = self.predict_source(source, skip_bad=skip_bad)
-        ids = [i for i, keep in zip(source.ids, out.kept, strict=True) if keep]
+        """The ``predictions.csv`` table, rows in input order.
+
+        Columns: ``id``, ``p:<class>`` per class, ``prediction`` (empty = none / abstained), ``abstained``;
+        ``unknown_score`` when the model may abstain (the score its reject rule thresholds); ``set`` (the
+        conformal or top-k set, joined like multilabel labels) when the policy gives sets.
+        """
+        predicted = self.predict_source(source, skip_bad=skip_bad)
+        out = predicted.out
+        ids = [i for i, keep in zip(source.ids, predicted.kept, strict=True) if keep]
         frame = pd.DataFrame({"id": ids})
         probs = out.probs.numpy()
         for j, cls in enumerate(self.task.classes):
             frame[f"p:{cls}"] = probs[:, j]
         frame["prediction"] = join_labels(self.task.decode(out.decisions), sep=self.task.label_sep)
+        frame["abstained"] = out.abstained.numpy()
+        if out.unknown_score is not None:
+            frame["unknown_score"] = out.unknown_score.numpy()
+        if out.sets is not None:
+            sets = [tuple(self.task.classes[j] for j in np.flatnonzero(row)) for row in out.sets.numpy()]
+            frame["set"] = join_labels(sets, sep=self.task.label_sep)
         return frame
 
     # -- evaluation ------------------------------------------------------------------------------
     def evaluate(self, data: Any, *, target: str | list[str] | None = None) -> dict[str, float]:
-        """Metrics on labelled data (the test split): those of `labelwise.metrics.compute_metrics`."""
+        """Metrics on labelled data (the test split); see `labelwise.evaluation` for the keys.
+
+        A model that may abstain (``--allow-none``) takes labels of classes it never saw as "none of these" and
+        reports how well it detects them; any other model rejects such labels with a `LabelError`.
+        """
         source = self._source(data, target=target, labelled=True)
         return self.evaluate_source(source)
 
@@ -122,10 +151,20 @@ class Classifier:
                 "ROOT/<class>/* like the training data."
             )
             raise DataError(f"the data has no labels, so there is nothing to evaluate against. {fix}")
-        out = self.predict_source(source, skip_bad=skip_bad)
-        labels = source.labels[out.kept] if not out.kept.all() else source.labels
-        targets = self.task.encode(labels)
-        return compute_metrics(out.probs, targets, self.task, decisions=out.decisions)
+        predicted = self.predict_source(source, skip_bad=skip_bad)
+        labels = source.labels[predicted.kept] if not predicted.kept.all() else source.labels
+        known = np.ones(len(labels), dtype=bool)
+        if self.policy.abstention is not None:
+            known = self.task.is_known(labels)
+        targets = self.task.encode(labels[known] if not known.all() else labels)
+        return evaluation_metrics(
+            predicted.out,
+            self.task.probabilities(predicted.logits),
+            targets=targets,
+            known=torch.from_numpy(known),
+            task=self.task,
+            policy=self.policy,
+        )
 
     def _source(self, data: Any, *, target: str | list[str] | None = None, labelled: bool = False) -> Source:
         if isinstance(data, Source):
@@ -163,7 +202,7 @@ class Classifier:
             "preprocessing": self.inputs.to_dict(),
             "model": self.model_spec.to_dict(),
             "calibration": self.calibration.to_dict(),
-            "decision": self.rule.to_dict(),
+            "decision": self.policy.to_dict(),
             **self.info,
         }
 
@@ -192,6 +231,13 @@ def load(path: str | os.PathLike[str]) -> Classifier:
         inputs=inputs_from_dict(meta["preprocessing"]),
         model_spec=spec,
         calibration=Calibration.from_dict(meta["calibration"]),
-        rule=DecisionRule.from_dict(meta["decision"]),
+        policy=_policy_from_dict(meta["decision"]),
         info={k: v for k, v in meta.items() if k not in known},
     )
+
+
+def _policy_from_dict(data: dict[str, Any]) -> Policy:
+    # Artifacts written before the policy held abstention and sets stored the bare DecisionRule.
+    if "rule" not in data:
+        return Policy(rule=DecisionRule.from_dict(data))
+    return Policy.from_dict(data)

@@ -161,7 +161,7 @@ def _add_train(sub: Any) -> None:
         help="start a timm model from pretrained weights in the local Hugging Face / torch hub cache (no download)",
     )
     cmd.add_argument("--image-size", type=int, default=None, help="resize images to this side (default: from data)")
-    cmd.add_argument("--metric", default="f1", help="metric the decision threshold is tuned for on validation")
+    _add_decide_args(cmd)
     cmd.add_argument(
         "--balance",
         choices=("auto", "none"),
@@ -174,6 +174,48 @@ def _add_train(sub: Any) -> None:
     cmd.add_argument("--batch-size", type=int, default=None, help="batch size (default: chosen from the data size)")
     cmd.add_argument("--seed", type=int, default=0, help="random seed (split, initialisation, order)")
     cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_decide_args(cmd: Any) -> None:
+    from labelwise.decide.config import DEFAULT_COVERAGE, DEFAULT_NONE_STRATEGY, NONE_STRATEGIES
+
+    group = cmd.add_argument_group("decisions (tuned on the validation split, saved in the run)")
+    group.add_argument(
+        "--metric",
+        default="f1",
+        help="what binary and per-label thresholds are tuned for: f1, fbeta:B, precision@recall:R, "
+        "recall@precision:P, accuracy, balanced_accuracy, mcc, youden",
+    )
+    group.add_argument("--top-k", type=int, default=None, help="multiclass: also give the K most probable classes")
+    group.add_argument(
+        "--allow-none",
+        nargs="?",
+        const=DEFAULT_NONE_STRATEGY,
+        default=None,
+        choices=NONE_STRATEGIES,
+        metavar="STRATEGY",
+        help="single-label data: the model may answer none of these. max_prob or energy score the calibrated "
+        f"softmax model, one_vs_rest trains one sigmoid per class (default when given: {DEFAULT_NONE_STRATEGY})",
+    )
+    group.add_argument(
+        "--coverage",
+        type=float,
+        default=None,
+        help=f"with --allow-none: fraction of validation items to answer (default {DEFAULT_COVERAGE})",
+    )
+    group.add_argument(
+        "--selective-accuracy",
+        type=float,
+        default=None,
+        help="with --allow-none, instead of --coverage: accuracy the answered items must reach",
+    )
+    group.add_argument(
+        "--conformal",
+        type=float,
+        default=None,
+        metavar="LEVEL",
+        help="give conformal prediction sets that hold the true label with this probability, e.g. 0.9",
+    )
 
 
 def _add_evaluate(sub: Any) -> None:
@@ -191,6 +233,9 @@ def _add_predict(sub: Any) -> None:
     cmd.add_argument("--out", default="predictions.csv", help="CSV file to write")
     cmd.add_argument("--id-col", default=None, help="column to copy into `id` (default: image path, else row number)")
     cmd.add_argument("--skip-bad-images", action="store_true", help="skip unreadable images instead of stopping")
+    cmd.add_argument(
+        "--top-k", type=int, default=None, help="multiclass: write the K most probable classes in the `set` column"
+    )
 
 
 def _add_demo(sub: Any) -> None:
@@ -240,6 +285,11 @@ def _train(args: argparse.Namespace) -> int:
         pretrained=args.pretrained,
         image_size=args.image_size,
         metric=args.metric,
+        top_k=args.top_k,
+        allow_none=args.allow_none,
+        coverage=args.coverage,
+        selective_accuracy=args.selective_accuracy,
+        conformal=args.conformal,
         config=config,
         progress=not args.quiet,
         skip_bad_images=args.skip_bad_images,
@@ -264,6 +314,7 @@ def _predict(args: argparse.Namespace) -> int:
     from labelwise.data.sources import load_source
 
     clf = labelwise.load(args.run)
+    clf.policy = clf.policy.with_top_k(args.top_k, clf.task)
     image_col = getattr(clf.inputs, "image_col", None)
     source = load_source(args.data, target=None, image_col=image_col, id_col=args.id_col, for_training=False)
     frame = clf.predictions_frame(source, skip_bad=args.skip_bad_images)
@@ -277,24 +328,32 @@ def _predict(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     import labelwise
     from labelwise.datasets import make_demo
-    from labelwise.report import format_metrics, format_training
+    from labelwise.decide.config import NONE_STRATEGIES
+    from labelwise.report import format_comparison, format_metrics, format_training
     from labelwise.train import TrainConfig
 
     root = Path(args.dir)
     demo = make_demo(args.name, root, seed=args.seed)
     print(f"demo {demo.name}: {demo.description}", file=sys.stderr)
-    run_dir = root / demo.name / "run"
-    clf = labelwise.fit(
-        demo.train,
-        target=demo.target,
-        image_col=demo.image_col,
-        out=run_dir,
-        config=TrainConfig(seed=args.seed),
-        progress=not args.quiet,
-    )
-    print(format_training(clf, run_dir=str(run_dir)))
-    metrics = clf.evaluate(demo.test, target=demo.target)
-    print(f"\ntest ({demo.test}):\n{format_metrics(metrics)}")
+    # The open-set demo trains one run per way of answering "none of these", to compare them on the same data.
+    strategies = NONE_STRATEGIES if demo.name == "openset" else (None,)
+    results = {}
+    for strategy in strategies:
+        run_dir = root / demo.name / ("run" if strategy is None else f"run-{strategy}")
+        clf = labelwise.fit(
+            demo.train,
+            target=demo.target,
+            image_col=demo.image_col,
+            allow_none=strategy,
+            out=run_dir,
+            config=TrainConfig(seed=args.seed),
+            progress=not args.quiet,
+        )
+        print(format_training(clf, run_dir=str(run_dir)))
+        results[strategy or "model"] = metrics = clf.evaluate(demo.test, target=demo.target)
+        print(f"\ntest ({demo.test}):\n{format_metrics(metrics)}\n")
+    if len(results) > 1:
+        print(f"side by side on {demo.test}:\n{format_comparison(results)}")
     return 0
 
 

@@ -24,11 +24,13 @@ from labelwise.classifier import Classifier
 from labelwise.data.images import image_transforms
 from labelwise.data.sources import Source, load_source, source_from_frame
 from labelwise.data.splits import split_train_valid
-from labelwise.decide import tune_thresholds
-from labelwise.errors import DataError
+from labelwise.decide.config import DecideConfig
+from labelwise.decide.conformal import min_calibration_size
+from labelwise.decide.policy import fit_policy
+from labelwise.errors import ConfigError, DataError
+from labelwise.evaluation import evaluation_metrics
 from labelwise.inputs import ImageInputs, Inputs, TableInputs
 from labelwise.losses import Balance, infer_balance, loss_for
-from labelwise.metrics import compute_metrics
 from labelwise.models import ModelSpec, create_network
 from labelwise.task import BinaryHead, Task, infer_task
 from labelwise.train import InMemoryDataset, TrainConfig, TrainResult, fit_network
@@ -58,6 +60,11 @@ def fit(
     pretrained: bool = False,
     image_size: int | None = None,
     metric: str = "f1",
+    top_k: int | None = None,
+    allow_none: str | None = None,
+    coverage: float | None = None,
+    selective_accuracy: float | None = None,
+    conformal: float | None = None,
     config: TrainConfig | None = None,
     skip_bad_images: bool = False,
     progress: bool = True,
@@ -78,7 +85,14 @@ def fit(
         pretrained: start a timm model from pretrained weights found locally (Hugging Face or torch hub cache);
             nothing is downloaded, and missing weights are a `ConfigError` saying where to put them.
         image_size: side length images are resized to (default: from the data, or the timm model's).
-        metric: what the decision threshold is tuned for on validation (``f1``, ``accuracy``, ...).
+        metric: what binary and per-label thresholds are tuned for on validation: ``f1``, ``fbeta:B``,
+            ``precision@recall:R``, ``recall@precision:P``, ``accuracy``, ``balanced_accuracy``, ``mcc``, ``youden``.
+        top_k: multiclass: also give the ``top_k`` most probable classes as a prediction set.
+        allow_none: single-label data: let the model answer "none of these": ``max_prob`` or ``energy`` (a score
+            on the calibrated softmax model) or ``one_vs_rest`` (one sigmoid per class); see `DecideConfig`.
+        coverage: with ``allow_none``: fraction of validation items to answer (default 0.95).
+        selective_accuracy: with ``allow_none``, instead of ``coverage``: accuracy the answered items must reach.
+        conformal: give split-conformal prediction sets holding the true label with this probability (e.g. 0.9).
         config: training options (`TrainConfig`): seed, epochs, time budget, learning rate, class balancing, ...
         skip_bad_images: skip unreadable images (counted) instead of stopping.
         progress: show a progress bar while training.
@@ -87,17 +101,39 @@ def fit(
     Returns:
         the trained `Classifier`; ``clf.info`` holds the validation metrics and the training record.
     """
+    decide = DecideConfig(
+        metric=metric,
+        top_k=top_k,
+        allow_none=allow_none,
+        coverage=coverage,
+        selective_accuracy=selective_accuracy,
+        conformal=conformal,
+    )
     options = _Options(
         model=model,
         pretrained=pretrained,
         image_size=image_size,
-        metric=metric,
+        decide=decide,
         config=config or TrainConfig(),
         skip_bad=skip_bad_images,
         progress=progress,
     )
     source = _read(data, target=target, image_col=image_col)
-    the_task = infer_task(source.labels, kind=task, label_sep=label_sep, positive=positive, binary_head=binary_head)
+    if allow_none is not None and task == "multilabel":
+        raise ConfigError(
+            "--allow-none with --task multilabel: a multilabel model already answers none when no label passes "
+            "its threshold (an empty prediction), so there is nothing to add. Drop --allow-none, or drop --task "
+            "multilabel and pass --allow-none one_vs_rest for one sigmoid per class on single-label data."
+        )
+    the_task = infer_task(
+        source.labels,
+        kind=task,
+        label_sep=label_sep,
+        positive=positive,
+        binary_head=binary_head,
+        one_vs_rest=allow_none == "one_vs_rest",
+    )
+    decide.check_for(the_task)
     if out is None:
         with tempfile.TemporaryDirectory(prefix="labelwise-") as scratch:
             return _fit_in(Path(scratch), source, the_task, options)
@@ -113,7 +149,7 @@ class _Options:
     model: str
     pretrained: bool
     image_size: int | None
-    metric: str
+    decide: DecideConfig
     config: TrainConfig
     skip_bad: bool
     progress: bool
@@ -132,6 +168,7 @@ class _Prepared:
 
 def _fit_in(run_dir: Path, source: Source, task: Task, options: _Options) -> Classifier:
     data = _prepare(source, task, options)
+    _check_enough_to_calibrate(len(data.split.valid), options.decide)
     spec = _model_spec(options.model, data.inputs, data.values, pretrained=options.pretrained)
     torch.manual_seed(options.config.seed)  # the initial weights depend on the seed alone
     network = create_network(spec, task)
@@ -155,13 +192,21 @@ def _fit_in(run_dir: Path, source: Source, task: Task, options: _Options) -> Cla
     )
     valid_targets = data.targets[valid]
     calibration = fit_temperature(result.valid_logits, valid_targets, task)
-    probs = task.probabilities(calibration.apply(result.valid_logits))
-    rule = tune_thresholds(probs, valid_targets, task, metric=options.metric)
+    calibrated = calibration.apply(result.valid_logits)
+    policy = fit_policy(calibrated, valid_targets, task, options.decide)
+    valid_metrics = evaluation_metrics(
+        policy.decide(calibrated, task),
+        task.probabilities(result.valid_logits),
+        targets=valid_targets,
+        known=torch.ones(len(valid_targets), dtype=torch.bool),
+        task=task,
+        policy=policy,
+    )
     info = {
         "target": source.target,
         "feature_columns": source.feature_columns,
-        "metrics": {"valid": compute_metrics(probs, valid_targets, task, decisions=rule.decide(probs))},
-        "training": _training_record(result, data, balance, options.config),
+        "metrics": {"valid": valid_metrics},
+        "training": _training_record(result, data, balance, options),
         "versions": _versions(),
     }
     return Classifier(
@@ -170,9 +215,19 @@ def _fit_in(run_dir: Path, source: Source, task: Task, options: _Options) -> Cla
         inputs=data.inputs,
         model_spec=spec,
         calibration=calibration,
-        rule=rule,
+        policy=policy,
         info=info,
     )
+
+
+def _check_enough_to_calibrate(num_valid: int, decide: DecideConfig) -> None:
+    """Fail before training when the validation split cannot carry the asked-for conformal guarantee."""
+    if decide.conformal is not None and num_valid < (need := min_calibration_size(decide.conformal)):
+        raise DataError(
+            f"--conformal {decide.conformal} needs at least {need} validation items to guarantee that level; the "
+            f"validation split holds {num_valid}. Use more data or a larger validation split (an is_valid "
+            "column or valid/ folder), or a lower --conformal level."
+        )
 
 
 def _prepare(source: Source, task: Task, options: _Options) -> _Prepared:
@@ -190,7 +245,7 @@ def _balance(data: _Prepared, task: Task, config: TrainConfig) -> Balance:
     return infer_balance(data.targets[data.split.train], task)
 
 
-def _training_record(result: TrainResult, data: _Prepared, balance: Balance, config: TrainConfig) -> dict[str, Any]:
+def _training_record(result: TrainResult, data: _Prepared, balance: Balance, options: _Options) -> dict[str, Any]:
     return {
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
@@ -201,7 +256,8 @@ def _training_record(result: TrainResult, data: _Prepared, balance: Balance, con
         "num_train": len(data.split.train),
         "num_valid": len(data.split.valid),
         "skipped_images": [list(item) for item in data.skipped],
-        "config": config.to_dict(),
+        "config": options.config.to_dict(),
+        "decide": options.decide.to_dict(),
     }
 
 

@@ -52,10 +52,9 @@ class TaskLoss(nn.Module):
             targets: ``task.encode(labels)``: ``(N,)`` or ``(N, C)`` of ``task.target_dtype``.
         """
         self._check(logits, targets)
-        if self.task.target_dtype == torch.long:
+        if self.task.activation == "softmax":
             return F.cross_entropy(logits, targets, weight=self.class_weight, label_smoothing=self.label_smoothing)
-        if self.task.kind is TaskKind.BINARY:
-            logits = logits[:, 0]
+        targets = self.task.bce_targets(targets)
         if self.label_smoothing:
             targets = targets * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
         return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight)
@@ -91,7 +90,8 @@ def loss_for(
 
     Args:
         task: the Task.
-        pos_weight: weight of positive targets for sigmoid losses: ``(1,)`` for binary, ``(C,)`` for multilabel.
+        pos_weight: weight of positive targets for sigmoid losses, ``(task.head_width,)``: ``(1,)`` for one-logit
+            binary, ``(C,)`` for multilabel and one-vs-rest.
         class_weight: per-class weight ``(C,)`` for cross-entropy losses (multiclass, binary with two logits).
         label_smoothing: in ``[0, 1)``; for sigmoid losses targets move toward 0.5.
 
@@ -102,7 +102,7 @@ def loss_for(
     """
     if not 0.0 <= label_smoothing < 1.0:
         raise ConfigError(f"label_smoothing={label_smoothing!r} must be in [0, 1).")
-    sigmoid = task.target_dtype == torch.float32
+    sigmoid = task.activation == "sigmoid"
     if pos_weight is not None and not sigmoid:
         raise ConfigError(
             f"pos_weight applies to sigmoid losses; this {task.kind} Task uses {task.loss_name}: pass class_weight."
@@ -111,8 +111,10 @@ def loss_for(
         raise ConfigError(
             f"class_weight applies to cross-entropy; this {task.kind} Task uses {task.loss_name}: pass pos_weight."
         )
-    width = 1 if task.kind is TaskKind.BINARY else task.num_classes
-    for name, weight, size in (("pos_weight", pos_weight, width), ("class_weight", class_weight, task.num_classes)):
+    for name, weight, size in (
+        ("pos_weight", pos_weight, task.head_width),
+        ("class_weight", class_weight, task.num_classes),
+    ):
         if weight is not None and tuple(weight.shape) != (size,):
             raise ConfigError(f"{name} has shape {tuple(weight.shape)}; this {task.kind} Task needs ({size},).")
     return TaskLoss(task, pos_weight=pos_weight, class_weight=class_weight, label_smoothing=label_smoothing)
@@ -159,9 +161,14 @@ def infer_balance(targets: torch.Tensor, task: Task) -> Balance:
             None, None, f"class imbalance {imbalance:.1f}:1 is below {IMBALANCE_RATIO:g}:1; no loss weights."
         )
     message = f"class imbalance {imbalance:.1f}:1; weighting the loss by inverse class frequency."
-    if task.target_dtype == torch.long:
+    if task.activation == "softmax":
         weight = counts.sum() / (task.num_classes * counts.clamp(min=1))
         return Balance(None, weight.to(torch.float32), message)
+    if task.one_vs_rest:
+        # Each class's positives weigh as much as the most frequent class's: the between-class imbalance is
+        # undone, the 1:(C-1) positives:negatives of one-vs-rest itself is not (the thresholds handle that).
+        weight = counts.max() / counts.clamp(min=1)
+        return Balance(weight.to(torch.float32), None, message.replace("inverse class frequency", "pos_weight"))
     return Balance((counts[0] / counts[1].clamp(min=1)).reshape(1).to(torch.float32), None, message)
 
 

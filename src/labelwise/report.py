@@ -101,6 +101,36 @@ def format_metrics(metrics: dict[str, float]) -> str:
     return "\n".join(f"  {name:<{width}}  {metrics[name]:.4f}" for name in ordered)
 
 
+_COMPARED = (
+    "accuracy",
+    "unknown_auroc",
+    "unknown_fpr95",
+    "coverage",
+    "selective_accuracy",
+    "unknown_rejected",
+    "ece",
+)
+
+
+def format_comparison(results: dict[str, dict[str, float]]) -> str:
+    """Runs side by side: one row per run, one column per key of `_COMPARED` any run reports ("-": absent).
+
+    Example:
+        >>> print(format_comparison({"a": {"accuracy": 0.9, "ece": 0.02}, "b": {"accuracy": 0.8}}))
+        run  accuracy     ece
+        a      0.9000  0.0200
+        b      0.8000       -
+    """
+    keys = [k for k in _COMPARED if any(k in metrics for metrics in results.values())]
+    name_width = max(len("run"), *(len(name) for name in results))
+    widths = [max(len(k), 6) for k in keys]
+    lines = [f"{'run':<{name_width}}  " + "  ".join(f"{k:>{w}}" for k, w in zip(keys, widths, strict=True))]
+    for name, metrics in results.items():
+        cells = [f"{metrics[k]:.4f}" if k in metrics else "-" for k in keys]
+        lines.append(f"{name:<{name_width}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
+    return "\n".join(lines)
+
+
 def format_training(clf: Classifier, *, run_dir: str | None) -> str:
     """The one screen printed at the end of ``labelwise train``."""
     training = clf.info.get("training", {})
@@ -115,7 +145,7 @@ def format_training(clf: Classifier, *, run_dir: str | None) -> str:
         f"({training.get('stopped')})",
         f"balance    {training.get('balance')}",
         f"calibrate  {clf.calibration.describe()}",
-        f"decision   {clf.rule.describe()}",
+        *(f"{'decision' if i == 0 else '':<10} {line}" for i, line in enumerate(clf.policy.describe())),
         "validation " + "  ".join(f"{k} {v:.4f}" for k, v in sorted(headline.items())),
     ]
     skipped = training.get("skipped_images") or []

@@ -60,6 +60,9 @@ class Task:
         label_sep: separator of multilabel label strings, used to read and to write them.
         binary_head: ``"one"`` logit with sigmoid and BCE (default), or ``"two"`` logits with softmax and
             cross-entropy; the same model either way (see `probabilities`), one logit has fewer parameters.
+        one_vs_rest: single-label tasks only: one logit per class, each with its own sigmoid, trained with BCE on
+            one-hot targets (the seed's "one-vs-all"). Unlike a softmax, the classes need not share the
+            probability mass, so "no class above its threshold" can mean "none of these" (`--allow-none one_vs_rest`).
 
     Example:
         >>> task = infer_task(["cat", "dog", "dog", "cat"])
@@ -74,6 +77,7 @@ class Task:
     reason: str = ""
     label_sep: str = " "
     binary_head: BinaryHead = "one"
+    one_vs_rest: bool = False
     _index: dict[Label, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -95,6 +99,16 @@ class Task:
             )
         if self.binary_head not in ("one", "two"):
             raise ConfigError(f"binary_head={self.binary_head!r}; expected 'one' or 'two'.")
+        if self.one_vs_rest and self.kind is TaskKind.MULTILABEL:
+            raise ConfigError(
+                "one_vs_rest=True is for single-label tasks; a multilabel Task already has one sigmoid per label. "
+                "Drop one_vs_rest."
+            )
+        if self.one_vs_rest and self.binary_head != "one":
+            raise ConfigError(
+                "one_vs_rest=True gives a binary Task one sigmoid logit per class; binary_head='two' asks for a "
+                "softmax over two logits instead. Pass one of them."
+            )
         object.__setattr__(self, "_index", {label: i for i, label in enumerate(self.classes)})
 
     # -- what the network and the loss look like -------------------------------------------------
@@ -115,8 +129,12 @@ class Task:
 
     @property
     def target_dtype(self) -> torch.dtype:
-        """dtype of `encode`'s output: float for sigmoid losses, long (class indices) for cross-entropy."""
-        return torch.float32 if self._sigmoid else torch.long
+        """dtype of `encode`'s output: float 0/1 for one-logit binary and multilabel, else long class indices.
+
+        A `one_vs_rest` head keeps class indices (so splits, metrics and decisions treat it as the single-label
+        task it is); its loss compares the logits with `bce_targets`.
+        """
+        return torch.float32 if self._one_logit or self.kind is TaskKind.MULTILABEL else torch.long
 
     @property
     def activation(self) -> str:
@@ -130,17 +148,40 @@ class Task:
 
     @property
     def _one_logit(self) -> bool:
-        return self.kind is TaskKind.BINARY and self.binary_head == "one"
+        return self.kind is TaskKind.BINARY and self.binary_head == "one" and not self.one_vs_rest
 
     @property
     def _sigmoid(self) -> bool:
-        return self._one_logit or self.kind is TaskKind.MULTILABEL
+        return self._one_logit or self.one_vs_rest or self.kind is TaskKind.MULTILABEL
+
+    def bce_targets(self, targets: torch.Tensor) -> torch.Tensor:
+        """Targets ``(N, head_width)`` float 0/1, as a sigmoid head's BCE compares them with the logits.
+
+        Raises:
+            ConfigError: this Task has a softmax head (its loss takes class indices).
+
+        Example:
+            >>> task = Task(kind="multiclass", classes=("a", "b", "c"), one_vs_rest=True)
+            >>> task.bce_targets(task.encode(["c", "a"]))
+            tensor([[0., 0., 1.],
+                    [1., 0., 0.]])
+        """
+        if not self._sigmoid:
+            raise ConfigError(
+                f"this {self.kind} Task has a softmax head trained with {self.loss_name} on class indices; "
+                "there are no per-logit BCE targets. Use `task.encode(labels)` as the targets."
+            )
+        if self.one_vs_rest:
+            return torch.nn.functional.one_hot(targets.long(), self.num_classes).to(torch.float32)
+        return targets.to(torch.float32).reshape(len(targets), self.head_width)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """Turn logits ``(N, head_width)`` into class probabilities ``(N, num_classes)`` in `classes` order.
 
         Binary with one logit returns both columns ``[1 - sigmoid(z), sigmoid(z)]``; with two logits
-        ``softmax(z)``, whose positive column equals ``sigmoid(z1 - z0)``: the same model.
+        ``softmax(z)``, whose positive column equals ``sigmoid(z1 - z0)``: the same model. A `one_vs_rest`
+        head returns its sigmoids normalised over the classes; ``torch.sigmoid(logits)`` keeps each class's own
+        probability, which the "none of these" score reads.
         """
         self._check_logits(logits)
         if self._one_logit:
@@ -148,6 +189,10 @@ class Task:
             return torch.stack([1.0 - positive, positive], dim=1)
         if self.kind is TaskKind.MULTILABEL:
             return torch.sigmoid(logits)
+        if self.one_vs_rest:
+            # The sigmoids normalised to sum to 1: P(class | one of the known classes). softmax(logsigmoid) is
+            # that ratio without the 0/0 of sigmoids that all underflow.
+            return torch.softmax(torch.nn.functional.logsigmoid(logits), dim=1)
         return torch.softmax(logits, dim=1)
 
     def loss(
@@ -185,14 +230,37 @@ class Task:
         indices = self._encode_single(labels)
         return torch.from_numpy(indices).to(self.target_dtype)
 
+    def is_known(self, labels: Any) -> np.ndarray:
+        """``(N,)`` bool: which single labels are among this Task's classes (the rest are unknown classes).
+
+        Raises:
+            ConfigError: a multilabel Task (its items hold sets, and an empty set already means none).
+            LabelError: missing labels.
+
+        Example:
+            >>> Task(kind="multiclass", classes=(0, 1, 2)).is_known([2, 7, 0]).tolist()
+            [True, False, True]
+        """
+        if self.kind is TaskKind.MULTILABEL:
+            raise ConfigError("is_known takes single labels; a multilabel Task's items hold sets of labels.")
+        values = _check_no_missing(_parse(labels, label_sep=None, split=False).singles, self)
+        return self._indices(values) >= 0
+
     def _encode_single(self, labels: Any) -> np.ndarray:
         parsed = _parse(labels, label_sep=None, split=False)
         if parsed.indicator is not None:
             return _indicator_to_indices(parsed.indicator, parsed.indicator_names, self)
         values = _check_no_missing(parsed.singles, self)
-        indices = pd.Index(pd.Series(self.classes, dtype=object)).get_indexer(pd.Series(values, dtype=object))
+        indices = self._indices(values)
         _check_known(values, indices, self)
-        return np.asarray(indices, dtype=np.int64)
+        return indices
+
+    def _indices(self, values: list[Any]) -> np.ndarray:
+        """Class index of each parsed single label, -1 for a label that is not a class."""
+        return np.asarray(
+            pd.Index(pd.Series(self.classes, dtype=object)).get_indexer(pd.Series(values, dtype=object)),
+            dtype=np.int64,
+        )
 
     def _encode_multilabel(self, labels: Any) -> np.ndarray:
         parsed = _parse(labels, label_sep=self.label_sep, split=True)
@@ -237,6 +305,7 @@ class Task:
             "reason": self.reason,
             "label_sep": self.label_sep,
             "binary_head": self.binary_head,
+            "one_vs_rest": self.one_vs_rest,
         }
 
     @classmethod
@@ -248,6 +317,7 @@ class Task:
             reason=data.get("reason", ""),
             label_sep=data.get("label_sep", " "),
             binary_head=data.get("binary_head", "one"),
+            one_vs_rest=bool(data.get("one_vs_rest", False)),
         )
 
 
@@ -274,6 +344,7 @@ def infer_task(
     label_sep: str | None = None,
     positive: Label | None = None,
     binary_head: BinaryHead = "one",
+    one_vs_rest: bool = False,
 ) -> Task:
     """Infer the Task from labels.
 
@@ -286,6 +357,7 @@ def infer_task(
         label_sep: separator of multilabel strings; by default ``;``, ``,`` or space, whichever alone occurs.
         positive: the positive class of a binary task; by default ``True``/``1`` when present, else the rarer class.
         binary_head: ``"one"`` logit (default) or ``"two"``.
+        one_vs_rest: single-label labels only: one sigmoid per class instead of a softmax (see `Task`).
 
     Returns:
         a frozen `Task` whose ``reason`` says why this kind was chosen.
@@ -303,10 +375,34 @@ def infer_task(
     forced = None if kind in (None, "auto") else _coerce_kind(kind)
     parsed = _parse(labels, label_sep=label_sep, split=forced in (None, TaskKind.MULTILABEL))
     if parsed.indicator is not None:
-        return _task_from_indicator(parsed, forced=forced, binary_head=binary_head, positive=positive)
-    if parsed.sets is not None and (forced is TaskKind.MULTILABEL or _is_multilabel(parsed)):
-        return _task_from_sets(parsed, forced=forced)
-    return _task_from_singles(parsed, forced=forced, positive=positive, binary_head=binary_head)
+        task = _task_from_indicator(parsed, forced=forced, binary_head=binary_head, positive=positive)
+    elif parsed.sets is not None and (forced is TaskKind.MULTILABEL or _is_multilabel(parsed)):
+        task = _task_from_sets(parsed, forced=forced)
+    else:
+        task = _task_from_singles(parsed, forced=forced, positive=positive, binary_head=binary_head)
+    return _as_one_vs_rest(task) if one_vs_rest else task
+
+
+def _as_one_vs_rest(task: Task) -> Task:
+    if task.kind is TaskKind.MULTILABEL:
+        raise ConfigError(
+            "one-vs-rest (`--allow-none one_vs_rest`) trains single-label data with one sigmoid per class; these "
+            "labels are multilabel, which already has one sigmoid per label and answers none when no label passes "
+            "its threshold. Drop the option."
+        )
+    head = (
+        f"{task.num_classes} logits, a sigmoid each, BCEWithLogitsLoss on one-hot targets (one-vs-rest, asked for "
+        "so that no class above its threshold can mean none of these)."
+    )
+    # The kind sentence ends where the head sentence the inference wrote begins.
+    kind_sentence = task.reason[: task.reason.rfind(". ", 0, task.reason.find(" logit")) + 2]
+    return Task(
+        kind=task.kind,
+        classes=task.classes,
+        reason=kind_sentence + head,
+        label_sep=task.label_sep,
+        one_vs_rest=True,
+    )
 
 
 def _coerce_kind(kind: TaskKind | str) -> TaskKind:

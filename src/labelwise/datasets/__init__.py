@@ -2,12 +2,18 @@
 
 Each demo is written to ``ROOT/<name>/`` and described by a `Demo`: what ``labelwise train`` is given
 (``train``, which holds the validation rows too) and what ``labelwise evaluate`` is given (``test``, never
-seen in training or tuning). Layouts::
+seen in training or tuning); an open-set demo also names its ``known_classes`` and ``unknown_classes``. Layouts::
 
     digits/                    multiclass, 1797 load_digits images as 32x32 grayscale PNG, split 70/15/15
       trainval/train/<digit>/<index>.png     Demo.train = digits/trainval  (a train/valid split tree)
       trainval/valid/<digit>/<index>.png
       test/<digit>/<index>.png               Demo.test  = digits/test      (a plain <class>/ tree)
+    openset/                   open set (issue 4): the digits split and PNGs, trained on digits 0-5 only
+      trainval/train/<0-5>/<index>.png       Demo.train = openset/trainval: digits' train and valid images of 0-5
+      trainval/valid/<0-5>/<index>.png
+      test/<0-9>/<index>.png                 Demo.test  = openset/test: digits' whole test split; the folders
+                                             6-9 hold the unknown classes (named by their true label, never
+                                             seen in training): Demo.known_classes 0-5, unknown_classes 6-9
     cancer/                    binary, load_breast_cancer: 30 features + `diagnosis` (malignant/benign)
       train.csv                80 % of the rows, with a bool `is_valid` column (20 % of them True)
       test.csv                 20 % of the rows, same columns without `is_valid`
@@ -18,10 +24,16 @@ seen in training or tuning). Layouts::
       test.csv                 `fname`, `labels`: 800 canvases
       sources.csv              provenance: the load_digits indices drawn on each canvas (not a training input)
 
-Splits are stratified and seeded; multidigit draws train, valid and test canvases from disjoint subsets of
-load_digits (no source image leaks). A demo is built in a temporary folder inside ROOT, then moved into place
-with `os.replace`: an interrupted run never leaves half a demo. A later call with the same settings (recorded in
-``labelwise-demo.json``, written last) reuses the finished demo; other settings rewrite it.
+Splits are stratified and seeded; digits and openset share one split of all 1797 images (an index is in one
+part only, and openset's test folder holds the same files as digits'); multidigit draws train, valid and test
+canvases from disjoint subsets of load_digits (no source image leaks). A demo is built in a temporary folder
+inside ROOT, then moved into place with `os.replace`: an interrupted run never leaves half a demo. A later call
+with the same settings (recorded in ``labelwise-demo.json``, written last) reuses the finished demo; other
+settings rewrite it.
+
+This module holds the public API, the recipe table (``_RECIPES``) and the atomic write; the writers live in
+private modules, one per family: ``_digits`` (digits, openset, multidigit), ``_tables`` (cancer,
+cancer-imbalanced), and ``_common`` (the seeded split and the CSV writer both use).
 """
 
 from __future__ import annotations
@@ -39,9 +51,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from PIL import Image
 
+from labelwise.datasets import _digits, _tables
 from labelwise.errors import ConfigError, DataError
 
 __all__ = ["Demo", "list_demos", "make_demo", "make_imbalanced_cancer"]
@@ -50,8 +61,8 @@ _FORMAT_VERSION = 1
 _MANIFEST = "labelwise-demo.json"
 # A temporary folder this old belongs to a run that died: a demo is written in a few seconds.
 _STALE_TEMP_S = 3600.0
-_EMPTY_RATE = 0.10
-_MULTIDIGIT_SIZES = {"train": 2400, "valid": 600, "test": 800}
+# Issue 4: train and validate on digits 0-5, test on all ten.
+_OPENSET_KNOWN = (0, 1, 2, 3, 4, 5)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,7 +76,14 @@ class Demo:
         target: the target column(s) of a table, None for a folder tree (the class is the folder name).
         image_col: the column of image paths (relative to the table's folder), None when there is none.
         description: one line saying what the demo is.
-        headline: the metric the demo's quality bar is about (a key of `labelwise.metrics.compute_metrics`).
+        headline: the metric the demo's quality bar is about: a key of what ``evaluate`` reports
+            (`labelwise.metrics.compute_metrics`, or for an open-set demo ``unknown_auroc`` from
+            `labelwise.evaluation`).
+        known_classes: open-set demos: the classes (as labels, e.g. ``"0"``) that ``train`` holds; empty for a
+            closed-set demo, whose train and test hold the same classes.
+        unknown_classes: open-set demos: the classes that only ``test`` holds, labelled with their true names;
+            a model never saw them, so it should abstain on them rather than answer a known class. Empty for
+            a closed-set demo.
     """
 
     name: str
@@ -75,6 +93,8 @@ class Demo:
     image_col: str | None = None
     description: str = ""
     headline: str = ""
+    known_classes: tuple[str, ...] = ()
+    unknown_classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +108,9 @@ class _Recipe:
     test: str = "test.csv"
     target: tuple[str, ...] | None = None
     image_col: str | None = None
+    known_classes: tuple[str, ...] = ()
+    unknown_classes: tuple[str, ...] = ()
+    # Only JSON types (lists, not tuples): the manifest is compared with what json.loads gives back.
     options: dict[str, Any] = field(default_factory=dict)  # recorded in the manifest: a change means a rewrite
 
 
@@ -96,7 +119,7 @@ def list_demos() -> list[str]:
 
     Example:
         >>> list_demos()
-        ['cancer', 'cancer-imbalanced', 'digits', 'multidigit']
+        ['cancer', 'cancer-imbalanced', 'digits', 'multidigit', 'openset']
     """
     return sorted(_RECIPES)
 
@@ -151,6 +174,7 @@ def make_imbalanced_cancer(root: Path | str, *, positive_fraction: float = 0.1, 
 
     Example:
         >>> import tempfile
+        >>> import pandas as pd
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     demo = make_imbalanced_cancer(tmp, positive_fraction=0.2)
         ...     int((pd.read_csv(demo.test)["diagnosis"] == "malignant").sum())
@@ -193,6 +217,8 @@ def _materialize(name: str, recipe: _Recipe, root: Path | str, *, seed: int) -> 
         image_col=recipe.image_col,
         description=recipe.description,
         headline=recipe.headline,
+        known_classes=recipe.known_classes,
+        unknown_classes=recipe.unknown_classes,
     )
 
 
@@ -234,85 +260,10 @@ def _remove_stale_temps(root: Path, name: str) -> None:
             continue  # removed meanwhile by the run that owned it
 
 
-# -- shared helpers ------------------------------------------------------------------------------------
-def _split_three(labels: np.ndarray, fractions: tuple[float, float, float], *, seed: int) -> list[np.ndarray]:
-    """Row indices split into train/valid/test of about ``fractions``, each stratified by ``labels``, sorted."""
-    from sklearn.model_selection import train_test_split  # imported here: keeps `import labelwise` light
-
-    index = np.arange(len(labels))
-    _, f_valid, f_test = fractions
-    rest, test = train_test_split(index, test_size=f_test, stratify=labels, random_state=seed)
-    train, valid = train_test_split(rest, test_size=f_valid / (1.0 - f_test), stratify=labels[rest], random_state=seed)
-    return [np.sort(part) for part in (train, valid, test)]
-
-
-def _digit_pixels(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """load_digits as uint8 ``(1797, size, size)`` images (0..16 scaled to 0..255, bicubic upscale) and labels."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    small = np.rint(digits.images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)
-    big = [np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.BICUBIC)) for img in small]
-    return np.stack(big), np.asarray(digits.target, dtype=np.int64)
-
-
-def _save_png(pixels: np.ndarray, path: Path) -> None:
-    # PIL writes no timestamp into PNGs, so the same pixels always give the same bytes.
-    Image.fromarray(pixels).save(path, format="PNG", optimize=False)
-
-
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    frame.to_csv(path, index=False, lineterminator="\n")
-
-
-# -- digits ----------------------------------------------------------------------------------------------
-def _write_digits(folder: Path, seed: int) -> None:
-    pixels, labels = _digit_pixels(32)
-    parts = _split_three(labels, (0.70, 0.15, 0.15), seed=seed)
-    for part, indices in zip(("trainval/train", "trainval/valid", "test"), parts, strict=True):
-        for digit in range(10):
-            (folder / part / str(digit)).mkdir(parents=True)
-        for i in indices:
-            _save_png(pixels[i], folder / part / str(labels[i]) / f"{i:04d}.png")
-
-
-# -- cancer ----------------------------------------------------------------------------------------------
-def _cancer_frame() -> pd.DataFrame:
-    from sklearn.datasets import load_breast_cancer
-
-    data = load_breast_cancer(as_frame=True)
-    # Underscores instead of spaces, so column names need no quoting on a command line.
-    frame = data.data.rename(columns=lambda c: str(c).replace(" ", "_"))
-    frame["diagnosis"] = np.asarray(data.target_names, dtype=object)[data.target.to_numpy()]
-    return frame
-
-
-def _write_cancer(folder: Path, seed: int, *, positive_fraction: float = 1.0) -> None:
-    frame = _cancer_frame()
-    labels = frame["diagnosis"].to_numpy()
-    parts = _split_three(labels, (0.64, 0.16, 0.20), seed=seed)
-    if positive_fraction < 1.0:
-        rng = np.random.default_rng(seed)
-        parts = [
-            _keep_fraction(part, labels[part] == "malignant", fraction=positive_fraction, rng=rng) for part in parts
-        ]
-    train, valid, test = parts
-    trainval = frame.iloc[np.sort(np.concatenate([train, valid]))].copy()
-    trainval["is_valid"] = trainval.index.isin(valid)
-    _write_csv(trainval, folder / "train.csv")
-    _write_csv(frame.iloc[test], folder / "test.csv")
-
-
-def _keep_fraction(rows: np.ndarray, positive: np.ndarray, *, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """``rows`` with a seeded ``fraction`` (at least one) of the positive rows and all the others, sorted."""
-    pos = rows[positive]
-    keep = rng.choice(pos, size=max(1, round(fraction * len(pos))), replace=False)
-    return np.sort(np.concatenate([rows[~positive], keep]))
-
-
+# -- the registry ------------------------------------------------------------------------------------------
 def _imbalanced_recipe(positive_fraction: float) -> _Recipe:
     return _Recipe(
-        write=functools.partial(_write_cancer, positive_fraction=positive_fraction),
+        write=functools.partial(_tables.write_cancer, positive_fraction=positive_fraction),
         target=("diagnosis",),
         description=(
             f"Breast cancer (binary, imbalanced): the cancer demo keeping {positive_fraction:.0%} of the malignant "
@@ -323,76 +274,39 @@ def _imbalanced_recipe(positive_fraction: float) -> _Recipe:
     )
 
 
-# -- multidigit ------------------------------------------------------------------------------------------
-def _plan_canvases(num: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Distinct digits per canvas: exactly ``round(10 %)`` empty, the rest split evenly over 1, 2 and 3 digits."""
-    empty = round(_EMPTY_RATE * num)
-    counts = np.resize(np.array([1, 2, 3]), num - empty)
-    sizes = rng.permutation(np.concatenate([np.zeros(empty, dtype=np.int64), counts]))
-    return [np.sort(rng.choice(10, size=int(k), replace=False)) for k in sizes]
-
-
-def _draw_canvases(
-    pool: np.ndarray, *, labels: np.ndarray, pixels: np.ndarray, num: int, rng: np.random.Generator
-) -> tuple[np.ndarray, pd.DataFrame]:
-    """``num`` canvases ``(num, 32, 32)`` uint8 drawn from the images in ``pool``, and their labels and sources."""
-    by_digit = [pool[labels[pool] == d] for d in range(10)]
-    canvases = np.zeros((num, 32, 32), dtype=np.uint8)
-    plans = _plan_canvases(num, rng)
-    sources = []
-    for n, digits in enumerate(plans):
-        slots = rng.choice(4, size=len(digits), replace=False)
-        chosen = np.array([rng.choice(by_digit[d]) for d in digits], dtype=np.int64)
-        for slot, source in zip(slots, chosen, strict=True):
-            row, col = divmod(int(slot), 2)
-            canvases[n, 16 * row : 16 * row + 16, 16 * col : 16 * col + 16] = pixels[source]
-        sources.append(chosen)
-    # Labels as "3 7" ("" = none): the space-separated sets `infer_task` splits back.
-    text = {"labels": plans, "sources": sources}
-    return canvases, pd.DataFrame({key: [" ".join(map(str, row)) for row in rows] for key, rows in text.items()})
-
-
-def _write_multidigit(folder: Path, seed: int) -> None:
-    pixels, labels = _digit_pixels(16)
-    pools = _split_three(labels, (0.64, 0.16, 0.20), seed=seed)
-    rng = np.random.default_rng(seed)
-    (folder / "images").mkdir()
-    tables = []
-    for split, pool in zip(("train", "valid", "test"), pools, strict=True):
-        num = _MULTIDIGIT_SIZES[split]
-        canvases, drawn = _draw_canvases(pool, labels=labels, pixels=pixels, num=num, rng=rng)
-        drawn.insert(0, "fname", [f"images/{split}_{n:05d}.png" for n in range(num)])
-        for fname, canvas in zip(drawn["fname"], canvases, strict=True):
-            _save_png(canvas, folder / fname)
-        tables.append(drawn.assign(is_valid=split == "valid", split=split))
-    table = pd.concat(tables, ignore_index=True)
-    is_test = table["split"] == "test"
-    _write_csv(table.loc[~is_test, ["fname", "labels", "is_valid"]], folder / "train.csv")
-    _write_csv(table.loc[is_test, ["fname", "labels"]], folder / "test.csv")
-    _write_csv(table[["fname", "split", "sources"]], folder / "sources.csv")
-
-
-# -- the registry ------------------------------------------------------------------------------------------
 _RECIPES: dict[str, _Recipe] = {
     "digits": _Recipe(
-        write=_write_digits,
+        write=_digits.write_digits,
         train="trainval",
         test="test",
         description="Handwritten digits (multiclass, 10 classes): 1797 32x32 grayscale PNGs in class folders.",
         headline="accuracy",
     ),
     "cancer": _Recipe(
-        write=_write_cancer,
+        write=_tables.write_cancer,
         target=("diagnosis",),
         description="Breast cancer (binary): 569 tumours, 30 numeric features, diagnosis malignant or benign.",
         headline="roc_auc",
     ),
     "cancer-imbalanced": _imbalanced_recipe(0.1),
     "multidigit": _Recipe(
-        write=_write_multidigit,
+        write=_digits.write_multidigit,
         target=("labels",),
         image_col="fname",
         description="Digits on a 2x2 grid (multilabel, 10 labels): 0 to 3 distinct digits per 32x32 image, 10 % empty.",
         headline="micro_f1",
+    ),
+    "openset": _Recipe(
+        write=functools.partial(_digits.write_openset, known=_OPENSET_KNOWN),
+        train="trainval",
+        test="test",
+        description=(
+            "Open-set digits (multiclass, 6 known classes): train and validate on digits 0-5, test on all ten "
+            "(6-9 are unknown classes)."
+        ),
+        headline="unknown_auroc",
+        known_classes=tuple(str(d) for d in _OPENSET_KNOWN),
+        unknown_classes=tuple(str(d) for d in range(10) if d not in _OPENSET_KNOWN),
+        options={"known_classes": list(_OPENSET_KNOWN)},
     ),
 }

@@ -1,0 +1,186 @@
+"""The decision rule: how probabilities become decisions (`tune_thresholds` fits one on validation data).
+
+Binary: one threshold on P(positive). Multiclass: argmax. Multilabel: one threshold per label. An item is
+positive when its probability is ``>= threshold``, compared in float64, the precision the thresholds were tuned in.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+
+from labelwise.decide.objectives import parse_metric
+from labelwise.errors import ConfigError, format_examples
+from labelwise.metrics import check_probs
+from labelwise.task import Label, Task, TaskKind
+
+__all__ = ["DecisionRule"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecisionRule:
+    """How probabilities become decisions; `tune_thresholds` fits one, `DecisionRule.default` is 0.5 / argmax.
+
+    Args:
+        kind: the Task kind.
+        classes: the Task's classes (to name them in `describe`).
+        threshold: binary: P(positive) at or above which an item is positive.
+        thresholds: multilabel: one threshold per label, in `classes` order.
+        metric: the metric spec the thresholds were tuned for, normalised (`parse_metric`); None: not tuned.
+        shared_threshold: multilabel: the threshold tuned on all labels pooled.
+        shared_labels: multilabel: labels too rare to tune that use `shared_threshold`.
+        num_samples: number of validation items tuned on.
+        tuned_score: the metric on the tuning data with these thresholds (multilabel: all labels pooled); for
+            a constrained metric (``precision@recall:R``, ...) its objective, or None where the constraint fails.
+        default_score: the same with threshold 0.5.
+
+    Example:
+        >>> rule = DecisionRule(kind="binary", classes=("benign", "malignant"), threshold=0.3)
+        >>> rule.decide(torch.tensor([[0.8, 0.2], [0.6, 0.4]]))
+        tensor([0, 1])
+    """
+
+    kind: TaskKind
+    classes: tuple[Label, ...]
+    threshold: float | None = None
+    thresholds: tuple[float, ...] | None = None
+    metric: str | None = None
+    shared_threshold: float | None = None
+    shared_labels: tuple[Label, ...] = ()
+    num_samples: int = 0
+    tuned_score: float | None = None
+    default_score: float | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "kind", TaskKind(self.kind))
+        except ValueError:
+            raise ConfigError(f"kind={self.kind!r}; expected binary, multiclass or multilabel.") from None
+        object.__setattr__(self, "classes", tuple(self.classes))
+        object.__setattr__(self, "shared_labels", tuple(self.shared_labels))
+        try:
+            for name in ("threshold", "shared_threshold"):
+                if getattr(self, name) is not None:
+                    object.__setattr__(self, name, float(getattr(self, name)))
+            if self.thresholds is not None:
+                object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"thresholds must be numbers in [0, 1], got threshold={self.threshold!r}, "
+                f"thresholds={self.thresholds!r}. Use `DecisionRule.default(task)` or `tune_thresholds`."
+            ) from None
+        if self.metric is not None:
+            object.__setattr__(self, "metric", str(parse_metric(self.metric)))
+        self._check_scores()
+        self._check_thresholds()
+
+    def _check_scores(self) -> None:
+        # JSON has no inf or NaN; a constrained metric whose constraint fails reports None instead.
+        scores = {"tuned_score": self.tuned_score, "default_score": self.default_score}
+        bad = {name: value for name, value in scores.items() if value is not None and not math.isfinite(value)}
+        if bad:
+            found = ", ".join(f"{name}={value!r}" for name, value in bad.items())
+            raise ConfigError(
+                f"{found}; expected a finite number or None. Pass None where the metric's constraint fails."
+            )
+
+    def _check_thresholds(self) -> None:
+        wants = {TaskKind.BINARY: "threshold", TaskKind.MULTILABEL: "thresholds", TaskKind.MULTICLASS: None}[self.kind]
+        given = [name for name in ("threshold", "thresholds") if getattr(self, name) is not None]
+        if given != ([wants] if wants else []):
+            raise ConfigError(
+                f"a {self.kind} DecisionRule takes {f'`{wants}`' if wants else 'no threshold (argmax)'}, got "
+                f"{', '.join(f'`{g}`' for g in given) or 'none'}. "
+                "Use `DecisionRule.default(task)` or `tune_thresholds`."
+            )
+        values = [self.threshold] if self.threshold is not None else list(self.thresholds or ())
+        if self.kind is TaskKind.MULTILABEL and len(values) != len(self.classes):
+            raise ConfigError(f"{len(values)} thresholds for {len(self.classes)} labels; expected one per label.")
+        bad = [v for v in values + [self.shared_threshold or 0.5] if not 0.0 <= v <= 1.0]
+        if bad:
+            raise ConfigError(f"thresholds must lie in [0, 1], got {format_examples(bad)}.")
+
+    @classmethod
+    def default(cls, task: Task) -> DecisionRule:
+        """The untuned rule: threshold 0.5 (binary, each label of multilabel) or argmax (multiclass)."""
+        return cls(
+            kind=task.kind,
+            classes=task.classes,
+            threshold=0.5 if task.kind is TaskKind.BINARY else None,
+            thresholds=(0.5,) * task.num_classes if task.kind is TaskKind.MULTILABEL else None,
+        )
+
+    def decide(self, probs: torch.Tensor) -> torch.Tensor:
+        """Decisions from probabilities ``(N, num_classes)`` (`Task.probabilities`).
+
+        Returns:
+            binary and multiclass: ``(N,)`` long class indices; multilabel: ``(N, C)`` bool.
+        """
+        probs = check_probs(probs, kind=self.kind, num_classes=len(self.classes))
+        if self.kind is TaskKind.MULTICLASS:
+            return probs.argmax(dim=1)
+        # float64, the precision the thresholds were tuned in: a midpoint between two float32 probabilities
+        # may round onto one of them in float32 and flip that item.
+        if self.kind is TaskKind.BINARY:
+            threshold = self.threshold if self.threshold is not None else 0.5  # set for binary by __post_init__
+            return (probs[:, 1].double() >= threshold).long()
+        return probs.double() >= torch.tensor(self.thresholds, dtype=torch.float64, device=probs.device)
+
+    def describe(self) -> str:
+        """One line for the training summary.
+
+        Example:
+            >>> DecisionRule(kind="binary", classes=("benign", "malignant"), threshold=0.37, metric="f1",
+            ...              num_samples=114).describe()
+            "threshold 0.37 on P('malignant'), tuned for f1 on 114 validation items"
+        """
+        tuned = f", tuned for {self.metric} on {self.num_samples} validation items" if self.metric else " (not tuned)"
+        gain = self._gain()
+        if self.kind is TaskKind.MULTICLASS:
+            return f"argmax over {len(self.classes)} classes"
+        if self.kind is TaskKind.BINARY:
+            return f"threshold {self.threshold:.3g} on P({self.classes[1]!r}){tuned}{gain}"
+        values = self.thresholds or ()
+        spread = f"{min(values):.3g}" if min(values) == max(values) else f"{min(values):.3g}-{max(values):.3g}"
+        shared = ""
+        if self.shared_labels:
+            shared = (
+                f"; {len(self.shared_labels)} rare labels ({format_examples(self.shared_labels, limit=3)}) "
+                f"use the shared {self.shared_threshold:.3g}"
+            )
+        return f"per-label thresholds {spread}{tuned}{gain}{shared}"
+
+    def _gain(self) -> str:
+        """The tuned score against 0.5's, for `describe`."""
+        if self.metric is None or self.kind is TaskKind.MULTICLASS:
+            return ""
+        metric = parse_metric(self.metric)
+        tuned, default = self.tuned_score, self.default_score
+        if metric.constraint is None:
+            return "" if tuned is None or default is None else f" ({metric} {tuned:.3f} vs {default:.3f} at 0.5)"
+        if tuned is None:
+            return f" (no threshold reached {metric.constraint} on the validation data)"
+        at_half = f"{default:.3f} at 0.5" if default is not None else f"0.5 misses {metric.constraint}"
+        return f" ({metric.objective} {tuned:.3f} with {metric.constraint}, vs {at_half})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description; `from_dict` inverts it."""
+        data = asdict(self)
+        data |= {"kind": str(self.kind), "classes": list(self.classes), "shared_labels": list(self.shared_labels)}
+        data["thresholds"] = None if self.thresholds is None else list(self.thresholds)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DecisionRule:
+        """Rebuild a DecisionRule written by `to_dict`."""
+        known = [f.name for f in fields(cls)]
+        unknown = [key for key in data if key not in known]
+        if unknown:
+            hints = {key: difflib.get_close_matches(key, known, n=1) for key in unknown}
+            listed = ", ".join(f"{k!r}" + (f" (did you mean {m[0]!r}?)" if m else "") for k, m in hints.items())
+            raise ConfigError(f"unknown DecisionRule fields {listed}; expected some of {', '.join(known)}.")
+        return cls(**data)
