@@ -20,7 +20,8 @@ Messages answer three questions: what was found, what was expected, how to fix i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Mapping, Sequence
 
 __all__ = [
     "ArtifactError",
@@ -33,6 +34,7 @@ __all__ = [
     "NotFittedError",
     "PossibleMistakeWarning",
     "TrainingError",
+    "check_fields",
     "format_examples",
     "format_rows",
 ]
@@ -106,3 +108,26 @@ def format_rows(rows: Sequence[int], *, limit: int = 5) -> str:
         return f"row {rows[0]}"
     tail = f" ({len(rows)} rows)" if len(rows) > limit else ""
     return f"rows {format_examples(rows, limit=limit)}{tail}"
+
+
+def check_fields(data: Mapping[str, object], known: Sequence[str], *, what: str) -> None:
+    """Raise `ConfigError` for keys of ``data`` that are not ``known`` fields of ``what``, with did-you-mean.
+
+    Used by every ``from_dict``: a key we do not know is a typo or an artifact from a newer labelwise, and
+    silently dropping it would change what the saved model does.
+
+    Example:
+        >>> check_fields({"threshhold": 0.5}, ["threshold", "metric"], what="DecisionRule")
+        Traceback (most recent call last):
+        ...
+        labelwise.errors.ConfigError: unknown DecisionRule fields 'threshhold' (did you mean 'threshold'?); \
+expected some of threshold, metric. The artifact may come from a newer labelwise: upgrade to load it.
+    """
+    unknown = [key for key in data if key not in known]
+    if unknown:
+        hints = {key: difflib.get_close_matches(str(key), known, n=1) for key in unknown}
+        listed = ", ".join(f"{k!r}" + (f" (did you mean {m[0]!r}?)" if m else "") for k, m in hints.items())
+        raise ConfigError(
+            f"unknown {what} fields {listed}; expected some of {', '.join(known)}. "
+            "The artifact may come from a newer labelwise: upgrade to load it."
+        )

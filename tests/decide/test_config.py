@@ -59,5 +59,5 @@ def test_defaults_and_round_trip() -> None:
     config = DecideConfig(metric=" FBETA:2.0 ", allow_none="energy", coverage=0.9, conformal=None)
     assert config.metric == "fbeta:2"
     assert DecideConfig.from_dict(config.to_dict()) == config
-    with pytest.raises(ConfigError, match=r"unknown decision options \['top'\]"):
+    with pytest.raises(ConfigError, match=r"unknown DecideConfig fields 'top' \(did you mean 'top_k'\?\)"):
         DecideConfig.from_dict({"top": 3})

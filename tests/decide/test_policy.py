@@ -103,7 +103,7 @@ def test_a_policy_with_two_set_rules_is_refused() -> None:
 def test_from_dict_refuses_unknown_fields() -> None:
     task, logits, targets = make_batch("binary", n=100)
     data = fit_policy(logits, targets, task, DecideConfig()).to_dict() | {"abstain": None}
-    with pytest.raises(ConfigError, match=r"unknown decision policy fields \['abstain'\].*upgrade"):
+    with pytest.raises(ConfigError, match=r"unknown Policy fields 'abstain'; expected some of rule, abstention.*upgrade"):
         Policy.from_dict(data)
 
 

@@ -17,7 +17,6 @@ many real unknowns the rule catches is `ood_metrics`' business, on data that has
 
 from __future__ import annotations
 
-import difflib
 import math
 import warnings
 from dataclasses import asdict, dataclass, fields
@@ -25,8 +24,15 @@ from typing import Any
 
 import torch
 
-from labelwise.decide.ood import _check_score_name, _coverage_index, _Curve, _is_fraction, _selective_curve
-from labelwise.errors import ConfigError, DataWarning, format_examples
+from labelwise.decide.ood import (
+    _check_score_name,
+    _check_score_shape,
+    _coverage_index,
+    _Curve,
+    _is_fraction,
+    _selective_curve,
+)
+from labelwise.errors import ConfigError, DataWarning, check_fields, format_examples
 
 __all__ = ["ABSTAIN_TARGETS", "Abstention", "fit_abstention"]
 
@@ -93,16 +99,7 @@ class Abstention:
         Returns:
             ``(N,)`` bool; a NaN score abstains (nothing vouches for that item).
         """
-        if not isinstance(scores, torch.Tensor) or not scores.is_floating_point() or scores.ndim != 1:
-            found = (
-                f"shape {tuple(scores.shape)} of dtype {scores.dtype}"
-                if isinstance(scores, torch.Tensor)
-                else type(scores).__name__
-            )
-            raise ConfigError(
-                f"scores must be a (N,) float tensor, got {found}. "
-                f"Make them with `unknown_scores(logits, task, score={self.score!r})`."
-            )
+        _check_score_shape(scores, score=repr(self.score))
         # float64, the precision the threshold was fitted in: it is one of the validation scores, and a float32
         # comparison would round it and flip the items that sit on it.
         return ~(scores.detach().double() <= self.threshold)
@@ -134,14 +131,7 @@ class Abstention:
     def from_dict(cls, data: dict[str, Any]) -> Abstention:
         """Rebuild an Abstention written by `to_dict`."""
         known = [f.name for f in fields(cls)]
-        unknown = [key for key in data if key not in known]
-        if unknown:
-            hints = {key: difflib.get_close_matches(key, known, n=1) for key in unknown}
-            listed = ", ".join(f"{k!r}" + (f" (did you mean {m[0]!r}?)" if m else "") for k, m in hints.items())
-            raise ConfigError(
-                f"unknown Abstention fields {listed}; expected {', '.join(known)}. "
-                "The artifact may come from a newer labelwise: upgrade to load it."
-            )
+        check_fields(data, known, what="Abstention")
         missing = [key for key in known if key not in data]
         if missing:
             raise ConfigError(

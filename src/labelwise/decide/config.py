@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from labelwise.decide.objectives import parse_metric
-from labelwise.errors import ConfigError
+from labelwise.errors import ConfigError, check_fields
 from labelwise.task import Task, TaskKind
 
 __all__ = ["DEFAULT_COVERAGE", "DEFAULT_NONE_STRATEGY", "NONE_STRATEGIES", "DecideConfig"]
@@ -139,10 +139,7 @@ class DecideConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DecideConfig:
         """Rebuild a DecideConfig written by `to_dict`; unknown keys are errors."""
-        known = [f.name for f in fields(cls)]
-        unknown = [key for key in data if key not in known]
-        if unknown:
-            raise ConfigError(f"unknown decision options {unknown!r}; expected some of {', '.join(known)}.")
+        check_fields(data, [f.name for f in fields(cls)], what="DecideConfig")
         return cls(**data)
 
 

@@ -53,7 +53,7 @@ from typing import Any
 
 import torch
 
-from labelwise.errors import ConfigError, DataError, DataWarning
+from labelwise.errors import ConfigError, DataError, DataWarning, check_fields
 from labelwise.metrics import check_probs, check_targets
 from labelwise.task import Task, TaskKind
 
@@ -231,15 +231,7 @@ class ConformalSets:
         Raises:
             ConfigError: unknown fields (with the closest known name) or invalid values.
         """
-        known = [f.name for f in fields(cls)]
-        unknown = [key for key in data if key not in known]
-        if unknown:
-            hints = {key: difflib.get_close_matches(str(key), known, n=1) for key in unknown}
-            listed = ", ".join(f"{k!r}" + (f" (did you mean {m[0]!r}?)" if m else "") for k, m in hints.items())
-            raise ConfigError(
-                f"unknown ConformalSets fields {listed}; expected some of {', '.join(known)}. "
-                "The artifact may come from a newer labelwise: upgrade to load it."
-            )
+        check_fields(data, [f.name for f in fields(cls)], what="ConformalSets")
         return cls(**data)
 
 

@@ -193,8 +193,8 @@ def _check_logits(logits: torch.Tensor, task: Task) -> torch.Tensor:
 
 
 # -- shared checks and the acceptance curve ----------------------------------------------------------
-def _check_scores(scores: torch.Tensor) -> torch.Tensor:
-    """``scores`` as a detached ``(N,)`` float64 tensor of finite values."""
+def _check_score_shape(scores: torch.Tensor, *, score: str = "...") -> None:
+    """Raise unless ``scores`` is a ``(N,)`` float tensor."""
     if not isinstance(scores, torch.Tensor) or not scores.is_floating_point() or scores.ndim != 1:
         found = (
             f"shape {tuple(scores.shape)} of dtype {scores.dtype}"
@@ -203,8 +203,13 @@ def _check_scores(scores: torch.Tensor) -> torch.Tensor:
         )
         raise ConfigError(
             f"scores must be a (N,) float tensor, got {found}. "
-            "Make them with `unknown_scores(logits, task, score=...)`."
+            f"Make them with `unknown_scores(logits, task, score={score})`."
         )
+
+
+def _check_scores(scores: torch.Tensor) -> torch.Tensor:
+    """``scores`` as a detached ``(N,)`` float64 tensor of finite values."""
+    _check_score_shape(scores)
     bad = ~torch.isfinite(scores)
     if bad.any():
         raise DataError(

@@ -19,7 +19,7 @@ from labelwise.decide.conformal import ConformalSets, fit_conformal
 from labelwise.decide.ood import unknown_scores
 from labelwise.decide.rule import DecisionRule
 from labelwise.decide.thresholds import tune_thresholds
-from labelwise.errors import ConfigError
+from labelwise.errors import ConfigError, check_fields
 from labelwise.task import Task
 
 __all__ = ["Decisions", "Policy", "fit_policy", "top_k_sets"]
@@ -114,12 +114,7 @@ class Policy:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Policy:
         """Rebuild a Policy written by `to_dict`."""
-        unknown = sorted(set(data) - {"rule", "abstention", "conformal", "top_k"})
-        if unknown:
-            raise ConfigError(
-                f"unknown decision policy fields {unknown!r}; expected rule, abstention, conformal, top_k. "
-                "The artifact may come from a newer labelwise: upgrade to load it."
-            )
+        check_fields(data, ["rule", "abstention", "conformal", "top_k"], what="Policy")
         abstention, conformal = data.get("abstention"), data.get("conformal")
         return cls(
             rule=DecisionRule.from_dict(data["rule"]),

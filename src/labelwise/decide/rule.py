@@ -6,7 +6,6 @@ positive when its probability is ``>= threshold``, compared in float64, the prec
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import torch
 
 from labelwise.decide.objectives import parse_metric
-from labelwise.errors import ConfigError, format_examples
+from labelwise.errors import ConfigError, check_fields, format_examples
 from labelwise.metrics import check_probs
 from labelwise.task import Label, Task, TaskKind
 
@@ -177,10 +176,5 @@ class DecisionRule:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DecisionRule:
         """Rebuild a DecisionRule written by `to_dict`."""
-        known = [f.name for f in fields(cls)]
-        unknown = [key for key in data if key not in known]
-        if unknown:
-            hints = {key: difflib.get_close_matches(key, known, n=1) for key in unknown}
-            listed = ", ".join(f"{k!r}" + (f" (did you mean {m[0]!r}?)" if m else "") for k, m in hints.items())
-            raise ConfigError(f"unknown DecisionRule fields {listed}; expected some of {', '.join(known)}.")
+        check_fields(data, [f.name for f in fields(cls)], what="DecisionRule")
         return cls(**data)
