@@ -120,7 +120,7 @@ def test_digits_accuracy_calibration_and_conformal_coverage(tmp_path: Path) -> N
     assert metrics["ece"] <= 0.03 and metrics["ece"] <= metrics["ece_uncalibrated"]
     # Conformal sets at three levels from the one trained network, calibrated on its validation split.
     trainval = load_source(demo.train, for_training=False)
-    valid = clf.predict_source(trainval).probs[torch.from_numpy(trainval.is_valid)]
+    valid = clf.predict_source(trainval).probs[np.flatnonzero(trainval.is_valid)]
     valid_targets = clf.task.encode(trainval.labels[trainval.is_valid])
     test = load_source(demo.test, for_training=False)
     test_probs, test_targets = clf.predict_source(test).probs, clf.task.encode(test.labels)
