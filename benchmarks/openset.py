@@ -46,14 +46,13 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 import torch
+from peers import plain_images, train_plain_cnn
 from PIL import Image
 from sklearn.linear_model import LogisticRegression
 
 import labelwise
 from labelwise.datasets import Demo, make_demo
 from labelwise.decide.ood import ood_metrics, risk_coverage
-from labelwise.models import ModelSpec, create_network
-from labelwise.task import infer_task
 from labelwise.train import TrainConfig
 
 Row = dict[str, object]
@@ -144,24 +143,9 @@ def bench_plain_torch(demo: Demo, train: Split, valid: Split, test: Split) -> li
 
 
 def _plain_torch_cnn(demo: Demo, train: Split, valid: Split, test: Split) -> dict[str, dict[str, float]]:
-    torch.manual_seed(0)
-    task = infer_task(list(train[1]))
-    net = create_network(ModelSpec(backbone="cnn", in_chans=1, image_size=32), task)
-
-    def images(x: np.ndarray) -> torch.Tensor:  # the pixels normalized as labelwise does: mean 0.5, std 0.5
-        return torch.tensor(x, dtype=torch.float32).reshape(-1, 1, 32, 32) * 2 - 1
-
-    xs, ys = images(train[0]), task.encode(list(train[1]))
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    for _ in range(EPOCHS):
-        net.train()
-        for idx in torch.randperm(len(xs)).split(64):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(net(xs[idx]), ys[idx]).backward()
-            opt.step()
-    net.eval()
+    net, task = train_plain_cnn(train[0], list(train[1]), epochs=EPOCHS)  # the same peer as benchmarks/peers.py
     with torch.no_grad():
-        valid_logits, test_logits = net(images(valid[0])).double(), net(images(test[0])).double()
+        valid_logits, test_logits = net(plain_images(valid[0])).double(), net(plain_images(test[0])).double()
     scores = {
         "MSP": lambda z: 1.0 - torch.softmax(z, dim=1).max(dim=1).values,
         "energy": lambda z: -torch.logsumexp(z, dim=1),

@@ -42,7 +42,7 @@ from labelwise.data.images import ImageSpec, load_images
 from labelwise.data.sources import load_source
 from labelwise.datasets import make_demo
 from labelwise.models import ModelSpec, create_network
-from labelwise.task import infer_task
+from labelwise.task import Task, infer_task
 
 Row = dict[str, object]
 
@@ -122,27 +122,36 @@ def bench_digits(root: Path) -> list[Row]:
     return rows
 
 
-def _plain_torch_cnn(
-    x_train: np.ndarray, y_train: list[object], x_test: np.ndarray, y_test: list[object]
-) -> dict[str, float]:
+def plain_images(x: np.ndarray) -> torch.Tensor:
+    """Flat 0..1 pixels as (N, 1, 32, 32) normalised as labelwise does (mean 0.5, std 0.5)."""
+    return torch.tensor(x, dtype=torch.float32).reshape(-1, 1, 32, 32) * 2 - 1
+
+
+def train_plain_cnn(x_train: np.ndarray, y_train: list[object], *, epochs: int = 15) -> tuple[torch.nn.Module, Task]:
+    """The plain PyTorch peer: labelwise's compact CNN, Adam 1e-3, batch 64, no augmentation/validation/calibration."""
     # Importing Lightning (labelwise does) turns on an NVML-based CUDA check that slows every optimizer step on
     # a CPU; a plain PyTorch process would not have it (see benchmarks/overhead.py).
     os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
     torch.manual_seed(0)
     task = infer_task(y_train)
-    net = create_network(ModelSpec(backbone="cnn", in_chans=1), task)
-    xs = torch.tensor(x_train, dtype=torch.float32).reshape(-1, 1, 32, 32) * 2 - 1
-    ys = task.encode(y_train)
+    net = create_network(ModelSpec(backbone="cnn", in_chans=1, image_size=32), task)
+    xs, ys = plain_images(x_train), task.encode(y_train)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    for _ in range(15):
+    for _ in range(epochs):
         net.train()
         for idx in torch.randperm(len(xs)).split(64):
             opt.zero_grad()
             torch.nn.functional.cross_entropy(net(xs[idx]), ys[idx]).backward()
             opt.step()
-    net.eval()
+    return net.eval(), task
+
+
+def _plain_torch_cnn(
+    x_train: np.ndarray, y_train: list[object], x_test: np.ndarray, y_test: list[object]
+) -> dict[str, float]:
+    net, task = train_plain_cnn(x_train, y_train)
     with torch.no_grad():
-        logits = net(torch.tensor(x_test, dtype=torch.float32).reshape(-1, 1, 32, 32) * 2 - 1)
+        logits = net(plain_images(x_test))
     pred = task.decode(logits.argmax(1))
     return {"accuracy": accuracy_score(y_test, pred), "macro_f1": f1_score(y_test, pred, average="macro")}
 
