@@ -217,7 +217,7 @@ def test_a_run_that_may_abstain_predicts_and_evaluates_with_its_policy(
     args = ["train", str(data), "--out", str(run), "--epochs", "2", "--quiet", "--allow-none", "--conformal", "0.8"]
     assert main(args) == 0
     summary = capsys.readouterr().out
-    assert "abstain when max_prob >" in summary and "APS prediction sets" in summary
+    assert "abstain when 1 - max prob >" in summary and "APS prediction sets" in summary
     out = tmp_path / "pred.csv"
     assert main(["predict", str(run), str(data), "--out", str(out), "--top-k", "2"]) == 0
     pred = pd.read_csv(out, keep_default_na=False)
@@ -237,5 +237,24 @@ def test_predict_top_k_the_task_cannot_give_is_refused(
     run, data = trained
     out = tmp_path / "pred.csv"
     assert main(["predict", str(run), str(data), "--out", str(out), "--top-k", "2"]) == 2
-    assert "--top-k 2 needs a multiclass task" in _error_line(capsys)
+    assert "--top-k is for multiclass tasks; this one is binary. Drop --top-k" in _error_line(capsys)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        pytest.param(["--coverage", "abc"], "argument --coverage: invalid float value: 'abc'", id="not-a-number"),
+        pytest.param(["--allow-none", "entropy"], "argument --allow-none: invalid choice: 'entropy'", id="choice"),
+    ],
+)
+def test_usage_mistakes_are_one_line_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], fragment: str
+) -> None:
+    data = _write(tmp_path / "t.csv", _table())
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(data), "--out", str(tmp_path / "run"), *args])
+    assert exit_info.value.code == 2
+    line = _error_line(capsys)
+    assert fragment in line and "see `labelwise train --help`" in line
+    assert not (tmp_path / "run").exists()

@@ -86,6 +86,8 @@ def test_evaluate_takes_unseen_classes_as_unknown_only_when_the_model_may_abstai
     metrics = clf.evaluate(test)
     assert metrics["unknown_items"] == 30 and 0.5 <= metrics["unknown_auroc"] <= 1.0
     assert {"unknown_fpr95", "unknown_rejected", "coverage", "selective_accuracy", "aurc"} <= set(metrics)
+    only_unknown = clf.evaluate(test.iloc[:30])  # nothing to classify, only something to reject
+    assert only_unknown["unknown_items"] == 30 and "unknown_rejected" in only_unknown and "accuracy" not in only_unknown
     plain = labelwise.fit(train, target="label", config=FAST, progress=False)
     with pytest.raises(labelwise.LabelError, match="zebra"):
         plain.evaluate(test)

@@ -210,5 +210,7 @@ def test_one_vs_rest_conflicts_are_explained() -> None:
         Task(kind="multilabel", classes=("a", "b"), one_vs_rest=True)
     with pytest.raises(ConfigError, match="binary_head='two'.*Pass one of them"):
         Task(kind="binary", classes=("a", "b"), binary_head="two", one_vs_rest=True)
+    with pytest.raises(ConfigError, match="binary_head='two'.*Pass one of them"):  # not dropped on the way
+        infer_task(["a", "b"], binary_head="two", one_vs_rest=True)
     with pytest.raises(ConfigError, match="softmax head.*Use `task.encode"):
         make_task("multiclass").bce_targets(torch.tensor([0, 1]))

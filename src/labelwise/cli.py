@@ -14,7 +14,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from labelwise.errors import ArtifactError, LabelwiseError, LabelwiseWarning
 
@@ -71,6 +71,13 @@ def _one_line(err: BaseException | Warning | str) -> str:
     return " ".join(str(err).split())
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line like every other bad input (exit 2), not the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"labelwise: error: {self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Show a default only where the help text does not already explain it, and not for off-switches."""
 
@@ -88,7 +95,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="labelwise",
         description="Train, evaluate and use binary, multiclass and multilabel classifiers.",
         formatter_class=_HelpFormatter,
@@ -195,7 +202,8 @@ def _add_decide_args(cmd: Any) -> None:
         choices=NONE_STRATEGIES,
         metavar="STRATEGY",
         help="single-label data: the model may answer none of these. max_prob or energy score the calibrated "
-        f"softmax model, one_vs_rest trains one sigmoid per class (default when given: {DEFAULT_NONE_STRATEGY})",
+        f"softmax model, one_vs_rest trains one sigmoid per class (default when given: {DEFAULT_NONE_STRATEGY}; "
+        "give DATA before this flag, or a STRATEGY after it)",
     )
     group.add_argument(
         "--coverage",
@@ -314,6 +322,8 @@ def _predict(args: argparse.Namespace) -> int:
     from labelwise.data.sources import load_source
 
     clf = labelwise.load(args.run)
+    if args.top_k is not None and clf.policy.conformal is not None:
+        print(f"labelwise: note: --top-k {args.top_k} replaces the run's conformal sets in `set`.", file=sys.stderr)
     clf.policy = clf.policy.with_top_k(args.top_k, clf.task)
     image_col = getattr(clf.inputs, "image_col", None)
     source = load_source(args.data, target=None, image_col=image_col, id_col=args.id_col, for_training=False)

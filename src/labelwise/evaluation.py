@@ -49,12 +49,16 @@ def evaluation_metrics(
         policy: the policy that made ``out``.
     """
     probs = out.probs[known]
-    decisions = out.decisions[known] if policy.abstention is None else policy.rule.decide(probs)
-    metrics = compute_metrics(probs, targets, task, decisions=decisions)
-    before = compute_metrics(raw_probs[known], targets, task, decisions=decisions)
-    metrics |= {f"{name}_uncalibrated": before[name] for name in ("ece", "brier") if name in before}
-    if out.sets is not None:
-        metrics |= set_metrics(out.sets[known], targets, task)
+    decisions = out.decisions[known]
+    metrics: dict[str, float] = {}
+    if known.any():  # data of unknown classes only has nothing to classify, only something to reject
+        if policy.abstention is not None:
+            decisions = policy.rule.decide(probs)  # how well it tells known classes apart, before abstaining
+        metrics = compute_metrics(probs, targets, task, decisions=decisions)
+        before = compute_metrics(raw_probs[known], targets, task, decisions=decisions)
+        metrics |= {f"{name}_uncalibrated": before[name] for name in ("ece", "brier") if name in before}
+        if out.sets is not None:
+            metrics |= set_metrics(out.sets[known], targets, task)
     if policy.abstention is not None and out.unknown_score is not None:
         metrics |= _selective_metrics(out, decisions, targets=targets, known=known)
     return metrics

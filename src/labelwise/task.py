@@ -401,6 +401,7 @@ def _as_one_vs_rest(task: Task) -> Task:
         classes=task.classes,
         reason=kind_sentence + head,
         label_sep=task.label_sep,
+        binary_head=task.binary_head,  # 'two' conflicts with one sigmoid per class: the Task says so
         one_vs_rest=True,
     )
 

@@ -67,8 +67,8 @@ def test_ties_are_accepted_together() -> None:
     )
     assert (rule.threshold, rule.valid_coverage) == (0.0, 0.6)
     assert rule.describe() == (
-        "abstain when max_prob > 0: 60% coverage on 5 validation items, selective accuracy 1.000 "
-        "(target 50%; items with equal scores go together)"
+        "abstain when 1 - max prob > 0: 60% coverage on 5 validation items, selective accuracy 1.000 "
+        "(target 50%, the nearest reachable at or above it)"
     )
 
 
@@ -251,5 +251,5 @@ def test_describe() -> None:
     )
     reached = fit_abstention(SCORES, CORRECT, score="max_prob", selective_accuracy=0.8)
     assert reached.describe() == (
-        "abstain when max_prob > 7: 70% coverage on 10 validation items, selective accuracy 0.857 (target 0.8)"
+        "abstain when 1 - max prob > 7: 70% coverage on 10 validation items, selective accuracy 0.857 (target 0.8)"
     )

@@ -20,7 +20,11 @@ BAD = [
     ),
     pytest.param({"allow_none": "max_prob", "coverage": 0}, r"--coverage 0; expected", id="coverage-0"),
     pytest.param({"allow_none": "max_prob", "coverage": float("nan")}, r"--coverage nan", id="coverage-nan"),
-    pytest.param({"coverage": 0.9}, r"abstaining is off; add --allow-none", id="coverage-without-allow-none"),
+    pytest.param(
+        {"coverage": 0.9},
+        r"abstaining is off; add --allow-none \(single-label data only",
+        id="coverage-without-allow-none",
+    ),
     pytest.param(
         {"allow_none": "energy", "coverage": 0.9, "selective_accuracy": 0.99}, r"pass one of them", id="two-targets"
     ),
@@ -40,8 +44,18 @@ def test_bad_options_are_refused(options: dict[str, object], match: str) -> None
     ("task", "options", "match"),
     [
         pytest.param(make_task("multilabel"), {"allow_none": "max_prob"}, "already answers none.*Drop", id="ml"),
-        pytest.param(make_task("binary"), {"top_k": 1}, "needs a multiclass task.*--conformal", id="top-k-binary"),
-        pytest.param(make_task("multiclass"), {"top_k": 4}, "more than 4 classes.*smaller --top-k", id="top-k-all"),
+        pytest.param(
+            make_task("binary"),
+            {"top_k": 1},
+            "for multiclass tasks; this one is binary.*--conformal",
+            id="top-k-binary",
+        ),
+        pytest.param(
+            make_task("multiclass"),
+            {"top_k": 4},
+            "needs more than 4 classes; this task has 4.*smaller --top-k",
+            id="top-k-all",
+        ),
         pytest.param(make_task("binary"), {"allow_none": "energy"}, "--binary-head two", id="energy-one-logit"),
     ],
 )

@@ -89,7 +89,7 @@ def test_with_top_k_replaces_the_set_rule_and_checks_the_task() -> None:
     policy = fit_policy(logits, targets, task, DecideConfig(conformal=0.9))
     swapped = policy.with_top_k(3, task)
     assert swapped.conformal is None and swapped.top_k == 3 and policy.with_top_k(None, task) is policy
-    with pytest.raises(ConfigError, match="needs a multiclass task with more than 4 classes.*smaller --top-k"):
+    with pytest.raises(ConfigError, match="needs more than 4 classes; this task has 4.*smaller --top-k"):
         policy.with_top_k(4, task)
 
 
@@ -103,7 +103,9 @@ def test_a_policy_with_two_set_rules_is_refused() -> None:
 def test_from_dict_refuses_unknown_fields() -> None:
     task, logits, targets = make_batch("binary", n=100)
     data = fit_policy(logits, targets, task, DecideConfig()).to_dict() | {"abstain": None}
-    with pytest.raises(ConfigError, match=r"unknown Policy fields 'abstain'; expected some of rule, abstention.*upgrade"):
+    with pytest.raises(
+        ConfigError, match=r"unknown Policy fields 'abstain'; expected some of rule, abstention.*upgrade"
+    ):
         Policy.from_dict(data)
 
 

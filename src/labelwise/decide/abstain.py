@@ -37,6 +37,8 @@ from labelwise.errors import ConfigError, DataWarning, check_fields, format_exam
 __all__ = ["ABSTAIN_TARGETS", "Abstention", "fit_abstention"]
 
 ABSTAIN_TARGETS = ("coverage", "selective_accuracy")
+# How each score reads in a sentence: max_prob's unknown score is 1 - the top probability, not the probability.
+_SCORE_TEXT = {"max_prob": "1 - max prob"}
 _FLAGS = {"coverage": "--coverage", "selective_accuracy": "--selective-accuracy"}
 
 
@@ -113,14 +115,16 @@ class Abstention:
             'abstain when energy > -3.2: 95% coverage on 288 validation items, selective accuracy 0.996'
         """
         line = (
-            f"abstain when {self.score} > {self.threshold:.4g}: {_percent(self.valid_coverage)} coverage on "
+            f"abstain when {_SCORE_TEXT.get(self.score, self.score)} > {self.threshold:.4g}: "
+            f"{_percent(self.valid_coverage)} coverage on "
             f"{self.num_samples} validation items, selective accuracy {self.valid_selective_accuracy:.3f}"
         )
         if self.target == "selective_accuracy":
             reached = "" if self.valid_selective_accuracy >= self.target_value else " not reached"
             return f"{line} (target {self.target_value:.4g}{reached})"
         if self.valid_coverage != self.target_value:
-            return f"{line} (target {_percent(self.target_value)}; items with equal scores go together)"
+            # Coverage moves in steps of 1/N, and tied scores are accepted together.
+            return f"{line} (target {_percent(self.target_value)}, the nearest reachable at or above it)"
         return line
 
     def to_dict(self) -> dict[str, Any]:
@@ -180,7 +184,7 @@ def fit_abstention(
         >>> rule.threshold, rule.valid_selective_accuracy
         (0.375, 1.0)
         >>> fit_abstention(scores, correct, score="max_prob", selective_accuracy=0.8).describe()
-        'abstain when max_prob > 0.625: 100% coverage on 5 validation items, selective accuracy 0.800 (target 0.8)'
+        'abstain when 1 - max prob > 0.625: 100% coverage on 5 validation items, selective accuracy 0.800 (target 0.8)'
     """
     _check_score_name(score)
     target, value = _check_target(coverage=coverage, selective_accuracy=selective_accuracy)

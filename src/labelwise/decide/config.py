@@ -87,8 +87,9 @@ class DecideConfig:
         given = [f"--{n.replace('_', '-')}" for n in ("coverage", "selective_accuracy") if getattr(self, n) is not None]
         if given and self.allow_none is None:
             raise ConfigError(
-                f"{' and '.join(given)} set how often the model may abstain, but abstaining is off; "
-                "add --allow-none (or drop the option)."
+                f"{' and '.join(given)} set how often the model may abstain, but abstaining is off; add "
+                "--allow-none (single-label data only: a multilabel model's none is an empty prediction), or drop "
+                "the option."
             )
         if len(given) == 2:
             raise ConfigError(
@@ -122,10 +123,15 @@ class DecideConfig:
                 "--allow-none is for single-label data; these labels are multilabel, and a multilabel model "
                 "already answers none when no label passes its threshold (an empty prediction). Drop --allow-none."
             )
-        if self.top_k is not None and (task.kind is not TaskKind.MULTICLASS or self.top_k >= task.num_classes):
+        if self.top_k is not None and task.kind is not TaskKind.MULTICLASS:
             raise ConfigError(
-                f"--top-k {self.top_k} needs a multiclass task with more than {self.top_k} classes; this one is "
-                f"{task.kind} with {task.num_classes}. Use a smaller --top-k, or --conformal for a set of any size."
+                f"--top-k is for multiclass tasks; this one is {task.kind}. Drop --top-k (for prediction sets on "
+                "any task, train with --conformal)."
+            )
+        if self.top_k is not None and self.top_k >= task.num_classes:
+            raise ConfigError(
+                f"--top-k {self.top_k} needs more than {self.top_k} classes; this task has {task.num_classes}. "
+                "Use a smaller --top-k."
             )
         if self.none_score is not None:
             from labelwise.decide.ood import check_score
