@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from labelwise.errors import NotFittedError as NotFittedError
     from labelwise.errors import PossibleMistakeWarning as PossibleMistakeWarning
     from labelwise.errors import TrainingError as TrainingError
+    from labelwise.errors import TrainingWarning as TrainingWarning
     from labelwise.fitting import fit as fit
     from labelwise.losses import loss_for as loss_for
     from labelwise.models import create_backbone as create_backbone
@@ -49,6 +50,7 @@ _EXPORTS = {
     "TaskKind": "labelwise.task",
     "TrainConfig": "labelwise.train",
     "TrainingError": "labelwise.errors",
+    "TrainingWarning": "labelwise.errors",
     "create_backbone": "labelwise.models",
     "fit": "labelwise.fitting",
     "infer_task": "labelwise.task",

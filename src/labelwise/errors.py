@@ -13,7 +13,8 @@ Every error is a ``LabelwiseError`` and also the builtin a user would catch with
 
     LabelwiseWarning (UserWarning)
      ├── DataWarning                  the data is usable but probably not what you meant
-     └── PossibleMistakeWarning       a setting that is legal but likely wrong
+     ├── PossibleMistakeWarning       a setting that is legal but likely wrong
+     └── TrainingWarning              training goes on, but the model is not learning what it should
 
 Messages answer three questions: what was found, what was expected, how to fix it.
 """
@@ -34,6 +35,7 @@ __all__ = [
     "NotFittedError",
     "PossibleMistakeWarning",
     "TrainingError",
+    "TrainingWarning",
     "check_fields",
     "format_examples",
     "format_rows",
@@ -78,6 +80,10 @@ class DataWarning(LabelwiseWarning):
 
 class PossibleMistakeWarning(LabelwiseWarning):
     """A legal setting that is likely a mistake."""
+
+
+class TrainingWarning(LabelwiseWarning):
+    """Training goes on, but the model is not learning what it should (collapse onto one class, no learning)."""
 
 
 def format_examples(items: Sequence[object], *, limit: int = 5) -> str:

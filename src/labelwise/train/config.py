@@ -45,6 +45,9 @@ class TrainConfig:
         num_workers: DataLoader worker processes; 0 loads batches in the training process, the fastest
             for in-memory tensors.
         accelerator: Lightning accelerator: ``"auto"``, ``"cpu"``, ``"gpu"``, ``"mps"``.
+        guards: what the training guards do when the model collapses onto one class or learns nothing
+            (`labelwise.train.guards`): ``"warn"`` (a `TrainingWarning`, recorded in the run), ``"fail"``
+            (a `TrainingError`), or ``"off"``. Non-finite losses and gradients always stop training.
 
     Example:
         >>> config = TrainConfig(epochs=5)
@@ -63,6 +66,7 @@ class TrainConfig:
     balance: Literal["auto", "none"] = "auto"
     num_workers: int = 0
     accelerator: str = "auto"
+    guards: Literal["warn", "fail", "off"] = "warn"
 
     def __post_init__(self) -> None:
         _check_int(self.epochs, "epochs", low=1, optional=True)
@@ -80,6 +84,8 @@ class TrainConfig:
         _check_int(self.num_workers, "num_workers", low=0)
         if not isinstance(self.accelerator, str) or not self.accelerator:
             raise ConfigError(f"accelerator={self.accelerator!r}; expected 'auto', 'cpu', 'gpu' or 'mps'.")
+        if self.guards not in ("warn", "fail", "off"):
+            raise ConfigError(f"guards={self.guards!r}; expected 'warn', 'fail' or 'off'.")
 
     def resolve_batch_size(self, num_samples: int) -> int:
         """``batch_size``, or the auto rule for ``num_samples`` training rows; never more than num_samples."""

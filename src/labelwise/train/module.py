@@ -102,14 +102,15 @@ class LabelwiseModule(L.LightningModule):
         """Logits ``(N, head_width)`` for a batch."""
         return self.network(x)  # type: ignore[no-any-return]
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         inputs, targets = batch
-        loss: torch.Tensor = self.loss(self.network(inputs), targets)
+        logits = self.network(inputs)
+        loss: torch.Tensor = self.loss(logits, targets)
         # Weighted by rows so the epoch loss is the mean over rows, also when the last batch is short.
         total = self._sums[stage]
         total[0] = total[0] + loss.detach() * len(targets)
         total[1] += len(targets)
-        return loss
+        return loss, logits
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         """One optimizer step per ``batch_size`` rows of the batch."""
@@ -118,7 +119,7 @@ class LabelwiseModule(L.LightningModule):
         inputs, targets = batch
         size = self.batch_size or len(targets)
         for step_inputs, step_targets in zip(torch.split(inputs, size), torch.split(targets, size), strict=True):
-            loss = self._step((step_inputs, step_targets), "train")
+            loss, _ = self._step((step_inputs, step_targets), "train")
             optimizer.zero_grad(set_to_none=True)  # type: ignore[union-attr]
             if self._plain_backward:
                 torch.autograd.backward(loss)
@@ -138,9 +139,9 @@ class LabelwiseModule(L.LightningModule):
         plain = type(self.trainer.precision_plugin) is Precision
         self._plain_backward = plain and type(self.trainer.strategy) is SingleDeviceStrategy
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        """Accumulate the validation loss."""
-        self._step(batch, "valid")
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """Accumulate the validation loss; return the batch's detached logits (the training guards read them)."""
+        return self._step(batch, "valid")[1].detach()
 
     def on_train_epoch_start(self) -> None:
         """Reset the epoch's training loss."""
