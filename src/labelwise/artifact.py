@@ -1,12 +1,16 @@
 """The run directory on disk: ``model.safetensors`` (weights) + ``labelwise.json`` (everything else).
 
-Loading never unpickles: weights go through safetensors, metadata through JSON. Writes are atomic at
-the directory level: the new run is assembled in a sibling staging folder and swapped into place with
-``os.replace``, so a crash leaves the previous run directory or none, never half of one.
+Loading never unpickles and never imports or runs anything named by the artifact: weights go through
+safetensors, metadata through JSON, and the architecture is rebuilt from labelwise's own registry. The SHA-256
+of the weights file is recorded in ``labelwise.json`` and checked on load, so a truncated, swapped or edited
+weights file is refused instead of giving different predictions. Writes are atomic at the directory level: the
+new run is assembled in a sibling staging folder and swapped into place with ``os.replace``, so a crash leaves
+the previous run directory or none, never half of one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -18,7 +22,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
 
 from labelwise.errors import ArtifactError
 
@@ -32,7 +36,8 @@ __all__ = [
     "staging_dir",
 ]
 
-FORMAT_VERSION = 1
+# 2: labelwise.json records the weights' SHA-256 (``weights``); version 1 runs had none and are not read.
+FORMAT_VERSION = 2
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "labelwise.json"
 
@@ -83,15 +88,21 @@ def _swap_into_place(stage: Path, target: Path) -> None:
 
 
 def save_artifact(stage: Path, *, state_dict: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
-    """Write weights and metadata into a staging folder (see `staging_dir`)."""
+    """Write weights and metadata (with the weights' checksum) into a staging folder (see `staging_dir`)."""
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in state_dict.items()}
-    save_file(tensors, str(stage / WEIGHTS_FILE))
-    payload = {"format_version": FORMAT_VERSION, **metadata}
+    weights = stage / WEIGHTS_FILE
+    save_file(tensors, str(weights))
+    data = weights.read_bytes()
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "weights": {"file": WEIGHTS_FILE, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()},
+        **metadata,
+    }
     (stage / METADATA_FILE).write_text(json.dumps(payload, indent=2, default=_json_default) + "\n", encoding="utf-8")
 
 
 def load_metadata(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and check ``labelwise.json`` of a run directory."""
+    """Read and check ``labelwise.json`` of a run directory: valid JSON, known format version, weights record."""
     path = Path(run_dir)
     meta_path = path / METADATA_FILE
     if not meta_path.is_file():
@@ -101,29 +112,55 @@ def load_metadata(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
             "Check the path, or train a model first."
         )
     try:
-        metadata: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+        metadata = json.loads(meta_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ArtifactError(f"{str(meta_path)!r} is not valid JSON ({err}); the run is damaged. Retrain it.") from err
+    if not isinstance(metadata, dict):
+        raise ArtifactError(
+            f"{str(meta_path)!r} holds a JSON {type(metadata).__name__}, expected an object; the run is damaged. "
+            "Retrain it."
+        )
     version = metadata.get("format_version")
     if version != FORMAT_VERSION:
         raise ArtifactError(
             f"{str(meta_path)!r} has format_version {version!r}; this labelwise reads version {FORMAT_VERSION}. "
             "Use the labelwise version that wrote it (see its `versions` entry), or retrain."
         )
+    _expected_sha256(metadata, meta_path)  # fail here, before any weights are read
     return metadata
 
 
-def load_weights(run_dir: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Read ``model.safetensors`` (never a pickle)."""
+def load_weights(run_dir: str | os.PathLike[str], metadata: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Read ``model.safetensors`` (never a pickle) after checking it against the checksum in ``metadata``."""
     path = Path(run_dir) / WEIGHTS_FILE
     if not path.is_file():
         raise ArtifactError(f"{str(path)!r} is missing; the run is incomplete. Retrain it.")
+    data = path.read_bytes()
+    expected = _expected_sha256(metadata, Path(run_dir) / METADATA_FILE)
+    if hashlib.sha256(data).hexdigest() != expected:
+        recorded = metadata["weights"].get("bytes")
+        raise ArtifactError(
+            f"{str(path)!r} does not match the checksum recorded in {METADATA_FILE} ({len(data)} bytes, "
+            f"{recorded} recorded): the weights were truncated, edited or swapped since training. "
+            "Restore the run from a copy, or retrain it."
+        )
     try:
-        return load_file(str(path))
-    except (SafetensorError, OSError) as err:
+        return load(data)
+    except (SafetensorError, OSError, ValueError) as err:
         raise ArtifactError(
             f"{str(path)!r} cannot be read as safetensors ({err}); the run is damaged. Retrain it."
         ) from err
+
+
+def _expected_sha256(metadata: dict[str, Any], meta_path: Path) -> str:
+    record = metadata.get("weights")
+    digest = record.get("sha256") if isinstance(record, dict) else None
+    if not isinstance(digest, str) or len(digest) != 64:
+        raise ArtifactError(
+            f"{str(meta_path)!r} records no SHA-256 of the weights (`weights.sha256`); the run is damaged or was "
+            "edited by hand. Retrain it."
+        )
+    return digest
 
 
 def _json_default(value: Any) -> Any:

@@ -211,20 +211,21 @@ def load(path: str | os.PathLike[str]) -> Classifier:
     """Load a run directory written by `Classifier.save` or ``labelwise train``; never unpickles.
 
     Raises:
-        ArtifactError: the folder is missing, incomplete, damaged, or of an unknown format version.
+        ArtifactError: the folder is missing, incomplete, damaged, of an unknown format version, or its weights
+            do not match the checksum in its labelwise.json.
     """
     meta = artifact.load_metadata(path)
     task = Task.from_dict(meta["task"])
     spec = ModelSpec.from_dict(meta["model"])
     network = create_network(spec, task, pretrained=False)  # the run's own weights replace any pretrained ones
-    state = artifact.load_weights(path)
+    state = artifact.load_weights(path, meta)
     try:
         network.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise ArtifactError(
             f"the weights in {str(path)!r} do not fit the architecture in its labelwise.json ({err}). Retrain the run."
         ) from err
-    known = {"format_version", "task", "preprocessing", "model", "calibration", "decision"}
+    known = {"format_version", "weights", "task", "preprocessing", "model", "calibration", "decision"}
     return Classifier(
         task=task,
         network=network.eval(),
