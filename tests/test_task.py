@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -214,3 +216,101 @@ def test_one_vs_rest_conflicts_are_explained() -> None:
         infer_task(["a", "b"], binary_head="two", one_vs_rest=True)
     with pytest.raises(ConfigError, match="softmax head.*Use `task.encode"):
         make_task("multiclass").bce_targets(torch.tensor([0, 1]))
+
+
+# -- regressions found by tests/test_task_properties.py (issue 5) -------------------------------
+# Each of these was a bare TypeError/ValueError from numpy, pandas or str.split, or a silently wrong Task.
+MALFORMED_LABELS = [
+    pytest.param(np.array(5), r"must be a sequence .* array of shape \(\)", id="0d-array"),
+    pytest.param(np.zeros((2, 2, 2)), r"array of shape \(2, 2, 2\)", id="3d-array"),
+    pytest.param(["a", {"b": 1}, "c"], "row 1 holds a 'dict' where one label", id="dict-label"),
+    pytest.param([["a", ["b"]], ["c"]], "row 0 holds collections nested", id="nested-collection"),
+    pytest.param([["a", None], ["b"], ["c", " "]], "rows 0, 2 hold a missing or empty label inside", id="none-in-list"),
+    pytest.param([(pd.NA, 1), (0, 1)], "row 0 holds a missing or empty label inside", id="na-in-tuple-rows"),
+    pytest.param([b"a", b"b"], "strings, integers or booleans, found bytes in rows 0, 1", id="bytes"),
+    pytest.param([[1, "1"], ["b"]], r"mixes label types: number in row 0; str in rows 0, 1", id="mixed-in-lists"),
+    pytest.param([[1.5, 2], [3]], r"non-integer numbers \(1.5\) in row 0", id="floats-in-lists"),
+    pytest.param([" ", "a", "b"], "missing or empty labels in row 0", id="whitespace-only"),
+]
+
+
+@pytest.mark.parametrize(("labels", "fragment"), MALFORMED_LABELS)
+def test_malformed_labels_are_label_errors_naming_rows(labels: object, fragment: str) -> None:
+    with pytest.raises(LabelError, match=fragment):
+        infer_task(labels)
+
+
+def test_encode_refuses_malformed_labels_naming_rows() -> None:
+    task = make_task("multiclass")
+    with pytest.raises(LabelError, match="row 1 holds a 'dict'"):
+        task.encode(["cat", {"dog": 1}])
+    with pytest.raises(LabelError, match="row 0 holds several labels .* a multiclass Task takes exactly one"):
+        task.encode([["cat", "dog"], ["bird"]])  # was: "missing or empty labels"
+    with pytest.raises(LabelError, match=r"array of shape \(\)"):
+        task.encode(np.array("cat"))  # was: read as the three labels 'c', 'a', 't'
+    with pytest.raises(LabelError, match="row 0 holds collections nested"):
+        make_task("multilabel").encode([["cloud", ["road"]]])
+
+
+def test_forced_kinds_hold_for_collections_and_indicators() -> None:
+    with pytest.raises(LabelError, match="row 0 holds several labels .* a binary Task"):
+        infer_task([["a", "b"], ["a"], []], kind="binary")  # was: a multilabel Task, the forced kind ignored
+    indicator = np.array([[0, 0, 1], [0, 1, 0], [0, 0, 1]])  # column 0 never occurs
+    task = infer_task(indicator, kind="binary")
+    assert task.decode(task.encode(indicator)) == [2, 1, 2]  # was: "indicator columns ... do not match"
+
+
+def test_forced_multilabel_reads_strings_as_encode_does() -> None:
+    task = infer_task(["a ", "b", "\u00a0a"], kind="multilabel")
+    assert task.classes == ("a", "b")  # was: ('a ', 'b', '\xa0a'), which encode could not read back
+    assert task.decode(task.encode(["a ", "b"]).bool()) == [("a",), ("b",)]
+
+
+def test_label_sep_must_be_a_non_empty_string() -> None:
+    with pytest.raises(ConfigError, match="label_sep=''; expected a non-empty string"):
+        infer_task(["a b", "c"], label_sep="")  # was: ValueError: empty separator
+    with pytest.raises(ConfigError, match="label_sep=1"):
+        Task(kind="multilabel", classes=("a", "b"), label_sep=1)  # type: ignore[arg-type]
+
+
+def test_multilabel_label_sep_is_one_no_class_holds() -> None:
+    """Predictions are written joined by label_sep; "new york" joined by a space would read back as two labels."""
+    labels = [["new york", "la"], ["la"], []]
+    task = infer_task(labels)
+    assert task.label_sep == ";"
+    written = join_labels(task.decode(task.encode(labels).bool()), sep=task.label_sep)
+    assert task.decode(task.encode(written).bool()) == [("la", "new york"), ("la",), ()]
+
+
+def test_decode_refuses_what_is_not_a_decision() -> None:
+    binary = infer_task(["no", "yes", "no"])
+    assert binary.decode(binary.encode(["yes", "no"])) == ["yes", "no"]  # float 0/1 targets: was a TypeError
+    assert binary.decode(np.array([1, -1])) == ["yes", None]
+    with pytest.raises(ConfigError, match=r"rows 1, 2 are not decisions .* class indices 0..1, or -1"):
+        binary.decode(torch.tensor([0, 2, -3]))  # was: IndexError / silently None
+    with pytest.raises(ConfigError, match="row 0 are not decisions .* apply the thresholds first"):
+        make_task("multilabel").decode(torch.tensor([[0.2, 0.9, 0.0, 1.0]]))  # probabilities: was every label
+    with pytest.raises(ConfigError, match="decisions must be a tensor"):
+        binary.decode(["yes"])  # type: ignore[arg-type]
+
+
+DAMAGED_TASK_DICTS = [
+    pytest.param({"classes": ["a", "b"]}, "needs 'kind'", id="no-kind"),
+    pytest.param({"kind": "regression", "classes": ["a", "b"]}, "not one of binary", id="bad-kind"),
+    pytest.param({"kind": "binary", "classes": "ab"}, "found classes='ab'", id="classes-string"),
+    pytest.param({"kind": "binary", "classes": [["a"], ["b"]]}, "strings, integers or booleans", id="unhashable"),
+    pytest.param({"kind": "binary", "classes": ["a", "b"], "positve": "a"}, "unknown Task fields 'positve'", id="typo"),
+    pytest.param(["binary"], "stored as a JSON object", id="not-a-dict"),
+]
+
+
+@pytest.mark.parametrize(("data", "fragment"), DAMAGED_TASK_DICTS)
+def test_from_dict_refuses_damaged_dicts(data: object, fragment: str) -> None:
+    with pytest.raises(ConfigError if "strings" not in fragment else LabelError, match=fragment):
+        Task.from_dict(data)  # type: ignore[arg-type]
+
+
+def test_classes_are_json_ready() -> None:
+    task = Task(kind=TaskKind.BINARY, classes=(np.int64(0), np.int64(1)))  # type: ignore[arg-type]
+    assert [type(c) for c in task.classes] == [int, int]  # was: numpy ints that json.dumps refuses
+    assert Task.from_dict(json.loads(json.dumps(task.to_dict()))) == task

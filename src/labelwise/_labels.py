@@ -6,7 +6,7 @@ labels at predict time are read exactly as at training time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from labelwise.errors import LabelError, format_examples, format_rows
+from labelwise.errors import ConfigError, LabelError, format_examples, format_rows
 
 if TYPE_CHECKING:
     from labelwise.task import Task
@@ -52,6 +52,7 @@ def _is_multilabel(parsed: _Parsed) -> bool:
 
 
 def _parse(labels: Any, *, label_sep: str | None, split: bool) -> _Parsed:
+    _check_label_sep(label_sep)
     if isinstance(labels, pd.DataFrame):
         if labels.shape[1] == 1:
             return _parse(labels.iloc[:, 0], label_sep=label_sep, split=split)
@@ -60,24 +61,69 @@ def _parse(labels: Any, *, label_sep: str | None, split: bool) -> _Parsed:
         labels = labels.detach().cpu().numpy()
     if isinstance(labels, np.ndarray) and labels.ndim == 2:
         return _parse_indicator(labels, names=list(range(labels.shape[1])))
-    if isinstance(labels, (str, bytes)) or not isinstance(labels, Iterable):
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, Iterable) or getattr(labels, "ndim", 1) != 1:
+        # An array's repr spans lines; its shape says what is wrong with it.
+        is_array = isinstance(labels, np.ndarray)
+        found = f"an array of shape {labels.shape}" if is_array else f"{type(labels).__name__} {labels!r}"
         raise LabelError(
-            f"labels must be a sequence with one entry per item, got {type(labels).__name__} {labels!r}. "
-            "Pass a list, array, Series or DataFrame column."
+            f"labels must be a sequence with one entry per item, got {found}. "
+            "Pass a list, 1-D array, Series or DataFrame column (or a 2-D 0/1 indicator matrix)."
         )
     values = list(labels.tolist() if isinstance(labels, (np.ndarray, pd.Series)) else labels)
     if values and _looks_like_indicator_rows(values):
         return _parse_indicator(np.asarray(values, dtype=np.float64), names=list(range(len(values[0]))))
     if values and all(_is_collection(v) for v in values if not _is_missing(v)) and not all(map(_is_missing, values)):
+        _check_collections(values)
         sets = [() if _is_missing(v) else _label_set(v) for v in values]
         return _Parsed(form="lists", sets=sets, singles=[row[0] if len(row) == 1 else None for row in sets])
     values = [_scalar(v) for v in values]
+    _check_hashable(values)
     strings = [v for v in values if isinstance(v, str)]
     if split and strings and len(strings) == sum(not _is_missing(v) for v in values):
+        # Read as delimited even when no separator occurs: the tokens are stripped exactly as `encode` strips them.
         sep = label_sep if label_sep is not None else _detect_separator(strings)
-        if sep is not None or any(v == "" for v in strings):
-            return _parse_delimited(values, sep)
+        return _parse_delimited(values, sep)
     return _Parsed(form=_form_of(values), singles=values)
+
+
+def _check_label_sep(label_sep: Any) -> None:
+    if label_sep is not None and (not isinstance(label_sep, str) or not label_sep):
+        raise ConfigError(
+            f"label_sep={label_sep!r}; expected a non-empty string such as ' ', ';' or ','. "
+            "Pass the separator of the multilabel strings (CLI: --label-sep), or leave it out to detect it."
+        )
+
+
+def _check_hashable(values: list[Any]) -> None:
+    """A list or dict among single labels cannot be a class (and pandas would fail on it with a bare TypeError)."""
+    bad = [i for i, v in enumerate(values) if _is_collection(v) or not isinstance(v, Hashable)]
+    if bad:
+        found = format_examples(list(dict.fromkeys(type(values[i]).__name__ for i in bad)))
+        raise LabelError(
+            f"{format_rows(bad)} {_hold(bad)} a {found} where one label (str, int or bool) was expected. "
+            "Give every row one label, or every row a list/set of labels."
+        )
+
+
+def _check_collections(values: list[Any]) -> None:
+    """Each collection must hold labels: no nested collections, no missing or empty labels inside."""
+    nested, missing = [], []
+    for i, row in enumerate(values):
+        items = [] if _is_missing(row) else [_scalar(x) for x in row]
+        if any(_is_collection(x) or not isinstance(x, Hashable) for x in items):
+            nested.append(i)
+        elif any(_is_missing(x) or (isinstance(x, str) and not x.strip()) for x in items):
+            missing.append(i)
+    if nested:
+        raise LabelError(
+            f"{format_rows(nested)} {_hold(nested)} collections nested inside the row's collection of labels; "
+            "expected one flat list/set of labels (str, int or bool) per item. Flatten those rows."
+        )
+    if missing:
+        raise LabelError(
+            f"{format_rows(missing)} {_hold(missing)} a missing or empty label inside the collection of labels. "
+            "Drop those entries: an empty collection already means 'no label'."
+        )
 
 
 def _parse_delimited(values: list[Any], sep: str | None) -> _Parsed:
@@ -87,6 +133,12 @@ def _parse_delimited(values: list[Any], sep: str | None) -> _Parsed:
         parts = text.split(sep) if sep is not None else [text]
         sets.append(_label_set(p.strip() for p in parts if p.strip()))
     return _Parsed(form="delimited", sets=sets, singles=values, sep=sep)
+
+
+def _free_separator(classes: Iterable[Any]) -> str:
+    """The first separator no class contains (space first, the default), so joined labels split back."""
+    names = [c for c in classes if isinstance(c, str)]
+    return next((sep for sep in (" ", ";", ",") if not any(sep in name for name in names)), " ")
 
 
 def _detect_separator(strings: list[str]) -> str | None:
@@ -124,6 +176,10 @@ def _parse_indicator(matrix: np.ndarray, *, names: list[Any]) -> _Parsed:
 
 
 # -- small helpers ---------------------------------------------------------------------------------
+def _hold(rows: Sequence[int]) -> str:
+    return "holds" if len(rows) == 1 else "hold"
+
+
 def _scalar(value: Any) -> Any:
     """Python scalar from numpy/pandas scalars; integral floats become ints (CSV ints read as float with NaN)."""
     if isinstance(value, np.generic):
@@ -150,7 +206,13 @@ def _looks_like_indicator_rows(values: list[Any]) -> bool:
     if not all(isinstance(v, (list, tuple, np.ndarray)) for v in values):
         return False
     width = len(values[0])
-    return width >= 2 and all(len(v) == width and all(_scalar(x) in (0, 1) for x in v) for v in values)
+    return width >= 2 and all(len(v) == width and all(map(_is_01, v)) for v in values)
+
+
+def _is_01(value: Any) -> bool:
+    # Type first: `pd.NA in (0, 1)` raises, and an array compares elementwise.
+    value = _scalar(value)
+    return isinstance(value, (int, float)) and value in (0, 1)
 
 
 def _form_of(values: list[Any]) -> str:
@@ -171,7 +233,7 @@ def _sorted_classes(classes: Iterable[Any]) -> list[Any]:
 
 
 def _check_no_missing(values: list[Any], task: Task | None) -> list[Any]:
-    missing = [i for i, v in enumerate(values) if _is_missing(v) or v == ""]
+    missing = [i for i, v in enumerate(values) if _is_missing(v) or (isinstance(v, str) and not v.strip())]
     if missing:
         fix = (
             "Drop those rows (unlabelled items cannot be learned from), or, if empty means 'no label', "
@@ -181,23 +243,69 @@ def _check_no_missing(values: list[Any], task: Task | None) -> list[Any]:
     return values
 
 
-def _check_one_type(values: list[Any]) -> None:
-    kinds: dict[str, list[int]] = {}
-    for i, v in enumerate(values):
-        name = "number" if isinstance(v, (int, float)) and not isinstance(v, bool) else type(v).__name__
-        kinds.setdefault(name, []).append(i)
-    if "float" in kinds or any(isinstance(v, float) for v in values):
-        floats = [values[i] for i, v in enumerate(values) if isinstance(v, float)]
+def _check_one_per_item(parsed: _Parsed, kind: str) -> None:
+    """Collections of several labels cannot feed a single-label Task (they are not missing labels either)."""
+    sets = parsed.sets or []
+    several = [i for i, row in enumerate(sets) if len(row) > 1]
+    if several:
         raise LabelError(
-            f"the target holds non-integer numbers ({format_examples(sorted(set(floats)))}); a classifier needs "
-            "discrete labels (strings, integers or booleans). Bin the values into classes first."
+            f"{format_rows(several)} {_hold(several)} several labels (e.g. {sets[several[0]]!r}), but a {kind} "
+            "Task takes exactly one label per item. Use task='multilabel' (CLI: --task multilabel) for such data."
+        )
+
+
+def _check_one_type(values: list[Any], *, rows: Sequence[int] | None = None) -> None:
+    """One label type (str, int or bool) in all ``values``; ``rows`` maps each value to its row (default: itself)."""
+    rows = range(len(values)) if rows is None else rows
+    kinds: dict[str, list[int]] = {}
+    for row, v in zip(rows, values, strict=True):
+        name = "number" if isinstance(v, (int, float)) and not isinstance(v, bool) else type(v).__name__
+        where = kinds.setdefault(name, [])
+        if not where or where[-1] != row:
+            where.append(row)
+    if any(isinstance(v, float) for v in values):
+        floats = [v for v in values if isinstance(v, float)]
+        raise LabelError(
+            f"the target holds non-integer numbers ({format_examples(sorted(set(floats)))}) in "
+            f"{format_rows(sorted({r for r, v in zip(rows, values, strict=True) if isinstance(v, float)}))}; "
+            "a classifier needs discrete labels (strings, integers or booleans). Bin the values into classes first."
+        )
+    parts = "; ".join(f"{name} in {format_rows(where)}" for name, where in kinds.items())
+    if set(kinds) - {"str", "number", "bool"}:
+        # A class must survive labelwise.json: JSON holds strings, integers and booleans.
+        raise LabelError(
+            f"labels must be strings, integers or booleans, found {parts}. "
+            "Convert the column with `.astype(str)` (or map the values to class names) first."
         )
     if len(kinds) > 1:
-        parts = "; ".join(f"{name} in {format_rows(rows)}" for name, rows in kinds.items())
         raise LabelError(
             f"the target mixes label types: {parts}. Expected one type per target; convert the column with "
             "`.astype(str)` so that e.g. 1 and '1' are the same label."
         )
+
+
+def _check_classes(classes: Iterable[Any]) -> tuple[Any, ...]:
+    """Classes as Python scalars; labelwise.json must hold them, and JSON has strings, integers and booleans."""
+    out = tuple(_scalar(c) for c in classes)
+    odd = [c for c in out if not isinstance(c, (str, int))]
+    if odd:
+        raise LabelError(
+            f"classes must be strings, integers or booleans, got {format_examples(odd)}. "
+            "Convert the labels with `.astype(str)` (or map them to class names) first."
+        )
+    return out
+
+
+def _as_decisions(decisions: torch.Tensor | np.ndarray) -> torch.Tensor:
+    if isinstance(decisions, torch.Tensor):
+        return decisions
+    try:
+        return torch.as_tensor(np.asarray(decisions))
+    except (TypeError, ValueError, RuntimeError):
+        raise ConfigError(
+            f"decisions must be a tensor of class indices (or 0/1 per label), got {type(decisions).__name__}. "
+            "Pass the `decisions` tensor a decision policy returns."
+        ) from None
 
 
 def _check_known(values: Sequence[Any], indices: np.ndarray, task: Task, *, rows: np.ndarray | None = None) -> None:
@@ -220,6 +328,12 @@ def _indicator_to_indices(matrix: np.ndarray, names: list[Any] | None, task: Tas
             f"single-label targets need exactly one 1 per row in the indicator matrix; "
             f"{format_rows(bad.tolist())} hold 0 or several. Use task='multilabel' for such data."
         )
+    if task is not None and names is not None and len(names) > task.num_classes:
+        # A single-label Task inferred from an indicator holds only the columns that occur: look the names up.
+        labels = [names[j] for j in matrix.argmax(axis=1)]
+        indices = pd.Index(pd.Series(task.classes, dtype=object)).get_indexer(pd.Series(labels, dtype=object))
+        _check_known(labels, indices, task)
+        return np.asarray(indices, dtype=np.int64)
     if task is not None and names is not None:
         matrix = _align_indicator(matrix, names, task)
     return np.asarray(matrix.argmax(axis=1), dtype=np.int64)

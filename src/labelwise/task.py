@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -20,9 +20,14 @@ import torch
 
 from labelwise._labels import (
     _align_indicator,
+    _as_decisions,
+    _check_classes,
     _check_known,
+    _check_label_sep,
     _check_no_missing,
+    _check_one_per_item,
     _check_one_type,
+    _free_separator,
     _indicator_to_indices,
     _is_missing,
     _is_multilabel,
@@ -30,7 +35,7 @@ from labelwise._labels import (
     _Parsed,
     _sorted_classes,
 )
-from labelwise.errors import ConfigError, LabelError, format_examples
+from labelwise.errors import ConfigError, LabelError, check_fields, format_examples, format_rows
 
 if TYPE_CHECKING:
     from torch import nn
@@ -87,7 +92,8 @@ class Task:
             raise ConfigError(
                 f"task kind {self.kind!r} is not one of binary, multiclass, multilabel; pass one of those or 'auto'."
             ) from None
-        object.__setattr__(self, "classes", tuple(self.classes))
+        object.__setattr__(self, "classes", _check_classes(self.classes))
+        _check_label_sep(self.label_sep)
         if len(self.classes) < 2:
             raise LabelError(f"a {self.kind} Task needs at least two classes, got {list(self.classes)!r}.")
         if len(set(self.classes)) != len(self.classes):
@@ -250,6 +256,7 @@ class Task:
         parsed = _parse(labels, label_sep=None, split=False)
         if parsed.indicator is not None:
             return _indicator_to_indices(parsed.indicator, parsed.indicator_names, self)
+        _check_one_per_item(parsed, self.kind)
         values = _check_no_missing(parsed.singles, self)
         indices = self._indices(values)
         _check_known(values, indices, self)
@@ -275,26 +282,44 @@ class Task:
         out[rows, cols] = 1.0
         return out
 
-    def decode(self, decisions: torch.Tensor) -> list[Any]:
+    def decode(self, decisions: torch.Tensor | np.ndarray) -> list[Any]:
         """Turn decisions back into labels as the user wrote them.
 
         Args:
-            decisions: ``(N,)`` long class indices for binary and multiclass (``-1`` = abstained, decoded as
-                None), or ``(N, num_classes)`` bool for multilabel.
+            decisions: ``(N,)`` class indices for binary and multiclass (``-1`` = abstained, decoded as None;
+                integral floats such as a one-logit binary Task's targets count as indices), or ``(N, num_classes)``
+                0/1 or bool for multilabel. `encode`'s output decodes back to the labels.
 
         Returns:
             one label per row; for multilabel a tuple of labels in `classes` order (empty tuple = none).
+
+        Raises:
+            ConfigError: a shape, or values (out-of-range indices, probabilities), that are not this Task's decisions.
         """
+        decisions = _as_decisions(decisions)
         if self.kind is TaskKind.MULTILABEL:
             if decisions.ndim != 2 or decisions.shape[1] != self.num_classes:
                 raise ConfigError(
                     f"multilabel decisions must be (N, {self.num_classes}), got {tuple(decisions.shape)}."
                 )
+            # Nonzero is not "decided": probabilities passed here would silently decode to every label.
+            bad = (~((decisions == 0) | (decisions == 1))).any(dim=1).nonzero().flatten().tolist()
+            self._check_decisions(bad, expected="0/1 or bool per label; apply the thresholds first")
             mask = decisions.bool().cpu().numpy()
             return [tuple(self.classes[j] for j in np.flatnonzero(row)) for row in mask]
         if decisions.ndim != 1:
             raise ConfigError(f"{self.kind} decisions must be (N,) class indices, got {tuple(decisions.shape)}.")
-        return [None if i < 0 else self.classes[i] for i in decisions.tolist()]
+        values = decisions.tolist()
+        bad = [i for i, v in enumerate(values) if not (float(v).is_integer() and -1 <= v < self.num_classes)]
+        self._check_decisions(bad, expected=f"class indices 0..{self.num_classes - 1}, or -1 for abstained")
+        return [None if v < 0 else self.classes[int(v)] for v in values]
+
+    def _check_decisions(self, bad: list[int], *, expected: str) -> None:
+        if bad:
+            raise ConfigError(
+                f"decisions in {format_rows(bad)} are not decisions of this {self.kind} Task; expected {expected}. "
+                "Decide with the run's policy (or `probs.argmax(1)`) before decoding."
+            )
 
     # -- storage ---------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -310,9 +335,23 @@ class Task:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Task:
-        """Rebuild a Task written by `to_dict`."""
+        """Rebuild a Task written by `to_dict`.
+
+        Raises:
+            ConfigError: unknown or missing fields, or classes that are not a list.
+        """
+        if not isinstance(data, dict):
+            raise ConfigError(f"a Task is stored as a JSON object, got {type(data).__name__}.")
+        check_fields(data, [f.name for f in fields(cls) if f.init], what="Task")
+        missing = [key for key in ("kind", "classes") if key not in data]
+        if missing or not isinstance(data["classes"], list):
+            found = f"no {' or '.join(map(repr, missing))}" if missing else f"classes={data['classes']!r}"
+            raise ConfigError(
+                f"a stored Task needs 'kind' and a list of 'classes'; found {found}. "
+                "The labelwise.json was edited or damaged: retrain the run or restore the file."
+            )
         return cls(
-            kind=TaskKind(data["kind"]),
+            kind=data["kind"],
             classes=tuple(data["classes"]),
             reason=data.get("reason", ""),
             label_sep=data.get("label_sep", " "),
@@ -376,7 +415,7 @@ def infer_task(
     parsed = _parse(labels, label_sep=label_sep, split=forced in (None, TaskKind.MULTILABEL))
     if parsed.indicator is not None:
         task = _task_from_indicator(parsed, forced=forced, binary_head=binary_head, positive=positive)
-    elif parsed.sets is not None and (forced is TaskKind.MULTILABEL or _is_multilabel(parsed)):
+    elif parsed.sets is not None and (forced is TaskKind.MULTILABEL or (forced is None and _is_multilabel(parsed))):
         task = _task_from_sets(parsed, forced=forced)
     else:
         task = _task_from_singles(parsed, forced=forced, positive=positive, binary_head=binary_head)
@@ -446,6 +485,7 @@ def _task_from_sets(parsed: _Parsed, *, forced: TaskKind | None) -> Task:
     classes = _sorted_classes({label for row in sets for label in row})
     if not classes:
         raise LabelError(f"no item has any label (all {len(sets)} rows are empty); a classifier needs labels.")
+    _check_one_type([label for row in sets for label in row], rows=[i for i, row in enumerate(sets) for _ in row])
     multi = sum(len(row) > 1 for row in sets)
     empty = sum(len(row) == 0 for row in sets)
     how = {
@@ -471,10 +511,13 @@ def _task_from_sets(parsed: _Parsed, *, forced: TaskKind | None) -> Task:
             f"the labels hold a single class {classes[0]!r} (present in some items, absent in others). "
             "Expected at least two labels. For a present/absent problem use a binary target (e.g. True/False)."
         )
-    return Task(kind=TaskKind.MULTILABEL, classes=tuple(classes), reason=reason, label_sep=parsed.sep or " ")
+    # Written predictions join labels with label_sep; a class holding it would read back as two labels.
+    label_sep = parsed.sep or _free_separator(classes)
+    return Task(kind=TaskKind.MULTILABEL, classes=tuple(classes), reason=reason, label_sep=label_sep)
 
 
 def _task_from_singles(parsed: _Parsed, *, forced: TaskKind | None, positive: Any, binary_head: BinaryHead) -> Task:
+    _check_one_per_item(parsed, str(forced) if forced else "single-label")
     values = _check_no_missing(parsed.singles, None)
     _check_one_type(values)
     counts = pd.Series(values, dtype=object).value_counts(sort=False)
