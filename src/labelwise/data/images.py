@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+import re
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -124,7 +127,8 @@ def infer_image_spec(
         raise DataError("no images to infer an image size from; expected at least one image path.")
     step = max(1, len(paths) / sample_size)
     sample = [str(paths[int(i * step)]) for i in range(min(sample_size, len(paths)))]
-    headers = {path: header for path in sample if (header := _read_header(path)) is not None}
+    with _pil_warnings():
+        headers = {path: header for path in sample if (header := _read_header(path)) is not None}
     if not headers:
         raise _unreadable_sample(sample)
     channels = channels or (1 if all(gray for gray, _ in headers.values()) else 3)
@@ -220,16 +224,20 @@ def load_images(
 
 
 def _run_chunks(work: Callable[[range], None], total: int, *, num_threads: int | None) -> None:
-    """Run ``work`` over ``range(total)`` in chunks; chunks of many small images keep the pool's overhead low."""
+    """Run ``work`` over ``range(total)`` in chunks; chunks of many small images keep the pool's overhead low.
+
+    PIL's warnings inside ``work`` are handled as `_pil_warnings` says.
+    """
     threads = num_threads or min(8, _usable_cores())
     chunk = max(1, min(256, math.ceil(total / (threads * 4))))
     chunks = [range(start, min(start + chunk, total)) for start in range(0, total, chunk)]
-    if threads == 1 or len(chunks) <= 1:
-        for part in chunks:
-            work(part)
-        return
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="labelwise-decode") as pool:
-        list(pool.map(work, chunks))  # list() re-raises any error from the workers
+    with _pil_warnings():
+        if threads == 1 or len(chunks) <= 1:
+            for part in chunks:
+                work(part)
+            return
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="labelwise-decode") as pool:
+            list(pool.map(work, chunks))  # list() re-raises any error from the workers
 
 
 def _usable_cores() -> int:
@@ -254,10 +262,34 @@ def _check_bad(bad: list[tuple[str, str]], *, total: int, skip_bad: bool) -> Non
     )
 
 
+@contextmanager
+def _pil_warnings() -> Iterator[None]:
+    """While decoding: PIL's decompression-bomb warning is an error, its other warnings about a file are dropped.
+
+    Between ``Image.MAX_IMAGE_PIXELS`` and twice that, PIL only warns and then decodes: the user would see a raw
+    warning on stderr and wait minutes for gigabytes of pixels that are resized to a few dozen anyway, so it fails
+    the file like PIL's own error above twice the limit. PIL's other warnings (corrupt EXIF data, a truncated TIFF
+    directory) do not say which file they are about: a file that then fails to decode is named in the error, and
+    one that decodes is usable. Set in the calling thread: warning filters are process-wide, and changing them from
+    the decode threads is not safe.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
 def _reason(err: Exception, path: str) -> str:
     """Why a file could not be read, in words for the common cases."""
     if isinstance(err, FileNotFoundError):
         return "file not found"
+    if isinstance(err, Image.DecompressionBombError | Image.DecompressionBombWarning):
+        pixels = re.search(r"\((\d+) pixels\)", str(err))
+        size = f"{int(pixels.group(1)):,} pixels" if pixels else "too many pixels"
+        return (
+            f"{size}, over PIL's limit of {Image.MAX_IMAGE_PIXELS or 0:,} against decompression bombs; downscale it "
+            "if it is a real image"
+        )
     if isinstance(err, UnidentifiedImageError):
         return "empty file (0 bytes)" if os.path.getsize(path) == 0 else "not an image format PIL recognizes"
     return f"{type(err).__name__}: {err}"

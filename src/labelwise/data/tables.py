@@ -7,7 +7,6 @@ any later frame; it stores them as JSON so a saved model transforms new data exa
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,21 +24,12 @@ from labelwise.data._columns import (
     fit_column,
     format_column_list,
 )
+from labelwise.data._csv import check_unique_columns, csv_columns, read_csv
 from labelwise.errors import DataError, format_examples
 
 __all__ = ["CategoricalColumn", "NumericColumn", "TablePreprocessor", "is_parquet_folder", "read_columns", "read_table"]
 
-# pandas' default NA spellings (`pandas.read_csv`, `na_values`), repeated because we apply them per column:
-# target columns are read without them, so "" stays "no label" and a class named "None" stays a class.
-_NA_STRINGS = (
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
-)  # fmt: skip
 _PARQUET_SUFFIXES = frozenset({".parquet", ".pq", ".parq"})
-_COMPRESSED_SUFFIXES = frozenset({".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"})
-_SPREADSHEET_SUFFIXES = frozenset({".xls", ".xlsx", ".xlsm", ".ods"})
-_SEPARATORS = (",", ";", "\t", "|")
-_HEAD_BYTES = 1 << 16
 
 
 def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.DataFrame:
@@ -74,8 +64,8 @@ def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.Data
     elif path.suffix.lower() in _PARQUET_SUFFIXES or _has_parquet_magic(path):
         frame = _fill_text(_read_parquet(path, folder=False), text_columns)
     else:
-        frame = _drop_saved_index(_read_csv(path, text_columns))
-    _check_duplicates([str(c) for c in frame.columns], path)
+        frame = _drop_saved_index(read_csv(path, text_columns))
+    check_unique_columns([str(c) for c in frame.columns], path)
     if frame.shape[1] == 0 or len(frame) == 0:
         raise DataError(
             f"{str(path)!r} holds no rows (columns: {format_examples([str(c) for c in frame.columns]) or 'none'}). "
@@ -101,10 +91,10 @@ def read_columns(path: str | Path) -> list[str]:
     if not path.exists():
         raise DataError(f"no file or folder at {str(path)!r}. Expected a CSV or Parquet file; check the path.")
     if path.is_dir() or path.suffix.lower() in _PARQUET_SUFFIXES or _has_parquet_magic(path):
-        return _parquet_columns(path)
-    if path.suffix.lower() in _COMPRESSED_SUFFIXES:
-        return _read_header(path, ",")
-    return _read_header(path, _sniff_separator(_read_head(path), path))
+        names = _parquet_columns(path)
+        check_unique_columns(names, path)
+        return names
+    return csv_columns(path)
 
 
 def is_parquet_folder(path: Path) -> bool:
@@ -125,10 +115,7 @@ def _parquet_columns(path: Path) -> list[str]:
             ds.dataset(path, format="parquet", partitioning="hive").schema if path.is_dir() else pq.read_schema(path)
         )
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
-        raise DataError(
-            f"cannot read {str(path)!r} as Parquet ({err}). Expected a valid Parquet file; re-export it, or save "
-            "the table as CSV."
-        ) from err
+        raise _not_parquet(path, err) from err
     # pandas stores a non-default index as extra columns; they are not data.
     return [name for name in schema.names if not name.startswith("__index_level_")]
 
@@ -144,14 +131,18 @@ def _read_parquet(path: Path, *, folder: bool) -> pd.DataFrame:
             f"the folder {str(path)!r} holds no Parquet files. Expected a CSV/Parquet file or a folder of "
             "*.parquet files (an image folder is read by `load_source`); pass the table file itself."
         )
-    _check_duplicates(_parquet_columns(path), path)
+    check_unique_columns(_parquet_columns(path), path)
     try:
         return pd.read_parquet(path)
-    except (OSError, ValueError) as err:
-        raise DataError(
-            f"cannot read {str(path)!r} as Parquet ({err}). Expected a valid Parquet file; re-export it, or save "
-            "the table as CSV."
-        ) from err
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
+        raise _not_parquet(path, err) from err
+
+
+def _not_parquet(path: Path, err: Exception) -> DataError:
+    return DataError(
+        f"cannot read {str(path)!r} as Parquet ({err}). Expected a valid Parquet file; re-export it, or save "
+        "the table as CSV."
+    )
 
 
 def _fill_text(frame: pd.DataFrame, text_columns: Sequence[str]) -> pd.DataFrame:
@@ -160,97 +151,6 @@ def _fill_text(frame: pd.DataFrame, text_columns: Sequence[str]) -> pd.DataFrame
         if name in frame.columns and isinstance(frame[name].dtype, pd.StringDtype | np.dtypes.ObjectDType):
             frame[name] = frame[name].where(frame[name].notna(), "")
     return frame
-
-
-def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
-    if path.suffix.lower() in _SPREADSHEET_SUFFIXES:
-        raise DataError(
-            f"{str(path)!r} is a spreadsheet; labelwise reads CSV and Parquet. Save the sheet as CSV "
-            "(File > Save as > CSV UTF-8) and pass that file."
-        )
-    compressed = path.suffix.lower() in _COMPRESSED_SUFFIXES
-    sep = "," if compressed else _sniff_separator(_read_head(path), path)
-    names = _read_header(path, sep)
-    _check_duplicates(names, path)
-    na_values = {name: list(_NA_STRINGS) for name in names if name not in text_columns}
-    try:
-        frame = pd.read_csv(
-            path, sep=sep, header=0, names=names, encoding="utf-8-sig", keep_default_na=False,
-            na_values=na_values, low_memory=False,
-        )  # fmt: skip
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
-        raise DataError(
-            f"cannot parse {str(path)!r} as a {sep!r}-separated CSV: {str(err).strip()}. Expected the same number of "
-            "fields in every row and UTF-8 text; fix the file, or save it as Parquet."
-        ) from err
-    for name in text_columns:
-        if name in frame.columns:
-            frame[name] = _numeric_if_only_numbers(frame[name])
-    return frame
-
-
-def _read_head(path: Path) -> str:
-    """The first 64 KiB as text, refusing binary data and text that is not UTF-8."""
-    with path.open("rb") as file:
-        head = file.read(_HEAD_BYTES)
-    if not head:
-        raise DataError(f"{str(path)!r} is empty (0 bytes). Expected a CSV with a header row; check the path.")
-    if b"\x00" in head:
-        raise DataError(
-            f"{str(path)!r} holds binary data (NUL bytes), not CSV text. Expected a UTF-8 CSV or a Parquet file; "
-            "check that the right file was given."
-        )
-    try:
-        return codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=False)
-    except UnicodeDecodeError as err:
-        raise DataError(
-            f"{str(path)!r} is not UTF-8 text (byte {head[err.start]:#04x} at offset {err.start}). Expected a UTF-8 "
-            "CSV; re-save it as 'CSV UTF-8', or convert it with `iconv -f cp1252 -t utf-8`."
-        ) from err
-
-
-def _sniff_separator(head: str, path: Path) -> str:
-    """The separator that occurs most often in the header line (``,`` unless ``;``, tab or ``|`` beats it)."""
-    if path.suffix.lower() == ".tsv":
-        return "\t"
-    first_line = head.splitlines()[0] if head.splitlines() else ""
-    counts = {sep: first_line.count(sep) for sep in _SEPARATORS}
-    best = max(_SEPARATORS, key=lambda sep: counts[sep])
-    return best if counts[best] > 0 else ","
-
-
-def _read_header(path: Path, sep: str) -> list[str]:
-    """Column names as written; empty names get pandas' ``Unnamed: i`` spelling."""
-    try:
-        row = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except pd.errors.EmptyDataError as err:
-        raise DataError(
-            f"{str(path)!r} holds no header row. Expected a CSV with column names in its first line."
-        ) from err
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise DataError(f"cannot read the header of {str(path)!r} ({err}). Expected UTF-8 CSV text.") from err
-    return [name if name else f"Unnamed: {i}" for i, name in enumerate(row.iloc[0].tolist())]
-
-
-def _check_duplicates(names: list[str], path: Path) -> None:
-    counts = pd.Series(names).value_counts()
-    duplicated = counts[counts > 1]
-    if len(duplicated):
-        found = ", ".join(f"{name!r} ({count} times)" for name, count in duplicated.items())
-        raise DataError(
-            f"{str(path)!r} has duplicate column names: {found}. Expected each column name once, so that "
-            "`--target` and features are unambiguous; rename or drop the repeated columns."
-        )
-
-
-def _numeric_if_only_numbers(column: pd.Series) -> pd.Series:
-    """A verbatim-read column of numbers and blanks (an int target with a missing cell) goes back to numbers."""
-    if not isinstance(column.dtype, pd.StringDtype | np.dtypes.ObjectDType):
-        return column
-    numbers = pd.to_numeric(column.where(column != ""), errors="coerce")
-    if numbers.notna().any() and (numbers.notna() | (column == "") | column.isna()).all():
-        return numbers
-    return column
 
 
 def _drop_saved_index(frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,102 @@
+"""Tests of labelwise.data._csv: what the CSV reader refuses, and what it must still read."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from labelwise.data.tables import read_columns, read_table
+from labelwise.errors import DataError
+
+_TABLE = "a,b,label\n1,2,x\n3,4,y\n"
+
+
+def _zip(*names: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in names:
+            archive.writestr(name, _TABLE)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        pytest.param(
+            "t.csv.gz",
+            b"not gzip",
+            r"cannot decompress .*BadGzipFile.*Expected a \.gz archive holding one "
+            r"CSV.*or decompress it and pass the CSV",
+            id="not-gzip",
+        ),
+        pytest.param("t.csv.gz", gzip.compress(_TABLE.encode())[:20], r"cannot decompress .*EOFError", id="cut-gzip"),
+        pytest.param("t.bz2", b"not bz2", r"cannot decompress .*Expected a \.bz2 archive", id="not-bz2"),
+        pytest.param("t.zip", b"not zip", r"cannot decompress .*BadZipFile", id="not-zip"),
+        pytest.param("t.zip", _zip("a.csv", "b.csv"), r"cannot decompress .*Multiple files", id="two-files-in-a-zip"),
+        pytest.param("t.csv", _TABLE.encode("utf-16"), r"is UTF-16 text .*iconv -f UTF-16 -t UTF-8", id="utf-16"),
+        pytest.param("t.csv", _TABLE.encode("utf-32"), r"is UTF-32 text", id="utf-32"),
+        pytest.param("t.xlsx", b"PK\x03\x04\x00\x00", r"is a spreadsheet.*Save the sheet as CSV", id="xlsx"),
+        pytest.param(
+            "t.csv",
+            b"a,b\n1,2,3\n4,5,6\n",
+            r"the rows of .* have 1 more field\(s\) than its header, which "
+            r"names 2 columns .*name the first column in the header, or remove the delimiter",
+            id="row-names",
+        ),
+        pytest.param("t.csv", b"a,b\n1,2,,\n4,5,,\n", r"have 2 more field\(s\)", id="trailing-delimiters"),
+        pytest.param("t.csv", b"a,b\n1,2,3\n4,5\n", r"have 1 more field\(s\)", id="first-row-longer"),
+        pytest.param(
+            "t.csv",
+            ("\ufeff" + _TABLE) * 2,
+            r"data row 2 of .* holds the header again \('a', 'b', 'label'\)"
+            r".*delete the repeated header rows",
+            id="joined-exports",
+        ),
+        pytest.param(
+            "t.csv",
+            b"a,b\n1,2\n" + b"3,4\n" * 20_000 + b"\xe9,5\n",
+            r"is not UTF-8 text \(byte 0xe9\)\. "
+            r"Expected a UTF-8 CSV; re-save it",
+            id="latin-1-past-the-head",
+        ),
+    ],
+)
+def test_read_table_refuses(tmp_path: Path, name: str, content: str | bytes, match: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    with pytest.raises(DataError, match=match):
+        read_table(path)
+
+
+@pytest.mark.parametrize("header", ["a,label,b,label", "label,a,label"], ids=["apart", "first"])
+def test_a_repeated_target_name_is_a_duplicate_not_two_targets(tmp_path: Path, header: str) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(header + "\n" + ",".join("1" * (header.count(",") + 1)) + "\n")
+    with pytest.raises(DataError, match=r"duplicate column names: 'label' \(2 times\)"):
+        read_columns(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        pytest.param("t.csv.gz", gzip.compress(_TABLE.encode()), id="gzip"),
+        pytest.param("t.bz2", bz2.compress(_TABLE.encode()), id="bz2"),
+        pytest.param("t.zip", _zip("t.csv"), id="zip"),
+        pytest.param("t.csv", "\ufeff" + _TABLE, id="utf-8-bom"),
+        pytest.param("t.csv", "a,b,label\r\n1,2,x\r\n3,4,y\r\n", id="crlf"),
+        pytest.param("t.csv", "a,b,label\n1,2,x\n3,4\n", id="a-short-row-is-a-missing-value"),
+        pytest.param("t.csv", ",a,b,label\n0,1,2,x\n1,3,4,y\n", id="saved-index"),
+    ],
+)
+def test_read_table_still_reads(tmp_path: Path, name: str, content: str | bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    frame = read_table(path, text_columns=["label"])
+    assert list(frame.columns) == ["a", "b", "label"] and frame["a"].tolist() == [1, 3]
+    assert isinstance(frame.index, pd.RangeIndex)
