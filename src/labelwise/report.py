@@ -7,91 +7,99 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from labelwise.task import Task, TaskKind, infer_task
-
 if TYPE_CHECKING:
     from labelwise.classifier import Classifier
 
-__all__ = ["format_inspect", "format_metrics", "format_training", "inspect_source"]
+__all__ = ["format_inspect", "format_metrics", "format_training"]
 
-# A class with fewer items than this cannot be both trained on and validated/thresholded with any confidence.
-_RARE = 5
-
-
-def inspect_source(
-    data: Any,
-    *,
-    target: str | list[str] | None = None,
-    image_col: str | None = None,
-    task: str = "auto",
-    label_sep: str | None = None,
-) -> dict[str, Any]:
-    """A JSON-ready description of labelled data: the inferred Task and why, counts, imbalance, rare classes."""
-    from labelwise.data.sources import load_source
-
-    source = load_source(data, target=target, image_col=image_col, for_training=True)
-    the_task = infer_task(source.labels, kind=task, label_sep=label_sep)
-    targets = the_task.encode(source.labels)
-    counts = _counts(targets, the_task)
-    report: dict[str, Any] = {
-        "data": str(data),
-        "source": source.kind,
-        "rows": len(source.ids),
-        "task": str(the_task.kind),
-        "why": the_task.reason,
-        "classes": {str(c): int(n) for c, n in zip(the_task.classes, counts, strict=True)},
-        "imbalance_ratio": round(float(counts.max() / max(counts.min(), 1)), 2),
-        "rare_classes": [str(c) for c, n in zip(the_task.classes, counts, strict=True) if n < _RARE],
-        "validation": _validation_note(source),
-    }
-    if the_task.kind is TaskKind.MULTILABEL:
-        per_item = targets.sum(dim=1)
-        report["label_cardinality"] = round(float(per_item.mean()), 3)
-        report["empty_label_rate"] = round(float((per_item == 0).float().mean()), 3)
-    if source.kind == "table":
-        report["feature_columns"] = list(source.feature_columns)
-        report["duplicate_rows"] = int(source.frame[source.feature_columns].duplicated().sum())
-    return report
-
-
-def _counts(targets: Any, task: Task) -> np.ndarray:
-    if task.kind is TaskKind.MULTILABEL:
-        return np.asarray(targets.sum(dim=0).long().numpy())
-    return np.asarray(np.bincount(targets.long().numpy(), minlength=task.num_classes))
-
-
-def _validation_note(source: Any) -> str:
-    if source.is_valid is not None:
-        return f"{int(source.is_valid.sum())} rows marked for validation"
-    return "none marked: a seeded stratified 80/20 split will be made"
+_MAX_CLASSES_SHOWN = 30  # longer class lists show the largest and the smallest classes (--json has them all)
+_USELESS = (("constant", "constant"), ("all_missing", "empty"))
 
 
 def format_inspect(report: dict[str, Any]) -> str:
-    """The ``inspect`` report as text."""
+    """The ``inspect`` report (`labelwise.data.inspection.inspect_data`) as text: a summary, the classes, warnings.
+
+    Example:
+        >>> report = {
+        ...     "data": "d.csv", "source": "table", "rows": 6, "why": "binary: two distinct labels.",
+        ...     "imbalance_ratio": 2.0, "label_cardinality": None, "empty_label_rate": None,
+        ...     "split": {"how": "given", "train": 4, "valid": 2, "test": 0, "valid_classes": {"a": 1, "b": 1}},
+        ...     "classes": {"a": 4, "b": 2}, "duplicates": {"items": 0, "what": "identical feature values"},
+        ...     "leakage": {"valid": {"items": 0, "of": 2}, "test": None}, "unreadable_images": None,
+        ...     "columns": {"features": 3, "constant": [], "all_missing": []}, "warnings": [],
+        ... }
+        >>> print(format_inspect(report))
+        data        d.csv (table, 6 rows)
+        task        binary: two distinct labels.
+        split       given: 4 train / 2 validation items
+        imbalance   2:1 (largest class / smallest class)
+        duplicates  none (identical feature values); none shared between train and validation
+        columns     3 feature columns
+        classes     items  validation
+          a             4           1
+          b             2           1
+        warnings    none
+    """
     lines = [
         f"data        {report['data']} ({report['source']}, {report['rows']} rows)",
         f"task        {report['why']}",
-        f"validation  {report['validation']}",
-        f"imbalance   {report['imbalance_ratio']}:1 (largest class / smallest class)",
+        f"split       {_split_line(report['split'])}",
+        f"imbalance   {report['imbalance_ratio']:g}:1 (largest class / smallest class)",
     ]
-    if "label_cardinality" in report:
+    if report["label_cardinality"] is not None:
         lines.append(
-            f"labels      {report['label_cardinality']} per item on average; "
+            f"labels      {report['label_cardinality']:g} per item on average; "
             f"{report['empty_label_rate']:.1%} of items have none"
         )
-    if report["rare_classes"]:
-        lines.append(
-            f"warning     classes with fewer than {_RARE} items cannot be validated reliably: "
-            f"{', '.join(report['rare_classes'][:10])}"
-        )
-    if report.get("duplicate_rows"):
-        lines.append(f"warning     {report['duplicate_rows']} rows repeat another row's features exactly")
-    width = max(len(c) for c in report["classes"])
-    lines.append("classes")
-    lines += [f"  {name:<{width}}  {count}" for name, count in report["classes"].items()]
+    lines.append(f"duplicates  {_duplicates_line(report)}")
+    if report["unreadable_images"] is not None:
+        lines.append(f"images      {len(report['unreadable_images'])} unreadable")
+    if report["columns"] is not None:
+        columns, num = report["columns"], report["columns"]["features"]
+        useless = "".join(f", {len(columns[key])} {word}" for key, word in _USELESS if columns[key])
+        lines.append(f"columns     {num} feature column{'' if num == 1 else 's'}{useless}")
+    lines += _class_lines(report["classes"], report["split"]["valid_classes"])
+    warnings = report["warnings"]
+    lines += [f"warning     {line}" for line in warnings] if warnings else ["warnings    none"]
     return "\n".join(lines)
+
+
+def _split_line(split: dict[str, Any]) -> str:
+    if split["how"] is None:
+        return "none: `labelwise train` cannot split this data (see the warnings)"
+    test = f" / {split['test']} test" if split["test"] else ""
+    return f"{split['how']}: {split['train']} train / {split['valid']} validation items{test}"
+
+
+def _duplicates_line(report: dict[str, Any]) -> str:
+    duplicates = report["duplicates"]
+    found = f"{duplicates['items']} repeated items" if duplicates["items"] else "none"
+    leakage = report["leakage"]
+    if leakage is None:
+        return f"{found} ({duplicates['what']})"
+    shared = leakage["valid"]["items"]
+    between = (
+        f"{shared} validation items repeat a training item" if shared else "none shared between train and validation"
+    )
+    return f"{found} ({duplicates['what']}); {between}"
+
+
+def _class_lines(counts: dict[str, int], in_valid: dict[str, int] | None) -> list[str]:
+    names = list(counts)
+    hidden = 0
+    if len(names) > _MAX_CLASSES_SHOWN:
+        by_size = sorted(names, key=lambda name: -counts[name])
+        names, hidden = by_size[:20] + by_size[-10:], len(names) - 30
+    width = max(8, *(len(name) for name in names))  # 8: the counts start under the header's "items"
+    count_width = max(len("items"), len(str(max(counts.values()))))
+    header = f"{'items':>{count_width}}" + ("  validation" if in_valid is not None else "")
+    lines = [f"classes     {' ' * (width - 8)}{header}"]
+    for i, name in enumerate(names):
+        if hidden and i == 20:
+            lines.append(f"  ... {hidden} more classes between these (--json lists all)")
+        valid = f"  {in_valid[name]:>10}" if in_valid is not None else ""
+        lines.append(f"  {name:<{width}}  {counts[name]:>{count_width}}{valid}")
+    return lines
 
 
 def format_metrics(metrics: dict[str, float]) -> str:
@@ -148,6 +156,10 @@ def format_training(clf: Classifier, *, run_dir: str | None) -> str:
         *(f"{'decision' if i == 0 else '':<10} {line}" for i, line in enumerate(clf.policy.describe())),
         "validation " + "  ".join(f"{k} {v:.4f}" for k, v in sorted(headline.items())),
     ]
+    guards = training.get("guards") or []
+    if guards:
+        seen = ", ".join(f"{g['rule']} (epoch {g['epoch']})" for g in guards)
+        lines.append(f"guards     {seen}: see the warnings above; the model may not be usable as it is")
     skipped = training.get("skipped_images") or []
     if skipped:
         lines.append(f"skipped    {len(skipped)} unreadable images (first: {skipped[0][0]}: {skipped[0][1]})")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -12,9 +14,60 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from labelwise.errors import ConfigError, DataError, DataWarning, format_examples
 from labelwise.task import Task, TaskKind
 
-__all__ = ["MIN_SPLIT_ROWS", "split_train_valid"]
+if TYPE_CHECKING:
+    from labelwise.data.sources import Source
+
+__all__ = ["MIN_SPLIT_ROWS", "Split", "split_source", "split_train_valid"]
 
 MIN_SPLIT_ROWS = 4  # fewer rows leave a validation set of one item, or a training set too small to learn from
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row indices into the source: ``train`` and ``valid``; test rows (a folder's ``test/``) are in neither."""
+
+    train: np.ndarray
+    valid: np.ndarray
+    how: str
+
+
+def split_source(source: Source, targets: torch.Tensor, task: Task, *, seed: int) -> Split:
+    """The split `labelwise.fit` trains on: the one the data declares, else `split_train_valid` (80/20, seeded).
+
+    `labelwise.fit` and ``labelwise inspect`` both call this, so the report's leakage and validation counts describe
+    the split training will use. A folder's ``test/`` rows are left out of both sides.
+
+    Args:
+        source: the data as `load_source` read it.
+        targets: ``task.encode(source.labels)``, one row per item of ``source``.
+        task: the Task of the targets.
+        seed: seed of the split when the data declares none.
+
+    Raises:
+        DataError: every usable row is marked for validation, or (from `split_train_valid`) fewer than 4 rows.
+
+    Warns:
+        DataWarning: the split could not be stratified (see `split_train_valid`).
+
+    Example:
+        >>> import pandas as pd
+        >>> from labelwise.data.sources import source_from_frame
+        >>> frame = pd.DataFrame({"x": range(6), "y": list("ababab"), "is_valid": [0, 0, 0, 0, 1, 1]})
+        >>> task = Task(kind="binary", classes=("a", "b"))
+        >>> split = split_source(source_from_frame(frame), task.encode(frame["y"]), task, seed=0)
+        >>> split.train.tolist(), split.valid.tolist(), split.how
+        ([0, 1, 2, 3], [4, 5], 'given (is_valid column or valid/ folder)')
+    """
+    usable = np.flatnonzero(~source.is_test) if source.is_test is not None else np.arange(len(targets))
+    if source.is_valid is not None and source.is_valid[usable].any():
+        valid = usable[source.is_valid[usable]]
+        train = usable[~source.is_valid[usable]]
+        if len(train) == 0:
+            raise DataError("every row is marked `is_valid`; expected some training rows. Fix the is_valid column.")
+        how = "given (is_valid column or valid/ folder)"
+        return Split(train, valid, how)
+    train_pos, valid_pos = split_train_valid(targets[usable], task, seed=seed)
+    return Split(usable[train_pos], usable[valid_pos], f"seeded stratified 80/20 split (seed {seed})")
 
 
 def split_train_valid(

@@ -17,6 +17,7 @@ from labelwise._lazy import lazy_exports
 if TYPE_CHECKING:
     from labelwise.decide.abstain import Abstention as Abstention
     from labelwise.decide.abstain import fit_abstention as fit_abstention
+    from labelwise.decide.config import MIN_COUNT as MIN_COUNT
     from labelwise.decide.config import NONE_STRATEGIES as NONE_STRATEGIES
     from labelwise.decide.config import DecideConfig as DecideConfig
     from labelwise.decide.conformal import ConformalSets as ConformalSets
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from labelwise.decide.policy import Policy as Policy
     from labelwise.decide.policy import fit_policy as fit_policy
     from labelwise.decide.rule import DecisionRule as DecisionRule
-    from labelwise.decide.thresholds import MIN_COUNT as MIN_COUNT
     from labelwise.decide.thresholds import tune_thresholds as tune_thresholds
 
 _EXPORTS = {
@@ -43,7 +43,7 @@ _EXPORTS = {
     "DecideConfig": "labelwise.decide.config",
     "DecisionRule": "labelwise.decide.rule",
     "Decisions": "labelwise.decide.policy",
-    "MIN_COUNT": "labelwise.decide.thresholds",
+    "MIN_COUNT": "labelwise.decide.config",
     "NONE_STRATEGIES": "labelwise.decide.config",
     "Policy": "labelwise.decide.policy",
     "THRESHOLD_METRICS": "labelwise.decide.objectives",

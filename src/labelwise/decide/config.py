@@ -16,7 +16,7 @@ from labelwise.decide.objectives import parse_metric
 from labelwise.errors import ConfigError, check_fields
 from labelwise.task import Task, TaskKind
 
-__all__ = ["DEFAULT_COVERAGE", "DEFAULT_NONE_STRATEGY", "NONE_STRATEGIES", "DecideConfig"]
+__all__ = ["DEFAULT_COVERAGE", "DEFAULT_NONE_STRATEGY", "MIN_COUNT", "NONE_STRATEGIES", "DecideConfig"]
 
 # How a single-label model may answer "none of these": a score on the softmax model, or one sigmoid per class.
 NONE_STRATEGIES = ("max_prob", "energy", "one_vs_rest")
@@ -24,6 +24,9 @@ DEFAULT_NONE_STRATEGY = "max_prob"
 # Reject 5% of the validation items unless told otherwise: a common operating point in selective
 # classification (Geifman & El-Yaniv 2017), and one a validation split of a few hundred items can estimate.
 DEFAULT_COVERAGE = 0.95
+# A label (or binary class) needs this many validation positives and negatives for a threshold of its own
+# (`labelwise.decide.thresholds`); defined here, where `labelwise inspect` can read it without the scoring code.
+MIN_COUNT = 5
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from labelwise.decide.config import MIN_COUNT
 from labelwise.decide.objectives import THRESHOLD_METRICS, ThresholdMetric, parse_metric
 from labelwise.decide.rule import DecisionRule
 from labelwise.errors import ConfigError, DataWarning
@@ -49,7 +50,6 @@ from labelwise.task import Task, TaskKind
 
 __all__ = ["MIN_COUNT", "SHRINK_POSITIVES", "THRESHOLD_METRICS", "tune_thresholds"]
 
-MIN_COUNT = 5
 SHRINK_POSITIVES = 100.0
 # Columns of probabilities scored per chunk: bounds the (N + 2, chunk) float64 count matrices to ~32 MB each.
 _CHUNK_ELEMENTS = 4_000_000
