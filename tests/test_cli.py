@@ -167,7 +167,18 @@ def test_corrupt_image_is_named_and_can_be_skipped(tmp_path: Path, capsys: pytes
             pixels = (rng.random((16, 16)) * 255).astype(np.uint8)
             Image.fromarray(pixels).save(tmp_path / "imgs" / label / f"{i}.png")
     (tmp_path / "imgs" / "circle" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    args = ["train", str(tmp_path / "imgs"), "--out", str(tmp_path / "run"), "--epochs", "1", "--quiet"]
+    # Noise images teach nothing: the guards would rightly warn that the model collapsed.
+    args = [
+        "train",
+        str(tmp_path / "imgs"),
+        "--out",
+        str(tmp_path / "run"),
+        "--epochs",
+        "1",
+        "--quiet",
+        "--guards",
+        "off",
+    ]
     assert main(args) == 2
     line = _error_line(capsys)
     assert "broken.png" in line and "--skip-bad-images" in line
@@ -258,3 +269,18 @@ def test_usage_mistakes_are_one_line_too(
     line = _error_line(capsys)
     assert fragment in line and "see `labelwise train --help`" in line
     assert not (tmp_path / "run").exists()
+
+
+def test_check_a_run(trained: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    run, data = trained
+    capsys.readouterr()
+    assert main(["check", str(run), str(data)]) == 0
+    assert capsys.readouterr().out.startswith("no problems found")
+    assert main(["check", str(run), str(data), "--json", "--rows", "32"]) == 0
+    assert json.loads(capsys.readouterr().out)["findings"] == []
+
+
+def test_check_with_no_rows(trained: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    run, data = trained
+    assert main(["check", str(run), str(data), "--rows", "0"]) == 2
+    assert "rows=0; expected a number of rows >= 1" in _error_line(capsys)

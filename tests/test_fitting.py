@@ -17,7 +17,8 @@ from labelwise.metrics import compute_metrics
 from labelwise.task import TaskKind
 from labelwise.train import TrainConfig
 
-FAST = TrainConfig(epochs=3, seed=0)
+# Three epochs teach a model little: the guards (tested in tests/train/test_guards.py) would warn that it collapsed.
+FAST = TrainConfig(epochs=3, seed=0, guards="off")
 
 
 def _frame(kind: TaskKind, n: int = 240, seed: int = 0) -> pd.DataFrame:

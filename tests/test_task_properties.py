@@ -550,7 +550,8 @@ def test_unseen_labels_are_named_with_their_rows(
 ) -> None:
     """Every unseen label and every row holding one is named (up to five of each), whatever else the rows hold."""
     classes, unseen, new, known = case
-    task = infer_task([[c] for c in classes] + [[]]) if multilabel else infer_task(classes)
+    # kind="multiclass": classes may hold separators (";", ","), which are labels here, not a multilabel hint.
+    task = infer_task([[c] for c in classes] + [[]]) if multilabel else infer_task(classes, kind="multiclass")
     rows: list[Any] = []
     for fresh, indices in zip(new, known, strict=True):
         labels = [classes[i] for i in indices] + ([] if fresh is None else [unseen[fresh]])

@@ -12,6 +12,10 @@ from labelwise._lazy import lazy_exports
 from labelwise._version import __version__ as __version__
 
 if TYPE_CHECKING:
+    from labelwise.checking import CheckReport as CheckReport
+    from labelwise.checking import Finding as Finding
+    from labelwise.checking import WiringCheck as WiringCheck
+    from labelwise.checking import check as check
     from labelwise.classifier import Classifier as Classifier
     from labelwise.classifier import load as load
     from labelwise.errors import ArtifactError as ArtifactError
@@ -37,6 +41,10 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "ArtifactError": "labelwise.errors",
+    "CheckReport": "labelwise.checking",
+    "Finding": "labelwise.checking",
+    "WiringCheck": "labelwise.checking",
+    "check": "labelwise.checking",
     "Classifier": "labelwise.classifier",
     "ConfigError": "labelwise.errors",
     "DataError": "labelwise.errors",

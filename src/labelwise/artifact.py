@@ -6,6 +6,10 @@ of the weights file is recorded in ``labelwise.json`` and checked on load, so a 
 weights file is refused instead of giving different predictions. Writes are atomic at the directory level: the
 new run is assembled in a sibling staging folder and swapped into place with ``os.replace``, so a crash leaves
 the previous run directory or none, never half of one.
+
+Training stages its run in ``RUN.partial`` (`training_dir`), a fixed name beside ``RUN``, so that a run killed
+mid-training leaves its checkpoints where ``labelwise train ... --resume`` finds them; ``RUN`` itself only ever
+receives a finished run.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -32,14 +36,65 @@ __all__ = [
     "WEIGHTS_FILE",
     "load_metadata",
     "load_weights",
+    "partial_dir",
     "save_artifact",
     "staging_dir",
+    "training_dir",
 ]
 
 # 2: labelwise.json records the weights' SHA-256 (``weights``); version 1 runs had none and are not read.
 FORMAT_VERSION = 2
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "labelwise.json"
+
+
+def partial_dir(run_dir: str | os.PathLike[str]) -> Path:
+    """Where training assembles ``run_dir``: ``RUN.partial`` beside it.
+
+    Example:
+        >>> partial_dir("runs/cancer").as_posix()
+        'runs/cancer.partial'
+    """
+    target = Path(run_dir)
+    return target.parent / f"{target.name}.partial"
+
+
+@contextmanager
+def training_dir(
+    run_dir: str | os.PathLike[str], *, resume: bool, is_resumable: Callable[[Path], bool]
+) -> Iterator[Path]:
+    """Yield ``RUN.partial`` to train in; on success swap it into place as ``run_dir``.
+
+    On an exception the folder is kept when ``is_resumable(folder)`` (it holds a checkpoint: work that
+    ``resume=True`` continues), and removed otherwise, so a run that fails on bad input writes nothing.
+
+    Args:
+        run_dir: the run directory to produce.
+        resume: continue in an existing ``RUN.partial``; without one, start afresh.
+        is_resumable: whether a ``RUN.partial`` holds work worth keeping.
+
+    Raises:
+        ArtifactError: ``run_dir`` is a file, its folder cannot be created, or ``RUN.partial`` holds an
+            interrupted run and ``resume`` is False (starting over would throw that work away).
+    """
+    target = Path(run_dir)
+    _check_can_hold_a_run(target)
+    work = partial_dir(target)
+    if work.exists() and not resume and is_resumable(work):
+        raise ArtifactError(
+            f"{str(work)!r} holds the checkpoints of an interrupted training run. Pass --resume (fit(resume=True)) "
+            "to continue it, or delete that folder to start over."
+        )
+    if work.exists() and not (resume and is_resumable(work)):
+        shutil.rmtree(work)
+    work.mkdir(exist_ok=True)
+    try:
+        yield work
+    except BaseException:
+        if not is_resumable(work):
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+    _swap_into_place(work, target)
 
 
 @contextmanager
@@ -58,16 +113,8 @@ def staging_dir(run_dir: str | os.PathLike[str]) -> Iterator[Path]:
         'hi'
     """
     target = Path(run_dir)
-    if target.exists() and not target.is_dir():
-        raise ArtifactError(f"--out {str(target)!r} is a file; expected a directory for the run. Pass another path.")
-    parent = target.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ArtifactError(
-            f"cannot create the folder {str(parent)!r} for the run: {err.strerror}. Pass another --out."
-        ) from err
-    stage = parent / f".{target.name}.staging-{uuid.uuid4().hex[:8]}"
+    _check_can_hold_a_run(target)
+    stage = target.parent / f".{target.name}.staging-{uuid.uuid4().hex[:8]}"
     stage.mkdir()
     try:
         yield stage
@@ -75,6 +122,17 @@ def staging_dir(run_dir: str | os.PathLike[str]) -> Iterator[Path]:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     _swap_into_place(stage, target)
+
+
+def _check_can_hold_a_run(target: Path) -> None:
+    if target.exists() and not target.is_dir():
+        raise ArtifactError(f"--out {str(target)!r} is a file; expected a directory for the run. Pass another path.")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ArtifactError(
+            f"cannot create the folder {str(target.parent)!r} for the run: {err.strerror}. Pass another --out."
+        ) from err
 
 
 def _swap_into_place(stage: Path, target: Path) -> None:

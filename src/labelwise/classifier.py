@@ -20,12 +20,14 @@ from torch import nn
 
 from labelwise import artifact
 from labelwise.calibrate import Calibration
+from labelwise.checking import CheckReport, check
 from labelwise.data.sources import Source, load_source, source_from_frame
 from labelwise.decide.policy import Decisions, Policy
 from labelwise.decide.rule import DecisionRule
-from labelwise.errors import ArtifactError, DataError
+from labelwise.errors import ArtifactError, ConfigError, DataError
 from labelwise.evaluation import evaluation_metrics
 from labelwise.inputs import Encoded, Inputs, inputs_from_dict
+from labelwise.losses import infer_balance, loss_for
 from labelwise.models import ModelSpec, create_network
 from labelwise.task import Task, join_labels
 
@@ -165,6 +167,30 @@ class Classifier:
             task=self.task,
             policy=self.policy,
         )
+
+    def check(self, data: Any, *, target: str | list[str] | None = None, rows: int = 256, seed: int = 0) -> CheckReport:
+        """`labelwise.check` this run's network and Task loss on a seeded sample of ``rows`` labelled rows.
+
+        The loss gets the class weights training would give these labels (``balance`` as the run was trained).
+        """
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+            raise ConfigError(f"rows={rows!r}; expected a number of rows >= 1 for the checked batch, e.g. 256.")
+        source = self._source(data, target=target, labelled=True)
+        if source.labels is None:
+            raise DataError("the data has no labels, so there is nothing to check the loss against. Pass `--target`.")
+        encoded = self.inputs.encode(source)
+        labels = source.labels[encoded.kept] if not encoded.kept.all() else source.labels
+        targets = self.task.encode(labels)
+        sample = torch.randperm(len(targets), generator=torch.Generator().manual_seed(seed))[:rows]
+        balance = self.info.get("training", {}).get("config", {}).get("balance", "auto")
+        weights = infer_balance(targets, self.task) if balance == "auto" else None
+        loss = loss_for(
+            self.task,
+            pos_weight=weights.pos_weight if weights else None,
+            class_weight=weights.class_weight if weights else None,
+        )
+        batch = self.inputs.batch_transform(encoded.values[sample])
+        return check(self.network, loss, (batch, targets[sample]), task=self.task)
 
     def _source(self, data: Any, *, target: str | list[str] | None = None, labelled: bool = False) -> Source:
         if isinstance(data, Source):

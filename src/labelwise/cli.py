@@ -68,7 +68,21 @@ def _show_warning(
 
 
 def _one_line(err: BaseException | Warning | str) -> str:
-    return " ".join(str(err).split())
+    # Messages quote the offending values; a 1 MB CSV cell must not become a 1 MB line on the terminal.
+    words = (_shorten(word, _MAX_WORD) for word in str(err).split())
+    return _shorten(" ".join(words), _MAX_LINE)
+
+
+_MAX_WORD = 300  # longer than any path or value a person reads
+_MAX_LINE = 3000
+
+
+def _shorten(text: str, limit: int) -> str:
+    """``text``, or its start and end around a note of how much was left out (the found value, then the fix)."""
+    if len(text) <= limit:
+        return text
+    head, tail = limit * 2 // 3, limit // 6
+    return f"{text[:head]}[...{len(text) - head - tail:,} characters...]{text[-tail:]}"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -105,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     _add_predict(sub)
+    _add_check(sub)
     _add_demo(sub)
     return parser
 
@@ -134,11 +149,24 @@ def _add_data_args(cmd: Any, *, training: bool) -> None:
 
 
 def _add_inspect(sub: Any) -> None:
-    cmd = _command(sub, "inspect", "show the task labelwise infers from the data, and why", _inspect)
+    cmd = _command(
+        sub,
+        "inspect",
+        "report what training would see in the data: the task and why, class counts, rare classes, duplicates and "
+        "train/validation leakage, conflicting labels, unreadable images, useless columns",
+        _inspect,
+    )
     cmd.add_argument("data", help="CSV/Parquet file or image folder")
-    _add_data_args(cmd, training=True)
+    cmd.add_argument(
+        "--target",
+        nargs="+",
+        default=None,
+        help="label column, or several 0/1 columns (multilabel); default: a column named label/labels/target/class/y",
+    )
+    cmd.add_argument("--image-col", default=None, help="column of image paths, relative to the table's folder")
     cmd.add_argument("--task", choices=_TASKS, default="auto", help="override the inferred kind of task")
     cmd.add_argument("--label-sep", default=None, help="separator of multilabel label strings (default: detected)")
+    cmd.add_argument("--seed", type=int, default=0, help="seed of the validation split, as `labelwise train --seed`")
     cmd.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -180,6 +208,19 @@ def _add_train(sub: Any) -> None:
     cmd.add_argument("--lr", type=float, default=None, help="peak learning rate (default: chosen for the model)")
     cmd.add_argument("--batch-size", type=int, default=None, help="batch size (default: chosen from the data size)")
     cmd.add_argument("--seed", type=int, default=0, help="random seed (split, initialisation, order)")
+    cmd.add_argument(
+        "--guards",
+        choices=("warn", "fail", "off"),
+        default="warn",
+        help="when the model collapses onto one class or learns nothing: warn, fail, or off "
+        "(non-finite losses always stop training)",
+    )
+    cmd.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a killed or failed run from RUN.partial (same data and options), from its last finished "
+        "epoch; starts afresh when there is none",
+    )
     cmd.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -234,6 +275,17 @@ def _add_evaluate(sub: Any) -> None:
     cmd.add_argument("--json", action="store_true", help="print JSON")
 
 
+def _add_check(sub: Any) -> None:
+    cmd = _command(
+        sub, "check", "check how a run's network, loss and labels fit together, on a batch of labelled data", _check
+    )
+    cmd.add_argument("run", help="run directory written by `labelwise train`")
+    cmd.add_argument("data", help="labelled CSV/Parquet file or image folder")
+    _add_data_args(cmd, training=False)
+    cmd.add_argument("--rows", type=int, default=256, help="rows in the checked batch (a seeded sample)")
+    cmd.add_argument("--json", action="store_true", help="print JSON")
+
+
 def _add_predict(sub: Any) -> None:
     cmd = _command(sub, "predict", "write predictions for new data", _predict)
     cmd.add_argument("run", help="run directory written by `labelwise train`")
@@ -258,12 +310,17 @@ def _add_demo(sub: Any) -> None:
 
 # -- handlers --------------------------------------------------------------------------------------
 def _inspect(args: argparse.Namespace) -> int:
-    from labelwise.report import inspect_source
+    from labelwise.data.inspection import inspect_data
 
-    report = inspect_source(
-        args.data, target=_target(args.target), image_col=args.image_col, task=args.task, label_sep=args.label_sep
+    report = inspect_data(
+        args.data,
+        target=_target(args.target),
+        image_col=args.image_col,
+        task=args.task,
+        label_sep=args.label_sep,
+        seed=args.seed,
     )
-    print(json.dumps(report, indent=2, default=str) if args.json else _format_inspect(report))
+    print(json.dumps(report, indent=2) if args.json else _format_inspect(report))
     return 0
 
 
@@ -280,6 +337,7 @@ def _train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         balance=args.balance,
+        guards=args.guards,
     )
     clf = labelwise.fit(
         args.data,
@@ -302,6 +360,7 @@ def _train(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         skip_bad_images=args.skip_bad_images,
         out=out,
+        resume=args.resume,
     )
     print(format_training(clf, run_dir=out))
     return 0
@@ -314,6 +373,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     clf = labelwise.load(args.run)
     metrics = clf.evaluate(args.data, target=_target(args.target))
     print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    import labelwise
+    from labelwise.errors import TrainingError
+
+    report = labelwise.load(args.run).check(args.data, target=_target(args.target), rows=args.rows)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else str(report))
+    if not report.ok:
+        raise TrainingError(f"the check found {len(report.errors)} error(s) in how {args.run!r} is wired; see above.")
     return 0
 
 
@@ -356,6 +426,7 @@ def _demo(args: argparse.Namespace) -> int:
             image_col=demo.image_col,
             allow_none=strategy,
             out=run_dir,
+            resume=True,  # running the demo again after it was killed picks up where it stopped
             config=TrainConfig(seed=args.seed),
             progress=not args.quiet,
         )

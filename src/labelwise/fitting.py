@@ -7,6 +7,8 @@ Data flows one way; each stage takes plain values and returns plain values.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
 import tempfile
@@ -23,7 +25,7 @@ from labelwise.calibrate import fit_temperature
 from labelwise.classifier import Classifier
 from labelwise.data.images import image_transforms
 from labelwise.data.sources import Source, load_source, source_from_frame
-from labelwise.data.splits import split_train_valid
+from labelwise.data.splits import Split, split_source
 from labelwise.decide.config import DecideConfig
 from labelwise.decide.conformal import min_calibration_size
 from labelwise.decide.policy import fit_policy
@@ -34,17 +36,9 @@ from labelwise.losses import Balance, infer_balance, loss_for
 from labelwise.models import ModelSpec, create_network
 from labelwise.task import BinaryHead, Task, infer_task
 from labelwise.train import InMemoryDataset, TrainConfig, TrainResult, fit_network
+from labelwise.train.checkpoints import check_run_record, drop_resume_state, last_checkpoint
 
 __all__ = ["Split", "fit"]
-
-
-@dataclass(frozen=True)
-class Split:
-    """Row indices into the source: ``train`` and ``valid``; test rows (a folder's ``test/``) are in neither."""
-
-    train: np.ndarray
-    valid: np.ndarray
-    how: str
 
 
 def fit(
@@ -69,6 +63,7 @@ def fit(
     skip_bad_images: bool = False,
     progress: bool = True,
     out: str | os.PathLike[str] | None = None,
+    resume: bool = False,
 ) -> Classifier:
     """Train a classifier on labelled data and tune its decisions on the validation split.
 
@@ -96,7 +91,11 @@ def fit(
         config: training options (`TrainConfig`): seed, epochs, time budget, learning rate, class balancing, ...
         skip_bad_images: skip unreadable images (counted) instead of stopping.
         progress: show a progress bar while training.
-        out: run directory to save to (atomically); None keeps the model in memory only.
+        out: run directory to save to; None keeps the model in memory only. Training happens in ``out.partial``
+            beside it, which becomes ``out`` when the run is complete: ``out`` never holds half a run.
+        resume: continue the run a killed or failed ``fit`` left in ``out.partial`` (same data and options;
+            anything else is refused), from the end of its last finished epoch; without one, start afresh.
+            Without ``resume``, an interrupted run in ``out.partial`` is an error rather than thrown away.
 
     Returns:
         the trained `Classifier`; ``clf.info`` holds the validation metrics and the training record.
@@ -135,11 +134,14 @@ def fit(
     )
     decide.check_for(the_task)
     if out is None:
+        if resume:
+            raise ConfigError("resume=True needs out=: the run directory whose interrupted training to continue.")
         with tempfile.TemporaryDirectory(prefix="labelwise-") as scratch:
-            return _fit_in(Path(scratch), source, the_task, options)
-    with artifact.staging_dir(out) as stage:
-        clf = _fit_in(stage, source, the_task, options)
-        clf.save_into(stage)
+            return _fit_in(Path(scratch), source, the_task, options, resume=False)
+    with artifact.training_dir(out, resume=resume, is_resumable=lambda d: last_checkpoint(d) is not None) as work:
+        clf = _fit_in(work, source, the_task, options, resume=resume)
+        clf.save_into(work)
+    drop_resume_state(Path(out))
     clf.info["run_dir"] = str(out)
     return clf
 
@@ -166,10 +168,11 @@ class _Prepared:
     skipped: list[tuple[str, str]]
 
 
-def _fit_in(run_dir: Path, source: Source, task: Task, options: _Options) -> Classifier:
+def _fit_in(run_dir: Path, source: Source, task: Task, options: _Options, *, resume: bool) -> Classifier:
     data = _prepare(source, task, options)
     _check_enough_to_calibrate(len(data.split.valid), options.decide)
     spec = _model_spec(options.model, data.inputs, data.values, pretrained=options.pretrained)
+    check_run_record(run_dir, _run_record(data, task, spec, options.config))
     torch.manual_seed(options.config.seed)  # the initial weights depend on the seed alone
     network = create_network(spec, task)
     balance = _balance(data, task, options.config)
@@ -189,6 +192,7 @@ def _fit_in(run_dir: Path, source: Source, task: Task, options: _Options) -> Cla
         config=options.config,
         run_dir=run_dir,
         progress_bar=options.progress,
+        resume=resume,
     )
     valid_targets = data.targets[valid]
     calibration = fit_temperature(result.valid_logits, valid_targets, task)
@@ -220,6 +224,21 @@ def _fit_in(run_dir: Path, source: Source, task: Task, options: _Options) -> Cla
     )
 
 
+def _run_record(data: _Prepared, task: Task, spec: ModelSpec, config: TrainConfig) -> dict[str, Any]:
+    """What a resumed run must share with the one it continues: the prepared data and what shapes training.
+
+    The time budget, the accelerator, the workers and the guards may change between the two.
+    """
+    digest = hashlib.sha256()
+    for tensor in (data.values, data.targets, torch.from_numpy(data.split.train), torch.from_numpy(data.split.valid)):
+        digest.update(str((tensor.dtype, tuple(tensor.shape))).encode())
+        digest.update(tensor.contiguous().numpy().tobytes())
+    digest.update(json.dumps(data.inputs.to_dict(), sort_keys=True, default=str).encode())
+    free = {"time_budget", "accelerator", "num_workers", "guards"}
+    options = {k: v for k, v in config.to_dict().items() if k not in free}
+    return {"data": digest.hexdigest(), "options": {**options, "task": task.to_dict(), "model": spec.to_dict()}}
+
+
 def _check_enough_to_calibrate(num_valid: int, decide: DecideConfig) -> None:
     """Fail before training when the validation split cannot carry the asked-for conformal guarantee."""
     if decide.conformal is not None and num_valid < (need := min_calibration_size(decide.conformal)):
@@ -232,7 +251,7 @@ def _check_enough_to_calibrate(num_valid: int, decide: DecideConfig) -> None:
 
 def _prepare(source: Source, task: Task, options: _Options) -> _Prepared:
     all_targets = task.encode(source.labels)
-    split = _split(source, all_targets, task, seed=options.config.seed)
+    split = split_source(source, all_targets, task, seed=options.config.seed)
     inputs = _fit_inputs(source, split, image_size=options.image_size)
     encoded = inputs.encode(source, skip_bad=options.skip_bad)
     kept = torch.from_numpy(encoded.kept)
@@ -251,6 +270,7 @@ def _training_record(result: TrainResult, data: _Prepared, balance: Balance, opt
         "epochs_run": result.epochs_run,
         "stopped": result.stopped_reason,
         "history": result.history,
+        "guards": result.guards,
         "balance": balance.message,
         "split": data.split.how,
         "num_train": len(data.split.train),
@@ -278,19 +298,6 @@ def _read(data: Any, *, target: str | list[str] | None, image_col: str | None) -
     if source.labels is None:
         raise DataError("the data has no labels; pass `target=` (CLI: --target) naming the label column(s).")
     return source
-
-
-def _split(source: Source, targets: torch.Tensor, task: Task, *, seed: int) -> Split:
-    usable = np.flatnonzero(~source.is_test) if source.is_test is not None else np.arange(len(targets))
-    if source.is_valid is not None and source.is_valid[usable].any():
-        valid = usable[source.is_valid[usable]]
-        train = usable[~source.is_valid[usable]]
-        if len(train) == 0:
-            raise DataError("every row is marked `is_valid`; expected some training rows. Fix the is_valid column.")
-        how = "given (is_valid column or valid/ folder)"
-        return Split(train, valid, how)
-    train_pos, valid_pos = split_train_valid(targets[usable], task, seed=seed)
-    return Split(usable[train_pos], usable[valid_pos], f"seeded stratified 80/20 split (seed {seed})")
 
 
 def _fit_inputs(source: Source, split: Split, *, image_size: int | None) -> Inputs:

@@ -19,6 +19,9 @@ from labelwise.models import build_network, create_backbone
 from labelwise.task import Task, TaskKind
 from labelwise.train import InMemoryDataset, TrainConfig, TrainResult, fit_network, predict_logits
 
+# Runs of a few steps end collapsed or unlearned, as the guards rightly say; they are tested in test_guards.py.
+pytestmark = pytest.mark.filterwarnings("ignore::labelwise.errors.TrainingWarning")
+
 
 def _table(task: Task, *, n: int = 96, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Features whose first columns decide the targets, so that a small MLP learns them."""
@@ -64,7 +67,7 @@ def test_result_for_each_kind(kind: TaskKind, tmp_path: Path) -> None:
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     assert not result.network.training
     assert result.checkpoint == tmp_path / "checkpoints" / "best.ckpt" and result.checkpoint.is_file()
-    assert (tmp_path / "logs" / "metrics.csv").read_text().startswith("epoch,step,train_loss,val_loss")
+    assert (tmp_path / "logs" / "metrics.csv").read_text().startswith("collapse,epoch,step,train_loss,val_loss")
 
 
 def test_best_weights_are_restored(tmp_path: Path) -> None:
@@ -104,9 +107,51 @@ def test_non_finite_loss_raises_with_what_to_try(tmp_path: Path) -> None:
             return logits.sum() * float("nan")
 
     with pytest.raises(
-        TrainingError, match=r"non-finite in epoch 0.*lower learning rate \(lr=0.003 now; e.g. lr=0.0003\)"
+        TrainingError,
+        match=r"the loss became non-finite \(NaN or inf\) in epoch 0, batch 0 .*lower learning rate "
+        r"\(lr=0.003 now; e.g. --lr 0.0003\)",
     ):
         _fit(make_task("binary"), tmp_path, loss=Diverged())
+
+
+class _InfGradient(torch.autograd.Function):
+    """Identity forward, infinite gradient backward: a finite loss whose gradients are not."""
+
+    @staticmethod
+    def forward(ctx: object, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx: object, grad: torch.Tensor) -> torch.Tensor:
+        return grad * float("inf")
+
+
+def test_non_finite_gradients_stop_before_the_weights_change(tmp_path: Path) -> None:
+    task = make_task("binary")
+    network = _mlp(task)
+    before = {k: v.clone() for k, v in network.named_parameters()}  # not buffers: BatchNorm updates them in forward
+
+    def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return loss_for(task)(_InfGradient.apply(logits), targets)  # type: ignore[no-untyped-call]
+
+    with pytest.raises(TrainingError, match=r"the gradients became non-finite .* in epoch 0, batch 0"):
+        _fit(task, tmp_path, network=network, loss=loss)
+    for name, value in network.named_parameters():
+        torch.testing.assert_close(value, before[name], rtol=0, atol=0)
+
+
+def test_divergence_after_good_epochs_names_the_kept_checkpoints(tmp_path: Path) -> None:
+    task = make_task("binary")
+    calls = [0]
+
+    def diverging(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        calls[0] += 1
+        value = loss_for(task)(logits, targets)
+        return value * float("nan") if calls[0] > 12 else value  # 96 rows in 3 batches + 1 validation call a epoch
+
+    with pytest.raises(TrainingError, match=r"in epoch 3, batch 0 .*kept in .*checkpoints"):
+        _fit(task, tmp_path, loss=diverging, config=TrainConfig(epochs=6, batch_size=32))
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
 
 
 def test_non_finite_inputs_are_named(tmp_path: Path) -> None:
@@ -167,8 +212,9 @@ def test_same_seed_same_result(tmp_path: Path) -> None:
 def test_rerun_into_the_same_directory(tmp_path: Path) -> None:
     task = make_task("binary")
     _fit(task, tmp_path)
-    result = _fit(task, tmp_path)  # no "directory not empty" warning (warnings are errors here), best.ckpt overwritten
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["best.ckpt"]
+    # No "directory not empty" warning (warnings are errors here); the checkpoints are overwritten.
+    result = _fit(task, tmp_path)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     assert result.epochs_run == 3
 
 

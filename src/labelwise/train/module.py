@@ -125,8 +125,28 @@ class LabelwiseModule(L.LightningModule):
                 torch.autograd.backward(loss)
             else:
                 self.manual_backward(loss)
+            self._check_finite(loss, batch_idx)
             optimizer.step()  # type: ignore[union-attr]
             scheduler.step()  # type: ignore[union-attr]
+
+    def _check_finite(self, loss: torch.Tensor, batch_idx: int) -> None:
+        """Stop before a non-finite loss or gradient reaches the weights (one host sync per step).
+
+        Under a loss scaler (float16 mixed precision) non-finite gradients are expected now and then: the
+        scaler skips those steps and lowers its scale, so only the loss is checked there.
+        """
+        grads = [p.grad for p in self.network.parameters() if p.grad is not None]
+        check_grads = grads and getattr(self.trainer.precision_plugin, "scaler", None) is None
+        norms = torch.stack(torch._foreach_norm(grads)) if check_grads else loss.detach().reshape(1)
+        if bool(torch.isfinite(loss.detach()).all() and torch.isfinite(norms).all()):
+            return
+        what = "the loss" if not torch.isfinite(loss.detach()).all() else "the gradients"
+        raise TrainingError(
+            f"{what} became non-finite (NaN or inf) in epoch {self.current_epoch}, batch {batch_idx} (optimizer "
+            f"step {self.trainer.global_step}), before the weights were updated: training diverged. Try a lower "
+            f"learning rate (lr={self.lr:g} now; e.g. --lr {self.lr / 10:g}), and check that the inputs hold no "
+            "NaN/inf and that table features are standardized (huge raw values overflow)."
+        )
 
     def on_fit_start(self) -> None:
         """Choose how to call backward.
@@ -171,6 +191,27 @@ class LabelwiseModule(L.LightningModule):
                 f"lr={self.lr / 10:g}), and check that the inputs hold no NaN/inf and that table features are "
                 "standardized (huge raw values overflow)."
             )
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the epoch history and torch's random state in the checkpoint.
+
+        With the random state (dropout masks, augmentation) and the epoch-seeded batch order, a resumed run
+        takes the same steps as an uninterrupted one.
+        """
+        checkpoint["labelwise_history"] = self.history
+        checkpoint["labelwise_rng"] = {
+            "cpu": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],  # type: ignore[no-untyped-call]
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore the epoch history and the random state of a resumed run."""
+        self.history = list(checkpoint.get("labelwise_history", []))
+        rng = checkpoint.get("labelwise_rng")
+        if rng is not None:
+            torch.set_rng_state(rng["cpu"])
+            if rng["cuda"] and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all(rng["cuda"])
 
     def _mean(self, stage: str) -> torch.Tensor:
         total, count = self._sums[stage]

@@ -1,8 +1,10 @@
 """`fit_network`: train a network with Lightning and return it with its best weights restored.
 
-Callbacks: early stopping on ``val_loss``, a checkpoint on every improvement (``run_dir/checkpoints/best.ckpt``),
-a Timer for ``time_budget``, and a progress bar; metrics per epoch go to ``run_dir/logs/metrics.csv``.
-Ctrl+C stops after the current step and returns the best epoch so far (a second Ctrl+C interrupts for real).
+Callbacks: early stopping on ``val_loss``, a checkpoint on every improvement (``run_dir/checkpoints/best.ckpt``)
+and of the whole training state after every epoch (``last.ckpt``, what ``resume=True`` continues from; see
+`labelwise.train.checkpoints`), a Timer for ``time_budget``, and a progress bar; metrics per epoch go to
+``run_dir/logs/metrics.csv``. Ctrl+C stops after the current step and returns the best epoch so far (a second
+Ctrl+C interrupts for real).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 import signal
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,16 +28,24 @@ from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from labelwise.errors import ConfigError, DataError, format_rows
+from labelwise.errors import ConfigError, DataError, TrainingError, format_rows
 from labelwise.task import Task
-from labelwise.train.batches import InMemoryDataset, TensorPair, make_loader, predict_logits, steps_per_epoch
+from labelwise.train.batches import (
+    EpochBatches,
+    InMemoryDataset,
+    TensorPair,
+    make_loader,
+    predict_logits,
+    steps_per_epoch,
+)
+from labelwise.train.checkpoints import BEST, LAST, AtomicCheckpointIO, BatchOrder, checkpoint_dir, last_checkpoint
 from labelwise.train.config import TrainConfig
+from labelwise.train.guards import create_guards
 from labelwise.train.module import LabelwiseModule
 
 __all__ = ["StopReason", "TrainResult", "fit_network"]
 
 StopReason = Literal["early_stopping", "time_budget", "max_epochs", "interrupted"]
-_CHECKPOINT_NAME = "best"
 _NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 # Lightning advice that does not apply to in-memory tensors, and notices about reusing a run directory.
 _EXPECTED_WARNINGS = (
@@ -60,6 +70,7 @@ class TrainResult:
         valid_logits: ``(N_valid, head_width)`` float32 logits of the best weights on the validation rows, in order.
         best_val_loss: validation loss of the best epoch.
         checkpoint: path of the best checkpoint, or None if none was written.
+        guards: the training guards' findings (`labelwise.train.guards`): ``dict(epoch, rule, message)`` each.
     """
 
     network: nn.Module
@@ -70,6 +81,7 @@ class TrainResult:
     valid_logits: torch.Tensor
     best_val_loss: float
     checkpoint: Path | None = None
+    guards: list[dict[str, Any]] = field(default_factory=list)
 
 
 def fit_network(
@@ -82,6 +94,7 @@ def fit_network(
     config: TrainConfig,
     run_dir: Path | str,
     progress_bar: bool = True,
+    resume: bool = False,
 ) -> TrainResult:
     """Train ``network`` on ``train``, early-stopped on ``valid``; return it with its best weights.
 
@@ -98,10 +111,13 @@ def fit_network(
         config: training options.
         run_dir: checkpoints go to ``run_dir/checkpoints``, the per-epoch CSV log to ``run_dir/logs``.
         progress_bar: show Lightning's progress bar.
+        resume: continue from ``run_dir/checkpoints/last.ckpt`` when a killed run left one (same network, data
+            and config: the caller checks that); otherwise start afresh.
 
     Raises:
         DataError: inputs and targets of different lengths, empty data, or non-finite table features.
-        TrainingError: the loss became non-finite.
+        TrainingError: the loss or the gradients became non-finite (the checkpoints of the last good epoch stay
+            in ``run_dir/checkpoints``).
 
     Example:
         >>> import tempfile
@@ -126,13 +142,27 @@ def fit_network(
         batch_size=loaders.batch_size,
         total_steps=max_epochs * loaders.steps_per_epoch,
     )
-    callbacks = _Callbacks.create(config, run_dir=run_dir, progress_bar=progress_bar, steps=len(loaders.train))
+    guards = create_guards(
+        task,
+        action=config.guards,
+        loss=loss,
+        train_targets=_targets_at_hand(train_data),
+        valid_targets=_targets_at_hand(valid_data),
+    )
+    callbacks = _Callbacks.create(
+        config,
+        run_dir=run_dir,
+        progress_bar=progress_bar,
+        steps=len(loaders.train),
+        more=[*guards, *_batch_order(loaders.train)],
+    )
     with _quiet_lightning():
         trainer = _build_trainer(
             config, callbacks=callbacks, run_dir=run_dir, max_epochs=max_epochs, progress_bar=progress_bar
         )
-        with _stop_on_sigint(trainer) as interrupted:
-            trainer.fit(module, loaders.train, loaders.valid)
+        resume_from = last_checkpoint(run_dir) if resume else None
+        with _stop_on_sigint(trainer) as interrupted, _naming_kept_checkpoints(run_dir):
+            trainer.fit(module, loaders.train, loaders.valid, ckpt_path=resume_from, weights_only=True)
     checkpoint = _restore_best(module, callbacks.checkpoint)
     # Lightning hands the model back on the CPU; the validation pass runs where training ran.
     valid_logits = predict_logits(
@@ -144,6 +174,7 @@ def fit_network(
         best_val_loss=lambda: float(loss(valid_logits, _targets(valid_data))),
         checkpoint=checkpoint,
         stopped_reason=_stopped_reason(callbacks, interrupted=bool(interrupted)),
+        guards=[finding for guard in guards for finding in guard.findings],
     )
 
 
@@ -154,6 +185,7 @@ def _result(
     best_val_loss: Callable[[], float],
     checkpoint: Path | None,
     stopped_reason: StopReason,
+    guards: list[dict[str, Any]],
 ) -> TrainResult:
     history = module.history
     best = min(history, key=lambda row: row["val_loss"]) if checkpoint and history else None
@@ -167,6 +199,7 @@ def _result(
         # Without a checkpoint (no epoch finished) the last weights are kept: score them.
         best_val_loss=float(best["val_loss"]) if best else best_val_loss(),
         checkpoint=checkpoint,
+        guards=guards,
     )
 
 
@@ -204,6 +237,13 @@ def _group_size(data: Dataset[Any], batch_size: int) -> int:
     return 1
 
 
+def _batch_order(loader: DataLoader[Any]) -> list[Callback]:
+    """The callback that checkpoints the training loader's shuffling generator (none if it has none)."""
+    sampler = loader.sampler
+    generator = sampler.generator if isinstance(sampler, EpochBatches) else loader.generator
+    return [BatchOrder(generator)] if generator is not None else []
+
+
 def _as_dataset(data: TensorPair | Dataset[Any], name: str) -> Dataset[Any]:
     if isinstance(data, tuple):
         if len(data) != 2 or not all(isinstance(t, torch.Tensor) for t in data):
@@ -230,6 +270,11 @@ def _as_dataset(data: TensorPair | Dataset[Any], name: str) -> Dataset[Any]:
     return data
 
 
+def _targets_at_hand(data: Dataset[Any]) -> torch.Tensor | None:
+    """The targets when held in memory; another Dataset would be read item by item (images decoded) to get them."""
+    return data.targets if isinstance(data, InMemoryDataset) else None
+
+
 def _targets(data: Dataset[Any]) -> torch.Tensor:
     if isinstance(data, InMemoryDataset):
         return data.targets
@@ -244,20 +289,26 @@ class _Callbacks:
     extra: list[Callback]
 
     @classmethod
-    def create(cls, config: TrainConfig, *, run_dir: Path, progress_bar: bool, steps: int) -> _Callbacks:
+    def create(
+        cls, config: TrainConfig, *, run_dir: Path, progress_bar: bool, steps: int, more: Sequence[Callback]
+    ) -> _Callbacks:
         early = EarlyStopping(monitor="val_loss", mode="min", patience=config.patience, check_finite=True)
         checkpoint = ModelCheckpoint(
-            dirpath=run_dir / "checkpoints",
-            filename=_CHECKPOINT_NAME,
+            dirpath=checkpoint_dir(run_dir),
+            filename=BEST,
             monitor="val_loss",
             mode="min",
             save_top_k=1,
             save_weights_only=True,
             enable_version_counter=False,  # overwrite best.ckpt of an earlier run in the same directory
         )
+        # The whole state after every validated epoch, for resume; overwritten in place (monitor=None keeps one).
+        last = ModelCheckpoint(dirpath=checkpoint_dir(run_dir), filename=LAST, enable_version_counter=False)
         timer = None if config.time_budget is None else Timer(timedelta(seconds=config.time_budget), verbose=False)
-        # ~10 refreshes per epoch: redrawing the bar after every small step costs as much as the step.
-        extra: list[Callback] = [TQDMProgressBar(refresh_rate=max(1, steps // 10))] if progress_bar else []
+        extra: list[Callback] = [last, *more]
+        if progress_bar:
+            # ~10 refreshes per epoch: redrawing the bar after every small step costs as much as the step.
+            extra.append(TQDMProgressBar(refresh_rate=max(1, steps // 10)))
         return cls(early, checkpoint, timer, extra)
 
     def as_list(self) -> list[Callback]:
@@ -274,6 +325,7 @@ def _build_trainer(
         max_epochs=max_epochs,
         callbacks=callbacks.as_list(),
         logger=CSVLogger(save_dir=run_dir, name="logs", version=""),
+        plugins=[AtomicCheckpointIO()],
         log_every_n_steps=1,  # we log once per epoch; this only silences the "logging interval" advice
         enable_progress_bar=progress_bar,
         enable_model_summary=False,
@@ -299,6 +351,19 @@ def _stopped_reason(callbacks: _Callbacks, *, interrupted: bool) -> StopReason:
     if callbacks.timer is not None and (callbacks.timer.time_remaining("train") or 0.0) <= 0.0:
         return "time_budget"
     return "max_epochs"
+
+
+@contextmanager
+def _naming_kept_checkpoints(run_dir: Path) -> Iterator[None]:
+    """Add to a training failure where the checkpoints of the last good epoch are kept."""
+    try:
+        yield
+    except TrainingError as err:
+        if last_checkpoint(run_dir) is None:
+            raise
+        raise TrainingError(
+            f"{err} The checkpoints of the last good epoch are kept in {str(checkpoint_dir(run_dir))!r}."
+        ) from err
 
 
 @contextmanager
