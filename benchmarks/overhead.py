@@ -21,12 +21,14 @@ import copy
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from labelwise.errors import TrainingWarning
 from labelwise.losses import loss_for
 from labelwise.models import build_network, create_backbone
 from labelwise.task import Task
@@ -122,6 +124,8 @@ def _bare_loop(network: nn.Module, work: Workload, *, epochs: int, lr: float, we
 
 def labelwise_loop(network: nn.Module, work: Workload, *, epochs: int, lr: float, weight_decay: float) -> float:
     """fit_network on the same work (no early stop within `epochs`: patience > epochs); returns wall seconds."""
+    # The guards stay on (their cost is part of fit_network's); their warnings about the 1-epoch runs are not news.
+    warnings.filterwarnings("ignore", category=TrainingWarning)
     config = TrainConfig(
         epochs=epochs, lr=lr, weight_decay=weight_decay, batch_size=work.batch_size, patience=epochs + 1
     )

@@ -6,6 +6,8 @@ POINT names where the kill happens, N which occurrence (1-based) of it:
 
     prepare           after the data is read, split and encoded, before training starts
     step              before the N-th optimizer step (mid-epoch)
+    sigint-step       as step, but the process sends itself SIGINT (Ctrl+C) instead
+    sigterm-step      as step, but SIGTERM (what `kill` and job schedulers send)
     checkpoint-save   when the N-th write of last.ckpt is on disk but not yet renamed into place
     artifact-write    after model.safetensors is written, before labelwise.json
     swap              after the finished run is swapped into place, before the resume state is cleaned up
@@ -20,23 +22,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-POINTS = ("prepare", "step", "checkpoint-save", "artifact-write", "swap")
+POINTS = ("prepare", "step", "sigint-step", "sigterm-step", "checkpoint-save", "artifact-write", "swap")
 
 
-def _die() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
+def _die(signum: int = signal.SIGKILL) -> None:
+    os.kill(os.getpid(), signum)
 
 
-def _after_nth(function: Callable[..., Any], n: int, *, before: bool = False) -> Callable[..., Any]:
+def _after_nth(
+    function: Callable[..., Any], n: int, *, before: bool = False, signum: int = signal.SIGKILL
+) -> Callable[..., Any]:
     calls = [0]
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         calls[0] += 1
         if before and calls[0] == n:
-            _die()
+            _die(signum)
         result = function(*args, **kwargs)
         if not before and calls[0] == n:
-            _die()
+            _die(signum)
         return result
 
     return wrapper
@@ -49,9 +53,10 @@ def install(point: str, n: int) -> None:
 
     if point == "prepare":
         fitting._prepare = _after_nth(fitting._prepare, n)  # type: ignore[attr-defined]
-    elif point == "step":
+    elif point in ("step", "sigint-step", "sigterm-step"):
+        signum = {"step": signal.SIGKILL, "sigint-step": signal.SIGINT, "sigterm-step": signal.SIGTERM}[point]
         module.LabelwiseModule._check_finite = _after_nth(  # type: ignore[method-assign]
-            module.LabelwiseModule._check_finite, n, before=True
+            module.LabelwiseModule._check_finite, n, before=True, signum=signum
         )
     elif point == "checkpoint-save":
         replace, saves = os.replace, [0]

@@ -90,3 +90,19 @@ def test_resume_with_other_options_is_refused(demo: Demo, tmp_path: Path) -> Non
     assert other.returncode == 2
     assert "other options (lr: None -> 0.01)" in other.stderr
     assert (tmp_path / "run.partial" / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.parametrize(
+    ("point", "code", "said"), [("sigint-step", 130, "interrupted"), ("sigterm-step", 143, "SIGTERM")]
+)
+def test_ctrl_c_and_sigterm_keep_the_epochs_for_resume(
+    demo: Demo, uninterrupted_accuracy: float, tmp_path: Path, point: str, code: int, said: str
+) -> None:
+    run = tmp_path / "run"
+    stopped = _train(demo, run, kill=(point, 50))
+    assert stopped.returncode == code, stopped.stderr[-2000:]
+    lines = stopped.stderr.strip().splitlines()
+    assert len(lines) == 1 and said in lines[0] and "add --resume to the same command" in lines[0]
+    assert not run.exists() and (tmp_path / "run.partial" / "checkpoints" / "last.ckpt").is_file()
+    assert _train(demo, run, "--resume").returncode == 0
+    assert abs(_test_accuracy(run, demo) - uninterrupted_accuracy) <= 0.01

@@ -314,3 +314,8 @@ def test_classes_are_json_ready() -> None:
     task = Task(kind=TaskKind.BINARY, classes=(np.int64(0), np.int64(1)))  # type: ignore[arg-type]
     assert [type(c) for c in task.classes] == [int, int]  # was: numpy ints that json.dumps refuses
     assert Task.from_dict(json.loads(json.dumps(task.to_dict()))) == task
+
+
+def test_pipe_separated_labels_are_multilabel() -> None:
+    task = infer_task(["Action|Comedy", "Drama", ""])
+    assert task.kind is TaskKind.MULTILABEL and task.classes == ("Action", "Comedy", "Drama")

@@ -19,8 +19,9 @@ from labelwise.errors import ConfigError, LabelError, format_examples, format_ro
 if TYPE_CHECKING:
     from labelwise.task import Task
 
-# Tried in this order when `label_sep` is not given; one of them must be the only one present.
-_AUTO_SEPARATORS = (";", ",", " ")
+# Tried in this order when `label_sep` is not given; one of them must be the only one present. "|" as in
+# MovieLens genres ("Action|Comedy"); a label holding one of these needs an explicit label_sep.
+_AUTO_SEPARATORS = ("|", ";", ",", " ")
 
 
 @dataclass

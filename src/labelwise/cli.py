@@ -37,8 +37,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"labelwise: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("labelwise: interrupted; nothing was written.", file=sys.stderr)
+        print(f"labelwise: interrupted; {_kept_for_resume(args)}", file=sys.stderr)
         return 130
+    except SystemExit as err:
+        # Lightning turns SIGTERM into SystemExit(None) once the current step is done; that is no success.
+        if err.code not in (None, 0):
+            raise
+        print(f"labelwise: terminated (SIGTERM); {_kept_for_resume(args)}", file=sys.stderr)
+        return 143
     except Exception as err:  # noqa: BLE001 - the last line of defence turns any bug into a report request
         if args.debug:
             traceback.print_exc()
@@ -50,6 +56,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         warnings.showwarning = shown
+
+
+def _kept_for_resume(args: argparse.Namespace) -> str:
+    partial = Path(f"{args.out}.partial") if args.command == "train" and args.out else None
+    if partial is not None and (partial / "checkpoints" / "last.ckpt").is_file():
+        return f"the finished epochs are kept in {str(partial)!r}; add --resume to the same command to continue."
+    return "no run was written."
 
 
 def _show_warning(
@@ -329,7 +342,7 @@ def _train(args: argparse.Namespace) -> int:
     from labelwise.report import format_training
     from labelwise.train import TrainConfig
 
-    out = args.out or str(Path("runs") / _data_name(args.data))
+    out = args.out = args.out or str(Path("runs") / _data_name(args.data))
     config = TrainConfig(
         epochs=args.epochs,
         time_budget=args.time_budget,

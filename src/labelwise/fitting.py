@@ -96,6 +96,8 @@ def fit(
         resume: continue the run a killed or failed ``fit`` left in ``out.partial`` (same data and options;
             anything else is refused), from the end of its last finished epoch; without one, start afresh.
             Without ``resume``, an interrupted run in ``out.partial`` is an error rather than thrown away.
+            Ctrl+C during training stops after the current step: with ``out`` it raises KeyboardInterrupt and keeps
+            ``out.partial`` for ``resume``; without, it returns the best epoch so far.
 
     Returns:
         the trained `Classifier`; ``clf.info`` holds the validation metrics and the training record.
@@ -140,6 +142,9 @@ def fit(
             return _fit_in(Path(scratch), source, the_task, options, resume=False)
     with artifact.training_dir(out, resume=resume, is_resumable=lambda d: last_checkpoint(d) is not None) as work:
         clf = _fit_in(work, source, the_task, options, resume=resume)
+        if clf.info["training"]["stopped"] == "interrupted":
+            # Ctrl+C: keep the checkpoints in out.partial for `resume`, rather than saving half a training as a run.
+            raise KeyboardInterrupt
         clf.save_into(work)
     drop_resume_state(Path(out))
     clf.info["run_dir"] = str(out)

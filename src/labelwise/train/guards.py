@@ -176,8 +176,11 @@ class CollapseGuard(Callback):
             first = self.passes[-streak].epoch
             start = f"the model collapsed in validation (epochs {first}-{last.epoch}, {streak} passes in a row)"
             short = ""
-        seen = "; ".join(sign.describe(self.task.classes, num_items=self._num_items) for sign in last.signs)
         per = "label" if self.task.kind is TaskKind.MULTILABEL else "class"
+        described = [sign.describe(self.task.classes, num_items=self._num_items) for sign in last.signs]
+        # Three signs say what happened; a thousand-class collapse would otherwise print a thousand.
+        more = f"; and {len(described) - 3} more like them" if len(described) > 3 else ""
+        seen = "; ".join(described[:3]) + more
         message = (
             f"{start}: {seen}, deciding by {_default_rule(self.task)}. Decisions per {per}: "
             f"{_counts(self._counts[0], self.task.classes)}; labels: {_counts(self._counts[1], self.task.classes)}. "
