@@ -184,11 +184,9 @@ class CollapseGuard(Callback):
         message = (
             f"{start}: {seen}, deciding by {_default_rule(self.task)}. Decisions per {per}: "
             f"{_counts(self._counts[0], self.task.classes)}; labels: {_counts(self._counts[1], self.task.classes)}. "
-            f"{_imbalance(self._counts[1], self.task)}Likely causes: an unweighted loss on imbalanced classes, or a "
-            "learning rate too high for the model (the loss jumps between epochs). Try class weights (`--balance "
-            f"auto`, the default; balance='auto') or {_lower_lr(pl_module)}.{short} Decision thresholds are tuned "
+            f"{_imbalance(self._counts[1], self.task)}{_remedies(pl_module)}{short} Decision thresholds are tuned "
             "on validation after training: they recover a class the 0.5 threshold misses only while its scores "
-            "still rank its items first. Pass guards='off' (`--guards off`) to silence this check."
+            "still rank its items first. Pass `--guards off` (guards='off') to silence this check."
         )
         _emit(self.findings, epoch=last.epoch, rule="collapse", message=message, action=self.action)
 
@@ -255,7 +253,7 @@ class LearningGuard(Callback):
             "(the loss jumps) or too low (it barely moves), labels that do not follow from the inputs, or inputs on "
             f"very different scales. Try {_lower_lr(pl_module)} or a higher one when the loss barely moves; check "
             "that the target column is right and that rows and labels line up; standardize the inputs (labelwise's "
-            "table preprocessing does). Pass guards='off' (`--guards off`) to silence this check."
+            "table preprocessing does). Pass `--guards off` (guards='off') to silence this check."
         )
         _emit(self.findings, epoch=self._epochs[-1], rule="no_learning", message=message, action=self.action)
 
@@ -331,6 +329,21 @@ def _imbalance(items: torch.Tensor, task: Task) -> str:
     if ratio < IMBALANCE_RATIO:
         return ""
     return f"The validation labels are imbalanced ({ratio:.0f}:1). "
+
+
+def _remedies(pl_module: L.LightningModule) -> str:
+    loss = getattr(pl_module, "loss", None)
+    weighted = isinstance(loss, TaskLoss) and (loss.pos_weight is not None or loss.class_weight is not None)
+    if weighted:  # class weights are on already: suggesting them again would send the user in a circle
+        return (
+            "Likely cause: a learning rate too high for the model (the loss jumps between epochs), or labels that "
+            f"do not follow from the inputs. Try {_lower_lr(pl_module)}."
+        )
+    return (
+        "Likely causes: a learning rate too high for the model (the loss jumps between epochs), labels that do not "
+        "follow from the inputs, or imbalanced classes under an unweighted loss (`--balance auto`, the default, "
+        f"weights it from {IMBALANCE_RATIO:g}:1 on; `--balance none` never). Try {_lower_lr(pl_module)}."
+    )
 
 
 def _lower_lr(pl_module: L.LightningModule) -> str:
