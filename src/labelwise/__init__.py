@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from labelwise.errors import PossibleMistakeWarning as PossibleMistakeWarning
     from labelwise.errors import TrainingError as TrainingError
     from labelwise.errors import TrainingWarning as TrainingWarning
+    from labelwise.estimator import LabelwiseClassifier as LabelwiseClassifier
     from labelwise.fitting import fit as fit
     from labelwise.losses import loss_for as loss_for
     from labelwise.models import create_backbone as create_backbone
@@ -50,6 +51,7 @@ _EXPORTS = {
     "DataError": "labelwise.errors",
     "DataWarning": "labelwise.errors",
     "LabelError": "labelwise.errors",
+    "LabelwiseClassifier": "labelwise.estimator",
     "LabelwiseError": "labelwise.errors",
     "LabelwiseWarning": "labelwise.errors",
     "NotFittedError": "labelwise.errors",

@@ -1,0 +1,336 @@
+"""`LabelwiseClassifier`: `labelwise.fit` and the `Classifier` it returns, as a scikit-learn estimator.
+
+The estimator composes the library and never re-implements it: `labelwise.fit` infers the Task, trains, calibrates
+and tunes the decision policy; predictions come from `Classifier.predict_source`. What lives here is the sklearn
+contract: array validation (`validate_data`), sklearn's label conventions (sorted ``classes_``, the positive class
+``classes_[1]``, multilabel predictions as a 0/1 indicator matrix) and the learned ``*_`` attributes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import sklearn.exceptions
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import Tags, check_random_state
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from labelwise.classifier import Predictions
+from labelwise.data.sources import Source
+from labelwise.errors import LabelError, NotFittedError, format_rows
+from labelwise.fitting import fit as labelwise_fit
+from labelwise.task import Task, TaskKind
+from labelwise.train import TrainConfig
+
+__all__ = ["LabelwiseClassifier"]
+
+_MAX_SEED = 2**31 - 1
+
+
+class _NotFittedError(NotFittedError, sklearn.exceptions.NotFittedError):  # type: ignore[misc]  # sklearn is untyped
+    """Caught by ``except labelwise.NotFittedError`` and by ``except sklearn.exceptions.NotFittedError`` alike."""
+
+
+class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]  # sklearn is untyped
+    """A labelwise classifier with the scikit-learn estimator interface.
+
+    ``fit(X, y)`` trains with `labelwise.fit` on the features ``X`` (2-D array or DataFrame of numbers) and labels
+    ``y`` in any form the Task accepts: 1-D str/int/bool labels, a list/set of labels per item, delimiter-separated
+    label strings, or a 0/1 indicator matrix (array, list of rows or DataFrame of 0/1 columns) for multilabel.
+    The validation split, calibration and tuned thresholds are labelwise's own.
+
+    Args:
+        task: ``auto`` or ``binary`` / ``multiclass`` / ``multilabel`` (as in `labelwise.fit`).
+        model: ``auto`` (the tabular MLP), or a registered backbone name (`list_backbones`).
+        metric: what binary and per-label thresholds are tuned for (as in `labelwise.fit`).
+        epochs: most epochs to train; None: labelwise's rule (~1000 optimizer steps, within [10, 100]).
+        lr: peak learning rate; None: labelwise's default.
+        batch_size: None: labelwise's rule.
+        time_budget: seconds of training after which the best epoch so far is kept; None: no limit.
+        balance: ``auto`` (weight the loss when classes are imbalanced beyond 10:1) or ``none``.
+        allow_none: single-label data: let `predict` answer None ("none of these"): ``max_prob``, ``energy`` or
+            ``one_vs_rest``; `decision_function` then still ranks every class.
+        conformal: fit split-conformal prediction sets at this level (kept in ``classifier_``).
+        label_sep: separator of delimiter-joined multilabel strings (default: detected).
+        guards: what training does when the model collapses onto one class or learns nothing: ``warn`` (a
+            `TrainingWarning`), ``fail`` (a `TrainingError`) or ``off``.
+        random_state: seed of the split, the initial weights and the batch order (``TrainConfig.seed``); an int,
+            a ``numpy.random.RandomState``, or None for a fresh seed each fit.
+
+    Attributes:
+        classifier_: the trained `Classifier` (save it with ``classifier_.save(path)``).
+        task_: its `Task`.
+        classes_: the classes as an array, in `predict_proba` column order (sorted, as sklearn sorts them;
+            ``0..C-1`` for an indicator-matrix target).
+        thresholds_: binary: the tuned threshold on P(``classes_[1]``); multilabel: ``(C,)`` per-label thresholds.
+            Absent for multiclass, which decides by argmax.
+        n_features_in_: number of features seen in `fit`.
+        feature_names_in_: the column names, when ``X`` was a DataFrame with string column names.
+
+    Example:
+        >>> from sklearn.datasets import load_iris
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = LabelwiseClassifier(epochs=5).fit(X, y)
+        >>> clf.predict_proba(X[:2]).shape, clf.classes_.tolist()
+        ((2, 3), [0, 1, 2])
+        >>> bool(clf.score(X, y) > 0.7)
+        True
+    """
+
+    def __init__(
+        self,
+        *,
+        task: str = "auto",
+        model: str = "auto",
+        metric: str = "f1",
+        epochs: int | None = None,
+        lr: float | None = None,
+        batch_size: int | None = None,
+        time_budget: float | None = None,
+        balance: str = "auto",
+        allow_none: str | None = None,
+        conformal: float | None = None,
+        label_sep: str | None = None,
+        guards: str = "warn",
+        random_state: int | np.random.RandomState | None = 0,
+    ) -> None:
+        # sklearn's contract: __init__ stores its arguments verbatim; fit validates them (so clone/set_params work).
+        self.task = task
+        self.model = model
+        self.metric = metric
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.time_budget = time_budget
+        self.balance = balance
+        self.allow_none = allow_none
+        self.conformal = conformal
+        self.label_sep = label_sep
+        self.guards = guards
+        self.random_state = random_state
+
+    def __sklearn_tags__(self) -> Tags:
+        """sklearn tags: multilabel indicator targets are supported; NaN in ``X`` is not."""
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        tags.target_tags.multi_output = True
+        tags.input_tags.allow_nan = False
+        return tags
+
+    # -- fitting -----------------------------------------------------------------------------------
+    def fit(self, X: npt.ArrayLike, y: Any) -> LabelwiseClassifier:
+        """Train on features ``X`` ``(N, F)`` and labels ``y`` (see the class docstring for the label forms).
+
+        Returns:
+            self, fitted.
+
+        Raises:
+            LabelError: ``y`` is None, continuous, NaN, holds one class or mixed types, or has another length than X.
+            ConfigError: an option out of range (named as the parameter).
+            ValueError: ``X`` is not a finite 2-D array of numbers (sklearn's `validate_data`).
+        """
+        values = validate_data(self, X, reset=True)
+        labels = _labels_from_y(y)
+        if len(labels) != len(values):
+            raise LabelError(
+                f"inconsistent numbers of samples: y has {len(labels)} rows, X has {len(values)}; expected one label "
+                "(or one indicator row) per row of X. Pass X and y with the same rows in the same order."
+            )
+        self.classifier_ = labelwise_fit(
+            _source(values, self._columns(), labels=labels),
+            task=self.task,
+            label_sep=self.label_sep,
+            positive=_sklearn_positive(labels) if self.task in ("auto", "binary") else None,
+            model=self.model,
+            metric=self.metric,
+            allow_none=self.allow_none,
+            conformal=self.conformal,
+            config=self._config(),
+            progress=False,
+        )
+        self.task_: Task = self.classifier_.task
+        self.classes_ = np.asarray(self.task_.classes)
+        rule = self.classifier_.policy.rule
+        if rule.threshold is not None:
+            self.thresholds_: float | np.ndarray = rule.threshold
+        elif rule.thresholds is not None:
+            self.thresholds_ = np.asarray(rule.thresholds)
+        return self
+
+    def _config(self) -> TrainConfig:
+        seed = self.random_state
+        if seed is None or isinstance(seed, np.random.RandomState):
+            seed = int(check_random_state(seed).randint(_MAX_SEED))
+        return TrainConfig(
+            epochs=self.epochs,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            time_budget=self.time_budget,
+            # TrainConfig checks both values and names the parameter in its error.
+            balance=self.balance,  # type: ignore[arg-type]
+            guards=self.guards,  # type: ignore[arg-type]
+            seed=seed,
+        )
+
+    def _columns(self) -> list[str]:
+        # The DataFrame's own names when it had them, so `classifier_.save(...)` predicts on a table with those
+        # columns; positional names otherwise.
+        names = getattr(self, "feature_names_in_", None)
+        return [str(n) for n in names] if names is not None else [f"x{i}" for i in range(self.n_features_in_)]
+
+    # -- prediction --------------------------------------------------------------------------------
+    def predict(self, X: npt.ArrayLike) -> np.ndarray:
+        """Decisions: labels ``(N,)`` from ``classes_``; multilabel: an ``(N, C)`` int64 0/1 matrix over ``classes_``.
+
+        An ``allow_none`` model answers None where it abstains (the array is then of dtype object).
+        """
+        out = self._predict(X).out
+        if self.task_.kind is TaskKind.MULTILABEL:
+            return np.asarray(out.decisions.numpy(), dtype=np.int64)
+        indices = out.decisions.numpy()
+        abstained = indices < 0
+        if not abstained.any():
+            return np.asarray(self.classes_[indices])
+        labels = self.classes_.astype(object)[np.where(abstained, 0, indices)]
+        labels[abstained] = None
+        return np.asarray(labels)
+
+    def predict_proba(self, X: npt.ArrayLike) -> np.ndarray:
+        """Calibrated probabilities ``(N, C)`` float64, columns in ``classes_`` order.
+
+        Binary gives both columns; multilabel each label's own probability (rows need not sum to 1).
+        """
+        return np.asarray(self._predict(X).probs.numpy(), dtype=np.float64)
+
+    def decision_function(self, X: npt.ArrayLike) -> np.ndarray:
+        """Calibrated scores whose sign or argmax gives `predict`'s decision.
+
+        Binary ``(N,)``: the calibrated logit of ``classes_[1]`` minus the logit of the tuned threshold, so a score
+        above 0 means ``classes_[1]``. Multilabel ``(N, C)``: the same per label with its own threshold.
+        Multiclass ``(N, C)``: the calibrated logits (argmax = prediction; an ``allow_none`` model's abstentions
+        are not reflected).
+        """
+        predicted = self._predict(X)
+        logits = self.classifier_.calibration.apply(predicted.logits).double()
+        if self.task_.kind is TaskKind.MULTICLASS:
+            return np.asarray(logits.numpy())
+        if self.task_.kind is TaskKind.BINARY and self.task_.head_width != 1:
+            # A one-vs-rest binary head has two sigmoids, normalised; its score is the logit of that probability.
+            logits = torch.logit(predicted.probs[:, 1:].double())
+        thresholds = torch.logit(torch.as_tensor(self.thresholds_, dtype=torch.float64))
+        scores = logits - thresholds
+        return np.asarray(scores[:, 0].numpy() if self.task_.kind is TaskKind.BINARY else scores.numpy())
+
+    def _predict(self, X: npt.ArrayLike) -> Predictions:
+        try:
+            check_is_fitted(self, "classifier_")
+        except sklearn.exceptions.NotFittedError:
+            raise _NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; predicting needs a trained model. "
+                "Call `fit(X, y)` first."
+            ) from None
+        values = validate_data(self, X, reset=False)
+        return self.classifier_.predict_source(_source(values, self._columns()))
+
+
+def _source(values: np.ndarray, columns: list[str], *, labels: pd.Series | pd.DataFrame | None = None) -> Source:
+    """A table `Source` over validated features.
+
+    Built directly rather than with `source_from_frame`, which reads a column named ``y``, ``label`` or ``is_valid``
+    as the target or the split, as it should for a CSV: here every column of ``X`` is a feature.
+    """
+    return Source(
+        frame=pd.DataFrame(values, columns=columns),
+        kind="table",
+        root=Path.cwd(),
+        ids=[str(i) for i in range(len(values))],
+        feature_columns=columns,
+        target=None if labels is None else "y",
+        labels=labels,
+    )
+
+
+def _labels_from_y(y: Any) -> pd.Series | pd.DataFrame:
+    """``y`` as the Series (one entry per item) or DataFrame (0/1 columns) that `infer_task` reads."""
+    if y is None:
+        raise LabelError(
+            "LabelwiseClassifier requires y to be passed, but the target y is None. "
+            "Expected one label per row of X (or a 0/1 indicator matrix); call `fit(X, y)`."
+        )
+    if isinstance(y, pd.DataFrame):
+        _check_not_continuous(y.to_numpy())
+        labels: pd.Series | pd.DataFrame = y.reset_index(drop=True)
+    elif isinstance(y, pd.Series):
+        _check_not_continuous(y.to_numpy())
+        labels = y.reset_index(drop=True)
+    else:
+        array = np.asarray(y) if not isinstance(y, list) else _list_as_array(y)
+        _check_not_continuous(array)
+        labels = pd.DataFrame(array) if array.ndim == 2 else pd.Series(list(array), dtype=object)
+    if isinstance(labels, pd.DataFrame) and labels.shape[1] == 1:
+        # sklearn's convention (`column_or_1d(warn=True)`): a column vector is 1-D labels, said with a warning.
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected. Please change the shape of y to "
+            "(n_samples,), for example using ravel().",
+            sklearn.exceptions.DataConversionWarning,
+            stacklevel=3,
+        )
+        labels = labels.iloc[:, 0]
+    return labels
+
+
+def _list_as_array(y: list[Any]) -> np.ndarray:
+    """A list as an array when its rows are equal-length (an indicator matrix as lists); else one object per item."""
+    try:
+        array = np.asarray(y)
+        if array.ndim in (1, 2) and array.dtype != object:
+            return array
+    except ValueError:  # ragged lists of labels
+        pass
+    ragged = np.empty(len(y), dtype=object)
+    ragged[:] = y
+    return ragged
+
+
+def _check_not_continuous(array: np.ndarray) -> None:
+    """Refuse float targets that are not class labels, with the ``Unknown label type`` phrase sklearn tools match."""
+    if array.dtype.kind != "f":
+        return
+    missing = np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1))
+    if missing.size:
+        raise LabelError(
+            f"Input y contains NaN or infinity in {format_rows(missing.tolist())}; expected a class label in every "
+            "row. Drop those rows (from X too) or fill in their labels."
+        )
+    kind = type_of_target(array)
+    if kind.startswith("continuous"):
+        found = np.unique(array[array != np.round(array)])
+        raise LabelError(
+            f"Unknown label type: {kind}; y holds {found.size} distinct non-integer numbers (e.g. "
+            f"{found[:3].tolist()}). Expected class labels (str, int, bool), lists of labels, or a 0/1 indicator "
+            "matrix. For a numeric target use a regressor, or bin it into classes first."
+        )
+
+
+def _sklearn_positive(labels: pd.Series | pd.DataFrame) -> Any:
+    """sklearn's positive class: the larger of exactly two sorted labels (labelwise's default may pick the rarer).
+
+    None when ``y`` is not two plain sortable labels; `infer_task` then decides and explains.
+    """
+    if isinstance(labels, pd.DataFrame):
+        return None
+    try:
+        classes = sorted(set(labels.tolist()))
+    except TypeError:  # unhashable (lists per item) or unorderable (mixed types) labels: not plain binary
+        return None
+    if len(classes) != 2:
+        return None
+    positive = classes[1]
+    return positive.item() if isinstance(positive, np.generic) else positive
