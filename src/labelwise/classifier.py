@@ -31,7 +31,7 @@ from labelwise.losses import infer_balance, loss_for
 from labelwise.models import ModelSpec, create_network
 from labelwise.task import Task, join_labels
 
-__all__ = ["Classifier", "Predictions", "load"]
+__all__ = ["Classifier", "Predictions", "load", "predictions_table"]
 
 _INFERENCE_BATCH = 512
 
@@ -117,20 +117,7 @@ class Classifier:
         conformal or top-k set, joined like multilabel labels) when the policy gives sets.
         """
         predicted = self.predict_source(source, skip_bad=skip_bad)
-        out = predicted.out
-        ids = [i for i, keep in zip(source.ids, predicted.kept, strict=True) if keep]
-        frame = pd.DataFrame({"id": ids})
-        probs = out.probs.numpy()
-        for j, cls in enumerate(self.task.classes):
-            frame[f"p:{cls}"] = probs[:, j]
-        frame["prediction"] = join_labels(self.task.decode(out.decisions), sep=self.task.label_sep)
-        frame["abstained"] = out.abstained.numpy()
-        if out.unknown_score is not None:
-            frame["unknown_score"] = out.unknown_score.numpy()
-        if out.sets is not None:
-            sets = [tuple(self.task.classes[j] for j in np.flatnonzero(row)) for row in out.sets.numpy()]
-            frame["set"] = join_labels(sets, sep=self.task.label_sep)
-        return frame
+        return predictions_table(predicted.out, source=source, kept=predicted.kept, task=self.task)
 
     # -- evaluation ------------------------------------------------------------------------------
     def evaluate(self, data: Any, *, target: str | list[str] | None = None) -> dict[str, float]:
@@ -231,6 +218,26 @@ class Classifier:
             "decision": self.policy.to_dict(),
             **self.info,
         }
+
+
+def predictions_table(out: Decisions, *, source: Source, kept: np.ndarray, task: Task) -> pd.DataFrame:
+    """The ``predictions.csv`` table of a policy's ``out`` for the ``kept`` rows of ``source``.
+
+    Shared by every backend (the network in torch, an exported ONNX file), so they write the same columns.
+    """
+    ids = [i for i, keep in zip(source.ids, kept, strict=True) if keep]
+    frame = pd.DataFrame({"id": ids})
+    probs = out.probs.numpy()
+    for j, cls in enumerate(task.classes):
+        frame[f"p:{cls}"] = probs[:, j]
+    frame["prediction"] = join_labels(task.decode(out.decisions), sep=task.label_sep)
+    frame["abstained"] = out.abstained.numpy()
+    if out.unknown_score is not None:
+        frame["unknown_score"] = out.unknown_score.numpy()
+    if out.sets is not None:
+        sets = [tuple(task.classes[j] for j in np.flatnonzero(row)) for row in out.sets.numpy()]
+        frame["set"] = join_labels(sets, sep=task.label_sep)
+    return frame
 
 
 def load(path: str | os.PathLike[str]) -> Classifier:

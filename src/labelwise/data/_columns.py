@@ -133,11 +133,16 @@ class NumericColumn:
         """Names of the features this column writes."""
         return [str(self.name)] + ([f"{self.name}:missing"] if self.indicator else [])
 
+    def values(self, series: pd.Series) -> tuple[np.ndarray, str | None]:
+        """The column as float64 ``(N,)`` with NaN for missing cells, and a description of non-numeric cells, if any."""
+        values, bad = numeric_values(series)
+        return values, _bad_cells(series, bad, name=self.name) if bad.size else None
+
     def write(self, series: pd.Series, out: np.ndarray) -> str | None:
         """Write ``(N, width)`` features into ``out``; return a description of non-numeric cells instead, if any."""
-        values, bad = numeric_values(series)
-        if bad.size:
-            return _bad_cells(series, bad, name=self.name)
+        values, problem = self.values(series)
+        if problem:
+            return problem
         missing = np.isnan(values)
         out[:, 0] = (np.where(missing, self.fill, values) - self.mean) / self.std
         if self.indicator:

@@ -27,7 +27,15 @@ from labelwise.data._columns import (
 from labelwise.data._csv import check_unique_columns, csv_columns, read_csv
 from labelwise.errors import DataError, format_examples
 
-__all__ = ["CategoricalColumn", "NumericColumn", "TablePreprocessor", "is_parquet_folder", "read_columns", "read_table"]
+__all__ = [
+    "CategoricalColumn",
+    "NumericColumn",
+    "TablePreprocessor",
+    "is_parquet_folder",
+    "not_numbers_error",
+    "read_columns",
+    "read_table",
+]
 
 _PARQUET_SUFFIXES = frozenset({".parquet", ".pq", ".parq"})
 
@@ -160,6 +168,14 @@ def _drop_saved_index(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def not_numbers_error(problems: Sequence[str]) -> DataError:
+    """The error for numeric feature columns holding text; ``problems`` as `NumericColumn.values` describes them."""
+    return DataError(
+        f"numeric feature columns hold values that are not numbers: {'; '.join(problems)}. Expected numbers "
+        "or empty cells (empty cells are filled with the training median); fix or blank those cells."
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class TablePreprocessor:
     """Turns feature columns into a float tensor: numeric columns standardized, categorical ones one-hot.
@@ -239,7 +255,7 @@ class TablePreprocessor:
             DataError: ``frame`` lacks fitted columns, or numeric columns hold non-numeric values (all such columns and
                 rows are named at once).
         """
-        self._check_has_columns(frame)
+        self.check_columns(frame)
         out = np.empty((len(frame), self.num_features), dtype=np.float32)
         problems: list[str] = []
         start = 0
@@ -249,13 +265,11 @@ class TablePreprocessor:
                 problems.append(problem)
             start += spec.width
         if problems:
-            raise DataError(
-                f"numeric feature columns hold values that are not numbers: {'; '.join(problems)}. Expected numbers "
-                "or empty cells (empty cells are filled with the training median); fix or blank those cells."
-            )
+            raise not_numbers_error(problems)
         return torch.from_numpy(out)
 
-    def _check_has_columns(self, frame: pd.DataFrame) -> None:
+    def check_columns(self, frame: pd.DataFrame) -> None:
+        """Raise `DataError` naming every fitted column that ``frame`` lacks."""
         present = set(frame.columns)
         missing = [name for name in self.columns if name not in present]
         if missing:
