@@ -232,14 +232,14 @@ def _fit_in(run_dir: Path, source: Source, task: Task, options: _Options, *, res
 def _run_record(data: _Prepared, task: Task, spec: ModelSpec, config: TrainConfig) -> dict[str, Any]:
     """What a resumed run must share with the one it continues: the prepared data and what shapes training.
 
-    The time budget, the accelerator, the workers and the guards may change between the two.
+    The time budget, the accelerator, the workers, the guards and the loggers may change between the two.
     """
     digest = hashlib.sha256()
     for tensor in (data.values, data.targets, torch.from_numpy(data.split.train), torch.from_numpy(data.split.valid)):
         digest.update(str((tensor.dtype, tuple(tensor.shape))).encode())
         digest.update(tensor.contiguous().numpy().tobytes())
     digest.update(json.dumps(data.inputs.to_dict(), sort_keys=True, default=str).encode())
-    free = {"time_budget", "accelerator", "num_workers", "guards"}
+    free = {"time_budget", "accelerator", "num_workers", "guards", "loggers"}
     options = {k: v for k, v in config.to_dict().items() if k not in free}
     return {"data": digest.hexdigest(), "options": {**options, "task": task.to_dict(), "model": spec.to_dict()}}
 

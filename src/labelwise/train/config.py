@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 from labelwise.errors import ConfigError
+from labelwise.train.loggers import check_loggers
 
 __all__ = ["AUTO_LR", "TrainConfig"]
 
@@ -48,6 +49,9 @@ class TrainConfig:
         guards: what the training guards do when the model collapses onto one class or learns nothing
             (`labelwise.train.guards`): ``"warn"`` (a `TrainingWarning`, recorded in the run), ``"fail"``
             (a `TrainingError`), or ``"off"``. Non-finite losses and gradients always stop training.
+        loggers: Lightning loggers of the training curves, some of ``"csv"``, ``"tensorboard"``, ``"mlflow"``
+            (`labelwise.train.loggers`); ``"csv"`` (``run_dir/logs/metrics.csv``) is always on, since the HTML
+            report reads it. They may change when a run is resumed.
 
     Example:
         >>> config = TrainConfig(epochs=5)
@@ -67,6 +71,7 @@ class TrainConfig:
     num_workers: int = 0
     accelerator: str = "auto"
     guards: Literal["warn", "fail", "off"] = "warn"
+    loggers: tuple[str, ...] = ("csv",)
 
     def __post_init__(self) -> None:
         _check_int(self.epochs, "epochs", low=1, optional=True)
@@ -86,6 +91,7 @@ class TrainConfig:
             raise ConfigError(f"accelerator={self.accelerator!r}; expected 'auto', 'cpu', 'gpu' or 'mps'.")
         if self.guards not in ("warn", "fail", "off"):
             raise ConfigError(f"guards={self.guards!r}; expected 'warn', 'fail' or 'off'.")
+        object.__setattr__(self, "loggers", check_loggers(self.loggers))
 
     def resolve_batch_size(self, num_samples: int) -> int:
         """``batch_size``, or the auto rule for ``num_samples`` training rows; never more than num_samples."""

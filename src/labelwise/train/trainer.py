@@ -3,8 +3,8 @@
 Callbacks: early stopping on ``val_loss``, a checkpoint on every improvement (``run_dir/checkpoints/best.ckpt``)
 and of the whole training state after every epoch (``last.ckpt``, what ``resume=True`` continues from; see
 `labelwise.train.checkpoints`), a Timer for ``time_budget``, and a progress bar; metrics per epoch go to
-``run_dir/logs/metrics.csv``. Ctrl+C stops after the current step and returns the best epoch so far (a second
-Ctrl+C interrupts for real).
+``run_dir/logs/metrics.csv`` (and to TensorBoard / MLflow with ``config.loggers``). Ctrl+C stops after the current
+step and returns the best epoch so far (a second Ctrl+C interrupts for real).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from typing import Any, Literal
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, Timer, TQDMProgressBar
-from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -41,6 +40,7 @@ from labelwise.train.batches import (
 from labelwise.train.checkpoints import BEST, LAST, AtomicCheckpointIO, BatchOrder, checkpoint_dir, last_checkpoint
 from labelwise.train.config import TrainConfig
 from labelwise.train.guards import create_guards
+from labelwise.train.loggers import create_loggers, logging_environment
 from labelwise.train.module import LabelwiseModule
 
 __all__ = ["StopReason", "TrainResult", "fit_network"]
@@ -156,7 +156,7 @@ def fit_network(
         steps=len(loaders.train),
         more=[*guards, *_batch_order(loaders.train)],
     )
-    with _quiet_lightning():
+    with _quiet_lightning(), logging_environment(config.loggers):
         trainer = _build_trainer(
             config, callbacks=callbacks, run_dir=run_dir, max_epochs=max_epochs, progress_bar=progress_bar
         )
@@ -324,7 +324,7 @@ def _build_trainer(
         devices=1,
         max_epochs=max_epochs,
         callbacks=callbacks.as_list(),
-        logger=CSVLogger(save_dir=run_dir, name="logs", version=""),
+        logger=create_loggers(config.loggers, run_dir=run_dir),
         plugins=[AtomicCheckpointIO()],
         log_every_n_steps=1,  # we log once per epoch; this only silences the "logging interval" advice
         enable_progress_bar=progress_bar,
