@@ -7,6 +7,7 @@ releases the GIL while decoding and resizing), into one preallocated ``(N, C, si
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
@@ -24,7 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from labelwise.errors import ConfigError, DataError, format_examples
 
-__all__ = ["ImageSpec", "LoadedImages", "image_transforms", "infer_image_spec", "load_images"]
+__all__ = ["ImageSpec", "LoadedImages", "decode_image_bytes", "image_transforms", "infer_image_spec", "load_images"]
 
 _GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 _WIDE_GRAY_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
@@ -295,7 +296,35 @@ def _reason(err: Exception, path: str) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def _decode(path: str, spec: ImageSpec) -> np.ndarray:
+def decode_image_bytes(data: bytes, spec: ImageSpec) -> np.ndarray:
+    """One encoded image (the bytes of a png, jpg, ... file) as ``(C, size, size)`` uint8, as `load_images` decodes.
+
+    For images that arrive without a file (an HTTP request); the same decoder, conversion and resize as files get.
+
+    Raises:
+        DataError: the bytes are empty or not an image PIL can decode; the message says why.
+
+    Example:
+        >>> import io
+        >>> buffer = io.BytesIO()
+        >>> Image.new("RGB", (40, 30)).save(buffer, format="PNG")
+        >>> decode_image_bytes(buffer.getvalue(), ImageSpec(size=16, channels=1, mean=(0.5,), std=(0.25,))).shape
+        (1, 16, 16)
+    """
+    if not data:
+        raise DataError("empty image (0 bytes); expected the bytes of an image file (png, jpg, bmp, gif, webp, tif).")
+    try:
+        with _pil_warnings():
+            return _decode(io.BytesIO(data), spec)
+    except Exception as err:  # noqa: BLE001 - PIL raises many types on corrupt data; each becomes one reason
+        reason = "not an image format PIL recognizes" if isinstance(err, UnidentifiedImageError) else None
+        raise DataError(
+            f"cannot decode the image ({reason or _reason(err, '')}); expected the bytes of an image file PIL can "
+            "decode (png, jpg, bmp, gif, webp, tif)."
+        ) from err
+
+
+def _decode(path: str | io.BytesIO, spec: ImageSpec) -> np.ndarray:
     """One image as ``(C, size, size)`` uint8."""
     target = "L" if spec.channels == 1 else "RGB"
     with Image.open(path) as file:

@@ -1,0 +1,275 @@
+"""Read and check the body of ``POST /predict``: its size, its JSON, its rows of features or its images.
+
+Everything here answers a client mistake with a `RequestError` (400, or 413 for a body over the limit) whose
+one-line message names the field; nothing a client sends reaches the model unchecked.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from labelwise.data._columns import ColumnName
+from labelwise.data.images import ImageSpec, decode_image_bytes
+from labelwise.data.tables import NumericColumn, TablePreprocessor
+from labelwise.errors import DataError, format_examples
+
+__all__ = [
+    "ImageItem",
+    "RequestError",
+    "TableRows",
+    "check_images",
+    "parse_images",
+    "parse_json",
+    "parse_rows",
+    "read_body",
+]
+
+_MAX_SHOWN = 5
+_DRAIN_FACTOR = 8  # an oversize body is read (and dropped) up to this many limits, so the client sees the 413
+
+
+class RequestError(DataError):
+    """A request the server refuses; ``status`` is the HTTP status code (400 or 413)."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """One image of a request: its id in the response, and the bytes of its file."""
+
+    id: str
+    data: bytes
+
+
+async def read_body(chunks: AsyncIterator[bytes], *, content_length: str | None, limit: int) -> bytes:
+    """The whole body, refusing one over ``limit`` bytes from its Content-Length or from the bytes that came.
+
+    A chunked body has no Content-Length, so the bytes are counted as they arrive and never held past the limit.
+    """
+    declared = None
+    if content_length is not None:
+        if not content_length.strip().isdigit():
+            raise RequestError(f"header Content-Length is {content_length!r}; expected a number of bytes.")
+        declared = int(content_length)
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit or (declared is not None and declared > limit):
+            await _drain(chunks, budget=limit * _DRAIN_FACTOR - size)
+            raise _too_large(declared or size, limit=limit)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def _drain(chunks: AsyncIterator[bytes], *, budget: int) -> None:
+    # A client still sending its body may miss a response written before it is read; drop a bounded amount.
+    async for chunk in chunks:
+        budget -= len(chunk)
+        if budget <= 0:
+            return
+
+
+def _too_large(size: int, *, limit: int) -> RequestError:
+    return RequestError(
+        f"the body holds {'more than ' if size <= limit else ''}{max(size, limit + 1):,} bytes, over this server's "
+        f"limit of {limit:,} (--max-body); send fewer rows or images per request.",
+        status=413,
+    )
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    """The JSON object in ``body``; NaN and Infinity, which JSON does not have, are refused."""
+    try:
+        payload = json.loads(body, parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise RequestError(f"the body is not valid JSON ({_short(err)}); expected a JSON object.") from None
+    if not isinstance(payload, dict):
+        raise RequestError(f'the body is a JSON {_json_type(payload)}; expected an object such as {{"rows": [...]}}.')
+    return payload
+
+
+def _refuse_constant(name: str) -> Any:
+    raise RequestError(f"the body holds {name}, which is not JSON; send null for a missing value.")
+
+
+def _items(payload: Mapping[str, Any], key: str, *, other: str) -> list[Any]:
+    """``payload[key]``, a non-empty list; any other top-level key is an error naming it."""
+    extra = sorted(set(payload) - {key})
+    if extra:
+        hint = f" ({other!r} is for the other kind of model)" if other in extra else ""
+        raise RequestError(f"unknown field(s) {format_examples(extra)}{hint}; expected only {key!r} for this model.")
+    if key not in payload:
+        raise RequestError(f"the body has no field {key!r}; expected {{{key!r}: [...]}} with one entry per item.")
+    items = payload[key]
+    if not isinstance(items, list) or not items:
+        found = "an empty list" if isinstance(items, list) else f"a JSON {_json_type(items)}"
+        raise RequestError(f"field {key!r} is {found}; expected a non-empty list with one entry per item.")
+    return items
+
+
+@dataclass(frozen=True)
+class TableRows:
+    """The checked rows of one table request, column by column: ``columns[name]`` holds JSON values (None = null).
+
+    Kept as lists, not a DataFrame: the batch builds one frame for all its requests, which costs far less than one
+    small frame per request.
+    """
+
+    columns: dict[ColumnName, list[Any]]
+    numeric: frozenset[ColumnName]
+    num_rows: int
+
+    @staticmethod
+    def frame(parts: Sequence[TableRows]) -> pd.DataFrame:
+        """One frame of the rows of ``parts``, in order: numeric columns float64 with NaN for null (as an empty CSV
+        cell of a numeric column reads), the others object."""
+        data: dict[ColumnName, Any] = {}
+        for name in parts[0].columns:
+            values = [value for part in parts for value in part.columns[name]]
+            if name in parts[0].numeric:
+                data[name] = np.array([math.nan if v is None else float(v) for v in values], dtype=np.float64)
+            else:
+                data[name] = pd.Series(values, dtype=object)
+        return pd.DataFrame(data)
+
+
+def parse_rows(payload: Mapping[str, Any], preprocessor: TablePreprocessor) -> TableRows:
+    """The ``rows`` of a table request, checked to hold exactly the model's feature columns.
+
+    Numeric features take a number or null (missing, imputed as in a CSV's empty cell); categorical features take a
+    string, number, boolean or null. Missing and unknown features, and values of the wrong type, are all reported.
+    """
+    rows = _items(payload, "rows", other="images")
+    numeric = {str(spec.name) for spec in preprocessor.specs if isinstance(spec, NumericColumn)}
+    names = {str(name): name for name in preprocessor.columns}
+    problems = _shape_problems(rows, names)
+    if problems:
+        raise RequestError(f"{'; '.join(problems)}. Expected every row to hold exactly the features {_names(names)}.")
+    problems = [p for name in names for p in [_type_problem(rows, name, numeric=name in numeric)] if p]
+    if problems:
+        raise RequestError(f"{'; '.join(problems)}; fix those values.")
+    columns = {column: [row[name] for row in rows] for name, column in names.items()}
+    return TableRows(columns, frozenset(names[name] for name in numeric), len(rows))
+
+
+def _shape_problems(rows: Sequence[Any], names: Mapping[str, Any]) -> list[str]:
+    not_objects = [i for i, row in enumerate(rows) if not isinstance(row, dict)]
+    if not_objects:
+        return [f"{_where('rows', not_objects)} not JSON object(s) of features"]
+    missing: dict[str, list[int]] = {}
+    extra: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        for name in names.keys() - row.keys():
+            missing.setdefault(name, []).append(i)
+        for name in row.keys() - names.keys():
+            extra.setdefault(name, []).append(i)
+    found = [f"{_where('rows', at)} lack(s) feature(s) {names}" for at, names in _by_rows(missing)]
+    found += [f"{_where('rows', at)} hold(s) unknown feature(s) {names}" for at, names in _by_rows(extra)]
+    return found[:_MAX_SHOWN] + ([f"and {len(found) - _MAX_SHOWN} more"] if len(found) > _MAX_SHOWN else [])
+
+
+def _by_rows(features: dict[str, list[int]]) -> list[tuple[list[int], str]]:
+    """Features grouped by the rows they concern: ``rows[0] lacks 'a', 'b'`` rather than one line per feature."""
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for name, rows in sorted(features.items()):
+        groups.setdefault(tuple(rows), []).append(repr(name))
+    return [(list(rows), ", ".join(names)) for rows, names in groups.items()]
+
+
+def _type_problem(rows: Sequence[dict[str, Any]], name: str, *, numeric: bool) -> str | None:
+    fits = _is_finite_number if numeric else _is_category
+    bad = [i for i, row in enumerate(rows) if row[name] is not None and not fits(row[name])]
+    if not bad:
+        return None
+    shown = format_examples([rows[i][name] for i in bad[:_MAX_SHOWN]])
+    expected = "a finite number or null" if numeric else "a string, number, boolean or null"
+    return f"feature {name!r} is {shown} in {_where('rows', bad)}; expected {expected}"
+
+
+def _is_finite_number(value: Any) -> bool:
+    # JSON numbers such as 1e999 parse to inf, and 10**400 overflows float: neither is a feature value.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def _is_category(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool)
+
+
+def parse_images(payload: Mapping[str, Any], spec: ImageSpec) -> list[ImageItem]:
+    """The ``images`` of a JSON request (base64 strings, optionally ``data:`` URLs), each checked to decode."""
+    items = _items(payload, "images", other="rows")
+    decoded: list[ImageItem] = []
+    bad: list[str] = []
+    for i, item in enumerate(items):
+        try:
+            decoded.append(ImageItem(str(i), _base64(item)))
+        except RequestError as err:
+            bad.append(f"images[{i}]: {err}")
+    check_images(decoded, spec, labels=[f"images[{item.id}]" for item in decoded], bad=bad)
+    return decoded
+
+
+def _base64(item: Any) -> bytes:
+    if not isinstance(item, str):
+        raise RequestError(f"a JSON {_json_type(item)}, expected a base64 string")
+    text = item.split(",", 1)[1] if item.startswith("data:") and "," in item else item
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError("not valid base64") from None
+
+
+def check_images(
+    items: Sequence[ImageItem], spec: ImageSpec, *, labels: Sequence[str] | None = None, bad: list[str] | None = None
+) -> None:
+    """Decode each image once, as prediction will, so that an undecodable one is named before any model call.
+
+    ``labels`` name the items in the message (default: their ids); ``bad`` holds problems found before decoding.
+    """
+    bad = list(bad or [])
+    for item, label in zip(items, labels or [item.id for item in items], strict=True):
+        try:
+            decode_image_bytes(item.data, spec)
+        except DataError as err:
+            bad.append(f"{label}: {str(err).split(';')[0]}")
+    if bad:
+        more = f"; and {len(bad) - _MAX_SHOWN} more" if len(bad) > _MAX_SHOWN else ""
+        raise RequestError(f"{len(bad)} image(s) cannot be used: {'; '.join(bad[:_MAX_SHOWN])}{more}.")
+
+
+def _where(field: str, indices: Sequence[int]) -> str:
+    shown = ", ".join(f"{field}[{i}]" for i in indices[:_MAX_SHOWN])
+    return shown + (f" and {len(indices) - _MAX_SHOWN} more" if len(indices) > _MAX_SHOWN else "")
+
+
+def _names(names: Mapping[str, Any]) -> str:
+    listed = list(names)
+    return ", ".join(repr(n) for n in listed[:20]) + (f" and {len(listed) - 20} more" if len(listed) > 20 else "")
+
+
+def _json_type(value: Any) -> str:
+    kinds = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
+
+
+def _short(err: Exception) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= 200 else text[:200] + "..."
