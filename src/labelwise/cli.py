@@ -132,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     _add_predict(sub)
+    _add_export(sub)
     _add_check(sub)
+    _add_serve(sub)
     _add_demo(sub)
     return parser
 
@@ -234,6 +236,16 @@ def _add_train(sub: Any) -> None:
         help="continue a killed or failed run from RUN.partial (same data and options), from its last finished "
         "epoch; starts afresh when there is none",
     )
+    cmd.add_argument(
+        "--logger",
+        nargs="+",
+        default=["csv"],
+        metavar="NAME",
+        help="training logs: csv (RUN/logs/metrics.csv, always on: the --report of `evaluate` reads it), "
+        "tensorboard (RUN/logs/tensorboard), mlflow (RUN/mlruns, or $MLFLOW_TRACKING_URI); several allowed, "
+        "e.g. --logger csv tensorboard (give DATA before this flag); tensorboard and mlflow need `pip install "
+        '"labelwise[loggers]"`',
+    )
     cmd.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -286,6 +298,12 @@ def _add_evaluate(sub: Any) -> None:
     cmd.add_argument("data", help="labelled CSV/Parquet file or image folder")
     _add_data_args(cmd, training=False)
     cmd.add_argument("--json", action="store_true", help="print JSON")
+    cmd.add_argument(
+        "--report",
+        default=None,
+        metavar="PATH",
+        help="also write a self-contained HTML report (figures embedded, no network) to PATH, e.g. report.html",
+    )
 
 
 def _add_check(sub: Any) -> None:
@@ -309,6 +327,45 @@ def _add_predict(sub: Any) -> None:
     cmd.add_argument(
         "--top-k", type=int, default=None, help="multiclass: write the K most probable classes in the `set` column"
     )
+    cmd.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="torch: the run's network; onnx: onnxruntime on RUN/model.onnx from `labelwise export` (RUN may also be "
+        "the .onnx file itself)",
+    )
+
+
+def _add_export(sub: Any) -> None:
+    cmd = _command(
+        sub,
+        "export",
+        "write a trained run as one ONNX file: preprocessing, network and calibrated probabilities, with the task, "
+        "classes and decision policy in its metadata",
+        _export,
+    )
+    cmd.add_argument("run", help="run directory written by `labelwise train`")
+    cmd.add_argument("--format", choices=("onnx",), default="onnx", help="file format")
+    cmd.add_argument(
+        "--out", default=None, help="file to write (default: RUN/model.onnx, where `predict --backend onnx` looks)"
+    )
+    cmd.add_argument("--opset", type=int, default=None, help="ONNX opset, at least 18 (default: the exporter's)")
+
+
+def _add_serve(sub: Any) -> None:
+    cmd = _command(
+        sub,
+        "serve",
+        "serve a trained run as an HTTP JSON API: POST /predict (rows of features, or images as base64 or multipart), "
+        "GET /health, GET /metadata; requests are batched across clients; SIGTERM drains in-flight requests",
+        _serve,
+    )
+    cmd.add_argument("run", help="run directory written by `labelwise train`")
+    cmd.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    cmd.add_argument("--port", type=int, default=8000, help="port to listen on (0 picks a free one)")
+    cmd.add_argument("--max-batch", type=int, default=64, help="most rows or images in one model call")
+    cmd.add_argument("--max-wait-ms", type=float, default=5.0, help="longest a request waits to share a model call")
+    cmd.add_argument("--max-body", default="4MiB", help="largest request body (e.g. 4MiB, 512KB); larger gets 413")
 
 
 def _add_demo(sub: Any) -> None:
@@ -351,6 +408,7 @@ def _train(args: argparse.Namespace) -> int:
         seed=args.seed,
         balance=args.balance,
         guards=args.guards,
+        loggers=tuple(args.logger),
     )
     clf = labelwise.fit(
         args.data,
@@ -384,7 +442,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     from labelwise.report import format_metrics
 
     clf = labelwise.load(args.run)
-    metrics = clf.evaluate(args.data, target=_target(args.target))
+    if args.report is None:
+        metrics = clf.evaluate(args.data, target=_target(args.target))
+    else:
+        from labelwise.html_report import build_report, check_report_path
+
+        check_report_path(args.report)  # before the work, so that a typo in the path costs nothing
+        report = build_report(clf, args.data, target=_target(args.target), run_dir=args.run)
+        metrics = report.metrics
+        print(f"wrote the report to {report.write(args.report)}", file=sys.stderr)
     print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
     return 0
 
@@ -404,7 +470,7 @@ def _predict(args: argparse.Namespace) -> int:
     import labelwise
     from labelwise.data.sources import load_source
 
-    clf = labelwise.load(args.run)
+    clf = labelwise.load(args.run) if args.backend == "torch" else _load_onnx(args.run)
     if args.top_k is not None and clf.policy.conformal is not None:
         print(f"labelwise: note: --top-k {args.top_k} replaces the run's conformal sets in `set`.", file=sys.stderr)
     clf.policy = clf.policy.with_top_k(args.top_k, clf.task)
@@ -415,6 +481,45 @@ def _predict(args: argparse.Namespace) -> int:
     skipped = len(source.ids) - len(frame)
     note = f" ({skipped} unreadable images skipped)" if skipped else ""
     print(f"wrote {len(frame)} predictions to {args.out}{note}", file=sys.stderr)
+    return 0
+
+
+def _load_onnx(run: str) -> Any:
+    from labelwise.export import load_onnx
+
+    return load_onnx(run)
+
+
+def _export(args: argparse.Namespace) -> int:
+    import labelwise
+    from labelwise.export import ONNX_FILE, export_onnx
+
+    out = Path(args.out) if args.out else Path(args.run) / ONNX_FILE
+    export_onnx(labelwise.load(args.run), out, opset=args.opset)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import labelwise
+    from labelwise.serve import parse_size, serve
+
+    max_body = parse_size(args.max_body)
+    clf = labelwise.load(args.run)  # checksums verified before the port is bound: a bad run never listens
+
+    def ready(url: str) -> None:
+        print(f"labelwise: serving {args.run} at {url} (POST /predict, GET /health, GET /metadata)", file=sys.stderr)
+        sys.stderr.flush()
+
+    serve(
+        clf,
+        host=args.host,
+        port=args.port,
+        max_batch=args.max_batch,
+        max_wait_ms=args.max_wait_ms,
+        max_body=max_body,
+        on_ready=ready,
+    )
     return 0
 
 
