@@ -1,0 +1,223 @@
+"""One handler per subcommand: call the public API with the parsed options, print the result. Nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from labelwise.errors import ArtifactError
+
+__all__ = ["check", "demo", "evaluate", "export", "inspect", "predict", "serve", "train"]
+
+
+def inspect(args: argparse.Namespace) -> int:
+    from labelwise.data.inspection import inspect_data
+
+    report = inspect_data(
+        args.data,
+        target=_target(args.target),
+        image_col=args.image_col,
+        task=args.task,
+        label_sep=args.label_sep,
+        seed=args.seed,
+    )
+    print(json.dumps(report, indent=2) if args.json else _format_inspect(report))
+    return 0
+
+
+def train(args: argparse.Namespace) -> int:
+    import labelwise
+    from labelwise.report import format_training
+    from labelwise.train import TrainConfig
+
+    out = args.out = args.out or str(Path("runs") / _data_name(args.data))
+    config = TrainConfig(
+        epochs=args.epochs,
+        time_budget=args.time_budget,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        balance=args.balance,
+        guards=args.guards,
+        loggers=tuple(args.logger),
+    )
+    clf = labelwise.fit(
+        args.data,
+        target=_target(args.target),
+        image_col=args.image_col,
+        task=args.task,
+        label_sep=args.label_sep,
+        positive=args.positive,
+        binary_head=args.binary_head,
+        model=args.model,
+        pretrained=args.pretrained,
+        image_size=args.image_size,
+        metric=args.metric,
+        top_k=args.top_k,
+        allow_none=args.allow_none,
+        coverage=args.coverage,
+        selective_accuracy=args.selective_accuracy,
+        conformal=args.conformal,
+        config=config,
+        progress=not args.quiet,
+        skip_bad_images=args.skip_bad_images,
+        out=out,
+        resume=args.resume,
+    )
+    print(format_training(clf, run_dir=out))
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    import labelwise
+    from labelwise.report import format_metrics
+
+    clf = labelwise.load(args.run)
+    if args.report is None:
+        metrics = clf.evaluate(args.data, target=_target(args.target))
+    else:
+        from labelwise.html_report import build_report, check_report_path
+
+        check_report_path(args.report)  # before the work, so that a typo in the path costs nothing
+        report = build_report(clf, args.data, target=_target(args.target), run_dir=args.run)
+        metrics = report.metrics
+        print(f"wrote the report to {report.write(args.report)}", file=sys.stderr)
+    print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
+    return 0
+
+
+def check(args: argparse.Namespace) -> int:
+    import labelwise
+    from labelwise.errors import TrainingError
+
+    report = labelwise.load(args.run).check(args.data, target=_target(args.target), rows=args.rows)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else str(report))
+    if not report.ok:
+        raise TrainingError(f"the check found {len(report.errors)} error(s) in how {args.run!r} is wired; see above.")
+    return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    import labelwise
+    from labelwise.data.sources import load_source
+
+    clf = labelwise.load(args.run) if args.backend == "torch" else _load_onnx(args.run)
+    if args.top_k is not None and clf.policy.conformal is not None:
+        print(f"labelwise: note: --top-k {args.top_k} replaces the run's conformal sets in `set`.", file=sys.stderr)
+    clf.policy = clf.policy.with_top_k(args.top_k, clf.task)
+    image_col = getattr(clf.inputs, "image_col", None)
+    source = load_source(args.data, target=None, image_col=image_col, id_col=args.id_col, for_training=False)
+    frame = clf.predictions_frame(source, skip_bad=args.skip_bad_images)
+    _write_csv_atomically(frame, Path(args.out))
+    skipped = len(source.ids) - len(frame)
+    note = f" ({skipped} unreadable images skipped)" if skipped else ""
+    print(f"wrote {len(frame)} predictions to {args.out}{note}", file=sys.stderr)
+    return 0
+
+
+def _load_onnx(run: str) -> Any:
+    from labelwise.export import load_onnx
+
+    return load_onnx(run)
+
+
+def export(args: argparse.Namespace) -> int:
+    import labelwise
+    from labelwise.export import ONNX_FILE, export_onnx
+
+    out = Path(args.out) if args.out else Path(args.run) / ONNX_FILE
+    export_onnx(labelwise.load(args.run), out, opset=args.opset)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    import labelwise
+    from labelwise.serve import parse_size, serve
+
+    max_body = parse_size(args.max_body)
+    clf = labelwise.load(args.run)  # checksums verified before the port is bound: a bad run never listens
+
+    def ready(url: str) -> None:
+        print(f"labelwise: serving {args.run} at {url} (POST /predict, GET /health, GET /metadata)", file=sys.stderr)
+        sys.stderr.flush()
+
+    serve(
+        clf,
+        host=args.host,
+        port=args.port,
+        max_batch=args.max_batch,
+        max_wait_ms=args.max_wait_ms,
+        max_body=max_body,
+        on_ready=ready,
+    )
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    import labelwise
+    from labelwise.datasets import make_demo
+    from labelwise.decide.config import NONE_STRATEGIES
+    from labelwise.report import format_comparison, format_metrics, format_training
+    from labelwise.train import TrainConfig
+
+    root = Path(args.dir)
+    demo = make_demo(args.name, root, seed=args.seed)
+    print(f"demo {demo.name}: {demo.description}", file=sys.stderr)
+    # The open-set demo trains one run per way of answering "none of these", to compare them on the same data.
+    strategies = NONE_STRATEGIES if demo.name == "openset" else (None,)
+    results = {}
+    for strategy in strategies:
+        run_dir = root / demo.name / ("run" if strategy is None else f"run-{strategy}")
+        clf = labelwise.fit(
+            demo.train,
+            target=demo.target,
+            image_col=demo.image_col,
+            allow_none=strategy,
+            out=run_dir,
+            resume=True,  # running the demo again after it was killed picks up where it stopped
+            config=TrainConfig(seed=args.seed),
+            progress=not args.quiet,
+        )
+        print(format_training(clf, run_dir=str(run_dir)))
+        results[strategy or "model"] = metrics = clf.evaluate(demo.test, target=demo.target)
+        print(f"\ntest ({demo.test}):\n{format_metrics(metrics)}\n")
+    if len(results) > 1:
+        print(f"side by side on {demo.test}:\n{format_comparison(results)}")
+    return 0
+
+
+# -- small helpers ---------------------------------------------------------------------------------
+def _target(values: list[str] | None) -> str | list[str] | None:
+    if values is None:
+        return None
+    return values[0] if len(values) == 1 else values
+
+
+def _data_name(data: str) -> str:
+    path = Path(data)
+    return (path.stem if path.suffix else path.name) or "run"
+
+
+def _write_csv_atomically(frame: Any, path: Path) -> None:
+    if path.parent and not path.parent.exists():
+        raise ArtifactError(f"the folder of --out {str(path)!r} does not exist; create it or pass another path.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            frame.to_csv(handle, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _format_inspect(report: dict[str, Any]) -> str:
+    from labelwise.report import format_inspect
+
+    return format_inspect(report)
