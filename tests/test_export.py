@@ -19,13 +19,13 @@ from PIL import Image
 from torch import nn
 
 import labelwise
+from labelwise._files import _umask
 from labelwise.classifier import Classifier
 from labelwise.cli import main
 from labelwise.data.sources import load_source
 from labelwise.decide.conformal import ConformalSets
 from labelwise.errors import ArtifactError, ConfigError, DataError
 from labelwise.export import ONNX_FILE, export_onnx, load_onnx
-from labelwise.export._onnx import _umask
 from labelwise.models import ModelSpec, create_network
 from labelwise.models.head import Network
 from labelwise.models.registry import _REGISTRY, register_backbone
@@ -293,7 +293,7 @@ def test_data_dependent_branch_names_the_line(table_runs: dict[str, tuple[Classi
         pytest.param(
             ["export", "{run}", "--out", "{root}/missing/m.onnx"], "folder of --out .* does not exist", id="no-folder"
         ),
-        pytest.param(["export", "{run}", "--out", "{root}"], "is a folder; expected a file path", id="out-is-dir"),
+        pytest.param(["export", "{run}", "--out", "{root}"], "is a folder; expected a file name", id="out-is-dir"),
         pytest.param(["export", "{run}", "--opset", "13"], r"opset=13; expected an int >= 18", id="old-opset"),
         pytest.param(
             ["predict", "{root}/nope", "{data}", "--backend", "onnx"], "no file or folder at", id="predict-no-run"

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
-
-from labelwise.errors import ArtifactError
 
 __all__ = ["check", "demo", "evaluate", "export", "inspect", "predict", "serve", "train"]
 
@@ -81,9 +77,10 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.report is None:
         metrics = clf.evaluate(args.data, target=_target(args.target))
     else:
-        from labelwise.html_report import build_report, check_report_path
+        from labelwise._files import check_output_path
+        from labelwise.html_report import build_report
 
-        check_report_path(args.report)  # before the work, so that a typo in the path costs nothing
+        check_output_path(args.report, option="--report", example="report.html")  # before the work
         report = build_report(clf, args.data, target=_target(args.target), run_dir=args.run)
         metrics = report.metrics
         print(f"wrote the report to {report.write(args.report)}", file=sys.stderr)
@@ -104,8 +101,10 @@ def check(args: argparse.Namespace) -> int:
 
 def predict(args: argparse.Namespace) -> int:
     import labelwise
+    from labelwise._files import check_output_path, write_atomically
     from labelwise.data.sources import load_source
 
+    check_output_path(args.out, option="--out", example="predictions.csv")  # before the work
     clf = labelwise.load(args.run) if args.backend == "torch" else _load_onnx(args.run)
     if args.top_k is not None and clf.policy.conformal is not None:
         print(f"labelwise: note: --top-k {args.top_k} replaces the run's conformal sets in `set`.", file=sys.stderr)
@@ -113,7 +112,7 @@ def predict(args: argparse.Namespace) -> int:
     image_col = getattr(clf.inputs, "image_col", None)
     source = load_source(args.data, target=None, image_col=image_col, id_col=args.id_col, for_training=False)
     frame = clf.predictions_frame(source, skip_bad=args.skip_bad_images)
-    _write_csv_atomically(frame, Path(args.out))
+    write_atomically(args.out, frame.to_csv(index=False), option="--out")
     skipped = len(source.ids) - len(frame)
     note = f" ({skipped} unreadable images skipped)" if skipped else ""
     print(f"wrote {len(frame)} predictions to {args.out}{note}", file=sys.stderr)
@@ -202,19 +201,6 @@ def _target(values: list[str] | None) -> str | list[str] | None:
 def _data_name(data: str) -> str:
     path = Path(data)
     return (path.stem if path.suffix else path.name) or "run"
-
-
-def _write_csv_atomically(frame: Any, path: Path) -> None:
-    if path.parent and not path.parent.exists():
-        raise ArtifactError(f"the folder of --out {str(path)!r} does not exist; create it or pass another path.")
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            frame.to_csv(handle, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _format_inspect(report: dict[str, Any]) -> str:

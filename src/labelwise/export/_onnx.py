@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from labelwise import artifact
+from labelwise._files import check_output_path, write_atomically
 from labelwise.data.tables import NumericColumn
 from labelwise.errors import ArtifactError, ConfigError
 from labelwise.inputs import ImageInputs, TableInputs
@@ -118,8 +119,7 @@ def export_onnx(clf: Classifier, path: str | os.PathLike[str], *, opset: int | N
         raise ConfigError(f"opset={opset!r}; expected an int >= 18 (image resizing needs Resize-18), or None.")
     from labelwise.export._graph import check_table_columns
 
-    out = Path(path)
-    _check_out(out)
+    out = check_output_path(path, option="--out", example=repr(str(Path(path) / ONNX_FILE)))
     if isinstance(clf.inputs, TableInputs):
         check_table_columns(clf.inputs.preprocessor)  # before the slow trace
     network = _trace(clf, opset=opset)
@@ -127,15 +127,8 @@ def export_onnx(clf: Classifier, path: str | os.PathLike[str], *, opset: int | N
     model.producer_name, model.doc_string = "labelwise", "labelwise classifier; see metadata_props"
     onnx.helper.set_model_props(model, _metadata(clf))
     onnx.checker.check_model(model)
-    _write_atomically(model, out)
+    write_atomically(out, model.SerializeToString(), option="--out")
     return out
-
-
-def _check_out(out: Path) -> None:
-    if out.is_dir():
-        raise ArtifactError(f"--out {str(out)!r} is a folder; expected a file path such as {str(out / ONNX_FILE)!r}.")
-    if not out.parent.is_dir():
-        raise ArtifactError(f"the folder of --out {str(out)!r} does not exist; create it or pass another path.")
 
 
 def _trace(clf: Classifier, *, opset: int | None) -> onnx.ModelProto:
@@ -238,25 +231,3 @@ def _metadata(clf: Classifier) -> dict[str, str]:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, default=artifact._json_default)  # the artifact's own JSON rules (tensors, paths)
-
-
-def _write_atomically(model: onnx.ModelProto, out: Path) -> None:
-    tmp: str | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(model.SerializeToString())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; an exported model is meant to be shipped and read
-        os.replace(tmp, out)
-    except BaseException as err:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise ArtifactError(f"cannot write {str(out)!r}: {err.strerror or err}. Pass another --out.") from err
-        raise
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current

@@ -8,17 +8,16 @@ worst-predicted items. matplotlib is imported only when a report is built.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labelwise.errors import ArtifactError
+from labelwise._files import check_output_path, write_atomically
 
 if TYPE_CHECKING:
     from labelwise.classifier import Classifier
 
-__all__ = ["Report", "build_report", "check_report_path", "write_report"]
+__all__ = ["Report", "build_report", "write_report"]
 
 _HEADLINE = {
     "binary": ("f1", "roc_auc", "pr_auc", "accuracy", "balanced_accuracy", "ece"),
@@ -36,59 +35,13 @@ class Report:
     metrics: dict[str, float]
 
     def write(self, path: str | os.PathLike[str]) -> Path:
-        """Write the HTML atomically (a temp file in the same folder, then `os.replace`); return the path.
+        """Write the HTML atomically (`labelwise._files.write_atomically`); return the path.
 
         Raises:
             ArtifactError: the folder is missing or not writable, or ``path`` is a folder; nothing is written.
         """
-        target = check_report_path(path)
-        try:
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        except OSError as err:
-            raise _unwritable(target, err) from err
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(self.html)
-            os.replace(tmp, target)
-        except BaseException as err:
-            Path(tmp).unlink(missing_ok=True)
-            if isinstance(err, OSError):
-                raise _unwritable(target, err) from err
-            raise
-        return target
-
-
-def check_report_path(path: str | os.PathLike[str]) -> Path:
-    """Fail early, before any work, when ``path`` cannot receive the report.
-
-    Raises:
-        ArtifactError: the folder does not exist or is not writable, or ``path`` is a folder.
-
-    Example:
-        >>> check_report_path("/no/such/folder/report.html")
-        Traceback (most recent call last):
-        ...
-        labelwise.errors.ArtifactError: the folder of --report '/no/such/folder/report.html' does not exist; \
-create it or pass another path.
-    """
-    target = Path(path)
-    folder = target.parent
-    if not folder.is_dir():
-        raise ArtifactError(f"the folder of --report {str(target)!r} does not exist; create it or pass another path.")
-    if target.is_dir():
-        raise ArtifactError(f"--report {str(target)!r} is a folder; expected a file name such as report.html.")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ArtifactError(
-            f"the folder of --report {str(target)!r} is not writable; pass a path in a folder you can write to."
-        )
-    return target
-
-
-def _unwritable(target: Path, err: OSError) -> ArtifactError:
-    return ArtifactError(
-        f"cannot write --report {str(target)!r} ({err.strerror or err}); nothing was written. "
-        "Pass a path in a folder you can write to."
-    )
+        target = check_output_path(path, option="--report", example="report.html")
+        return write_atomically(target, self.html, option="--report")
 
 
 def build_report(
@@ -148,5 +101,5 @@ def write_report(
         ArtifactError: ``path`` cannot be written (checked before any work); nothing is written.
         DataError: as `build_report`.
     """
-    check_report_path(path)
+    check_output_path(path, option="--report", example="report.html")
     return build_report(clf, data, target=target, run_dir=run_dir).write(path)
