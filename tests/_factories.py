@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -39,3 +41,23 @@ def make_batch(kind: TaskKind | str, *, seed: int = 0, n: int = 64) -> tuple[Tas
         targets[: task.num_classes] = torch.arange(task.num_classes)
         targets = targets.to(task.target_dtype)
     return task, logits, targets
+
+
+def make_table(n: int, *, seed: int = 0, second: str = "x1", missing_colors: bool = False) -> pd.DataFrame:
+    """Two numeric features (``x0`` with missing values, ``second``), a categorical ``color``, one target per kind.
+
+    The targets ``binary``, ``multiclass`` and ``multilabel`` (delimited, some empty) are learnable from the features.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 2))
+    color = rng.choice(np.array(["red", "green", "blue"], dtype=object), n)
+    score = x[:, 0] + (color == "red") - 0.5 * x[:, 1]
+    frame = pd.DataFrame({"x0": x[:, 0], second: x[:, 1], "color": color})
+    frame.loc[::9, "x0"] = np.nan
+    if missing_colors:
+        frame.loc[::13, "color"] = None
+    frame["binary"] = np.where(score > 0.3, "yes", "no")
+    frame["multiclass"] = np.array(["a", "b", "c"])[np.digitize(score, [-0.4, 0.8])]
+    tags = [("p", score > 0), ("q", x[:, 1] > 0)]
+    frame["multilabel"] = [" ".join(tag for tag, on in tags if on[i]) for i in range(n)]
+    return frame

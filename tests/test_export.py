@@ -19,6 +19,7 @@ from PIL import Image
 from torch import nn
 
 import labelwise
+from _factories import make_table
 from labelwise._files import _umask
 from labelwise.classifier import Classifier
 from labelwise.cli import main
@@ -45,23 +46,10 @@ TABLE_RUNS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def _table(n: int = 160, *, seed: int = 0) -> pd.DataFrame:
-    """Numeric columns with missing values, a categorical column with missing values, and one target per kind.
-
-    One numeric column is called ``features``, the name of the traced network's input in a naive export.
-    """
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 2))
-    color = rng.choice(np.array(["red", "green", "blue"], dtype=object), n)
-    score = x[:, 0] + (color == "red") - 0.5 * x[:, 1]
-    frame = pd.DataFrame({"x0": x[:, 0], "features": x[:, 1], "color": color})
-    frame.loc[::9, "x0"] = np.nan
-    frame.loc[::13, "color"] = None
-    frame["binary"] = np.where(score > 0.3, "yes", "no")
-    frame["multiclass"] = np.array(["a", "b", "c"])[np.digitize(score, [-0.4, 0.8])]
-    tags = [("p", score > 0), ("q", x[:, 1] > 0)]
-    frame["multilabel"] = [" ".join(tag for tag, on in tags if on[i]) for i in range(n)]
-    frame["is_valid"] = np.arange(n) % 4 == 0
-    return frame
+    """The shared mixed table, with missing categories and a numeric column called ``features`` (the name of the
+    traced network's input in a naive export), and a given validation split."""
+    frame = make_table(n, seed=seed, second="features", missing_colors=True)
+    return frame.assign(is_valid=np.arange(n) % 4 == 0)
 
 
 def _features(frame: pd.DataFrame) -> pd.DataFrame:

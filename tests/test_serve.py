@@ -30,6 +30,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 import labelwise
+from _factories import make_table
 from labelwise.classifier import Classifier
 from labelwise.cli import main
 from labelwise.data.sources import source_from_frame
@@ -47,17 +48,7 @@ FEATURES = ["x0", "x1", "color"]
 
 
 def _table(n: int = 120, *, seed: int = 0) -> pd.DataFrame:
-    """Two numeric features (with missing values), a categorical one, and one target column per kind."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 2))
-    color = rng.choice(np.array(["red", "green", "blue"], dtype=object), n)
-    score = x[:, 0] + (color == "red") - 0.5 * x[:, 1]
-    frame = pd.DataFrame({"x0": x[:, 0], "x1": x[:, 1], "color": color})
-    frame.loc[::9, "x0"] = np.nan
-    frame["binary"] = np.where(score > 0.3, "yes", "no")
-    frame["multiclass"] = np.array(["a", "b", "c"])[np.digitize(score, [-0.4, 0.8])]
-    frame["multilabel"] = [" ".join(t for t, on in (("p", score[i] > 0), ("q", x[i, 1] > 0)) if on) for i in range(n)]
-    return frame
+    return make_table(n, seed=seed)
 
 
 def _rows() -> pd.DataFrame:
