@@ -313,6 +313,17 @@ def test_one_failing_job_does_not_fail_its_batch() -> None:
     assert isinstance(bad, DataError) and "bad job" in str(bad)
 
 
+def test_a_batcher_serves_a_second_event_loop() -> None:
+    # One app used by two TestClients (or two asyncio.run calls) meets two loops; the first loop's worker is gone.
+    batcher: MicroBatcher[str] = MicroBatcher(lambda jobs: [[job * 2] for job in jobs], max_batch=8, max_wait_ms=1)
+
+    async def go(job: str) -> list[Any]:
+        return await asyncio.wait_for(batcher.submit(job, size=1), timeout=10)
+
+    assert asyncio.run(go("a")) == ["aa"]
+    assert asyncio.run(go("b")) == ["bb"]  # timed out (the request waited forever) before the worker was restarted
+
+
 def test_a_bug_is_500_with_one_generic_line(
     table_runs: dict[str, tuple[Classifier, Path]], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

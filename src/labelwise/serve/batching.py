@@ -82,10 +82,13 @@ class MicroBatcher(Generic[Job]):
         self._worker = self._queue = None
 
     def _ensure_started(self) -> asyncio.Queue[_Pending[Job]]:
-        # Started lazily, in the loop of the first request: an ASGI test transport runs no lifespan events.
-        if self._queue is None or self._worker is None:
-            self._queue = asyncio.Queue()
-            self._worker = asyncio.get_running_loop().create_task(self._loop(self._queue), name="labelwise-batcher")
+        # Started lazily, in the loop of the first request: an ASGI test transport runs no lifespan events. A worker
+        # of an earlier event loop (a second TestClient, a second asyncio.run) can never run again: start anew, or
+        # the request would wait forever.
+        loop = asyncio.get_running_loop()
+        if self._queue is None or self._worker is None or self._worker.done() or self._worker.get_loop() is not loop:
+            self._queue, self._held = asyncio.Queue(), None
+            self._worker = loop.create_task(self._loop(self._queue), name="labelwise-batcher")
         return self._queue
 
     async def _loop(self, queue: asyncio.Queue[_Pending[Job]]) -> None:
