@@ -31,7 +31,7 @@ from labelwise.losses import infer_balance, loss_for
 from labelwise.models import ModelSpec, create_network
 from labelwise.task import Task, join_labels
 
-__all__ = ["Classifier", "Predictions", "load", "predictions_table"]
+__all__ = ["Classifier", "Predictions", "Truth", "load", "predictions_table"]
 
 _INFERENCE_BATCH = 512
 
@@ -59,6 +59,18 @@ class Predictions:
     def decisions(self) -> torch.Tensor:
         """Decisions as `Task.decode` takes them (``-1`` = abstained)."""
         return self.out.decisions
+
+
+@dataclass(frozen=True, kw_only=True)
+class Truth:
+    """The labels of the rows `Classifier.predict_source` kept, as the model scores them.
+
+    ``known`` ``(N,)`` bool marks the items of a class the model knows: all of them, unless the model may abstain,
+    which takes other classes as "none of these". ``targets`` is `Task.encode` of the known items' labels.
+    """
+
+    known: np.ndarray
+    targets: torch.Tensor
 
 
 @dataclass
@@ -131,29 +143,48 @@ class Classifier:
 
     def evaluate_source(self, source: Source, *, skip_bad: bool = False) -> dict[str, float]:
         """Metrics on a labelled `Source`."""
-        if source.labels is None:
-            trained = self.info.get("target")
-            fix = (
-                f"Pass `--target` (the model was trained with target {trained!r})."
-                if trained
-                else "The model was trained on a folder whose labels are its subfolder names: pass a folder tree "
-                "ROOT/<class>/* like the training data."
-            )
-            raise DataError(f"the data has no labels, so there is nothing to evaluate against. {fix}")
+        self.check_labelled(source)  # before the predictions, which may take a while
         predicted = self.predict_source(source, skip_bad=skip_bad)
+        return self.metrics(predicted, self.truth(source, predicted))
+
+    def truth(self, source: Source, predicted: Predictions) -> Truth:
+        """The labels of the rows ``predicted`` kept, as this model scores them (see `Truth`).
+
+        Raises:
+            DataError: ``source`` has no labels.
+            LabelError: a label of a class the model does not know, when the model may not abstain.
+        """
+        self.check_labelled(source)
+        assert source.labels is not None  # noqa: S101 - for mypy: check_labelled raised otherwise
         labels = source.labels[predicted.kept] if not predicted.kept.all() else source.labels
         known = np.ones(len(labels), dtype=bool)
         if self.policy.abstention is not None:
             known = self.task.is_known(labels)
-        targets = self.task.encode(labels[known] if not known.all() else labels)
+        return Truth(known=known, targets=self.task.encode(labels[known] if not known.all() else labels))
+
+    def metrics(self, predicted: Predictions, truth: Truth) -> dict[str, float]:
+        """The metrics of `evaluate` for predictions already made, against their `truth`."""
         return evaluation_metrics(
             predicted.out,
             self.task.probabilities(predicted.logits),
-            targets=targets,
-            known=torch.from_numpy(known),
+            targets=truth.targets,
+            known=torch.from_numpy(truth.known),
             task=self.task,
             policy=self.policy,
         )
+
+    def check_labelled(self, source: Source) -> None:
+        """Raise `DataError`, saying which labels to pass, when ``source`` has none."""
+        if source.labels is not None:
+            return
+        trained = self.info.get("target")
+        fix = (
+            f"Pass `--target` (the model was trained with target {trained!r})."
+            if trained
+            else "The model was trained on a folder whose labels are its subfolder names: pass a folder tree "
+            "ROOT/<class>/* like the training data."
+        )
+        raise DataError(f"the data has no labels, so there is nothing to evaluate against. {fix}")
 
     def check(self, data: Any, *, target: str | list[str] | None = None, rows: int = 256, seed: int = 0) -> CheckReport:
         """`labelwise.check` this run's network and Task loss on a seeded sample of ``rows`` labelled rows.

@@ -1,6 +1,6 @@
 """What the report shows, gathered from the classifier's own code paths as plain numpy values.
 
-Metrics come from `Classifier.evaluate_source` (the dict ``labelwise evaluate --json`` prints); probabilities,
+Metrics come from `Classifier.metrics` (the dict ``labelwise evaluate --json`` prints); probabilities,
 decisions and unknown scores from `Classifier.predict_source`; probabilities before calibration from
 ``task.probabilities(logits)``; thresholds from the policy's `DecisionRule`. Labels of classes the model never
 saw are handled as ``evaluate`` handles them: a model that may abstain counts them as "none of these", and the
@@ -61,19 +61,17 @@ def collect(clf: Classifier, source: Source, *, run_dir: Path | None, skip_bad: 
     Raises:
         DataError: the data has no labels (as `Classifier.evaluate_source`), or no item of a known class.
     """
-    metrics = clf.evaluate_source(source, skip_bad=skip_bad)  # raises on unlabelled data, as `evaluate` does
+    clf.check_labelled(source)  # before the predictions, as `evaluate` does
     predicted = clf.predict_source(source, skip_bad=skip_bad)
-    assert source.labels is not None  # noqa: S101 - evaluate_source raised otherwise
-    labels = source.labels[predicted.kept] if not predicted.kept.all() else source.labels
-    known = np.ones(len(labels), dtype=bool)
-    if clf.policy.abstention is not None:
-        known = clf.task.is_known(labels)
+    truth = clf.truth(source, predicted)
+    metrics = clf.metrics(predicted, truth)
+    known = truth.known
     if not known.any():
         raise DataError(
             "every label in the data is of a class the model never saw, so there is nothing to plot per class; "
             f"expected some items of {', '.join(map(repr, clf.task.classes[:5]))}. Add labelled items of known classes."
         )
-    targets = clf.task.encode(labels[known] if not known.all() else labels).numpy()
+    targets = truth.targets.numpy()
     probs = predicted.probs[_torch_mask(known)]
     decisions = clf.policy.rule.decide(probs).numpy()  # before abstaining, as `evaluate` scores classification
     kind = clf.task.kind
