@@ -60,7 +60,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Demo, flo
 
 # -- API contract ----------------------------------------------------------------------------------------
 def test_list_demos() -> None:
-    assert list_demos() == ["cancer", "cancer-imbalanced", "digits", "multidigit", "openset"]
+    assert list_demos() == ["cancer", "cancer-imbalanced", "digits", "extreme", "multidigit", "openset"]
 
 
 @pytest.mark.parametrize("name", ["cancer", "cancer-imbalanced", "digits", "multidigit", "openset"])
@@ -88,7 +88,7 @@ def test_each_demo_is_fast_and_described(built: dict[str, tuple[Demo, float]], n
 def test_unknown_demo_lists_the_demos(tmp_path: Path, name: str, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment) as err:
         make_demo(name, tmp_path)
-    assert "Expected one of cancer, cancer-imbalanced, digits, multidigit, openset" in str(err.value)
+    assert "Expected one of cancer, cancer-imbalanced, digits, extreme, multidigit, openset" in str(err.value)
     assert "labelwise demo NAME" in str(err.value)
     assert list(tmp_path.iterdir()) == []
 

@@ -77,14 +77,25 @@ def _parse(labels: Any, *, label_sep: str | None, split: bool) -> _Parsed:
         _check_collections(values)
         sets = [() if _is_missing(v) else _label_set(v) for v in values]
         return _Parsed(form="lists", sets=sets, singles=[row[0] if len(row) == 1 else None for row in sets])
-    values = [_scalar(v) for v in values]
-    _check_hashable(values)
+    plain = set(map(type, values)) <= _PLAIN_TYPES
+    if not plain:  # numpy scalars, floats, collections: per item; 10^6 plain labels skip these loops
+        values = [_scalar(v) for v in values]
+        _check_hashable(values)
     strings = [v for v in values if isinstance(v, str)]
-    if split and strings and len(strings) == sum(not _is_missing(v) for v in values):
+    if split and strings and len(strings) == _num_present(values, plain=plain):
         # Read as delimited even when no separator occurs: the tokens are stripped exactly as `encode` strips them.
         sep = label_sep if label_sep is not None else _detect_separator(strings)
         return _parse_delimited(values, sep)
     return _Parsed(form=_form_of(values), singles=values)
+
+
+# Labels of these types are already what `_scalar` returns, and hashable.
+_PLAIN_TYPES = frozenset({str, int, bool, type(None)})
+
+
+def _num_present(values: list[Any], *, plain: bool) -> int:
+    # Among plain labels only None is missing, and list.count runs without a Python call per label.
+    return len(values) - values.count(None) if plain else sum(not _is_missing(v) for v in values)
 
 
 def _check_label_sep(label_sep: Any) -> None:
@@ -128,6 +139,10 @@ def _check_collections(values: list[Any]) -> None:
 
 
 def _parse_delimited(values: list[Any], sep: str | None) -> _Parsed:
+    if sep is None and set(map(type, values)) == {str}:
+        # No separator: each label string is one label (10^6 single labels read without splitting each one).
+        stripped = [v.strip() for v in values]
+        return _Parsed(form="delimited", sets=[(t,) if t else () for t in stripped], singles=values, sep=None)
     sets = []
     for v in values:
         text = "" if _is_missing(v) else str(v).strip()
@@ -143,7 +158,9 @@ def _free_separator(classes: Iterable[Any]) -> str:
 
 
 def _detect_separator(strings: list[str]) -> str | None:
-    present = [sep for sep in _AUTO_SEPARATORS if any(sep in s.strip() for s in strings)]
+    # One joined text searched per separator, instead of a Python loop over the labels per separator.
+    joined = "\n".join(s.strip() for s in strings)
+    present = [sep for sep in _AUTO_SEPARATORS if sep in joined]
     if len(present) > 1:
         raise LabelError(
             f"labels contain several possible separators {present!r} "
@@ -217,6 +234,9 @@ def _is_01(value: Any) -> bool:
 
 
 def _form_of(values: list[Any]) -> str:
+    types = set(map(type, values)) - {type(None)}
+    if types <= _PLAIN_TYPES and len(types) == 1:  # one plain type: the answer without a pass per label
+        return {str: "strings", int: "ints", bool: "bools"}[types.pop()]
     present = [v for v in values if not _is_missing(v)]
     if present and all(isinstance(v, bool) for v in present):
         return "bools"
@@ -234,7 +254,10 @@ def _sorted_classes(classes: Iterable[Any]) -> list[Any]:
 
 
 def _check_no_missing(values: list[Any], task: Task | None) -> list[Any]:
-    missing = [i for i, v in enumerate(values) if _is_missing(v) or (isinstance(v, str) and not v.strip())]
+    if set(map(type, values)) <= _PLAIN_TYPES:  # the same test without a call per label
+        missing = [i for i, v in enumerate(values) if v is None or (v.__class__ is str and not v.strip())]
+    else:
+        missing = [i for i, v in enumerate(values) if _is_missing(v) or (isinstance(v, str) and not v.strip())]
     if missing:
         fix = (
             "Drop those rows (unlabelled items cannot be learned from), or, if empty means 'no label', "
@@ -257,6 +280,8 @@ def _check_one_per_item(parsed: _Parsed, kind: str) -> None:
 
 def _check_one_type(values: list[Any], *, rows: Sequence[int] | None = None) -> None:
     """One label type (str, int or bool) in all ``values``; ``rows`` maps each value to its row (default: itself)."""
+    if len(types := set(map(type, values))) == 1 and types <= {str, int, bool}:
+        return  # one plain type: nothing to report, and no per-row bookkeeping for 10^6 labels
     rows = range(len(values)) if rows is None else rows
     kinds: dict[str, list[int]] = {}
     for row, v in zip(rows, values, strict=True):
@@ -287,8 +312,10 @@ def _check_one_type(values: list[Any], *, rows: Sequence[int] | None = None) -> 
 
 def _check_classes(classes: Iterable[Any]) -> tuple[Any, ...]:
     """Classes as Python scalars; labelwise.json must hold them, and JSON has strings, integers and booleans."""
-    out = tuple(_scalar(c) for c in classes)
-    odd = [c for c in out if not isinstance(c, (str, int))]
+    out = tuple(classes)
+    if not set(map(type, out)) <= _PLAIN_TYPES - {type(None)}:  # 10^6 plain classes skip the per-class loops
+        out = tuple(_scalar(c) for c in out)
+    odd = [] if set(map(type, out)) <= {str, int, bool} else [c for c in out if not isinstance(c, (str, int))]
     if odd:
         raise LabelError(
             f"classes must be strings, integers or booleans, got {format_examples(odd)}. "

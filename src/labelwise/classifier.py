@@ -19,16 +19,20 @@ import torch
 from torch import nn
 
 from labelwise import artifact
+from labelwise._class_file import move_class_list, restore_class_list
 from labelwise.calibrate import Calibration
 from labelwise.checking import CheckReport, check
 from labelwise.data.sources import Source, load_source, source_from_frame
 from labelwise.decide.policy import Decisions, Policy
 from labelwise.decide.rule import DecisionRule
 from labelwise.errors import ArtifactError, ConfigError, DataError
-from labelwise.evaluation import evaluation_metrics
+from labelwise.evaluation import evaluation_metrics, selective_metrics
 from labelwise.inputs import Encoded, Inputs, inputs_from_dict
+from labelwise.large_head import RANKED_OUTPUTS, calibrated_true_logits, ranked_decisions, ranked_metrics
 from labelwise.losses import infer_balance, loss_for
 from labelwise.models import ModelSpec, create_network
+from labelwise.models.head import backbone_and_head
+from labelwise.ranking import AUTO_TOP_K, Ranked, dense_ranking_metrics, output_top_k, rank, ranked_columns
 from labelwise.task import Task, join_labels
 
 __all__ = ["Classifier", "Predictions", "Truth", "load", "predictions_table"]
@@ -43,16 +47,30 @@ class Predictions:
     ``logits`` ``(N, head_width)`` before calibration; ``out`` the policy's `Decisions` (calibrated ``probs`` in
     ``task.classes`` order, ``decisions`` as `Task.decode` takes them, abstentions, unknown scores, sets);
     ``kept`` marks which source rows were readable (all, unless images were skipped).
+    A run that ranks its classes in chunks (`labelwise.large_head`) has no logits nor ``probs``: ``ranked`` holds
+    its top classes, ``features`` the backbone's features and ``logsumexp`` the calibrated log-sum-exp per row.
     """
 
-    logits: torch.Tensor
+    logits: torch.Tensor | None
     out: Decisions
     kept: np.ndarray
     skipped: list[tuple[str, str]]
+    ranked: Ranked | None = None
+    features: torch.Tensor | None = None
+    logsumexp: torch.Tensor | None = None
 
     @property
     def probs(self) -> torch.Tensor:
-        """Calibrated probabilities ``(N, num_classes)``."""
+        """Calibrated probabilities ``(N, num_classes)``.
+
+        Raises:
+            ConfigError: a ranked run (`Classifier.ranked`) computes only its top classes (``ranked``).
+        """
+        if self.out.probs is None:
+            raise ConfigError(
+                "this run ranks its classes in chunks (trained with --loss chunked or sampled, or one of very many "
+                "classes), so it has no probability for every class; read `.ranked` (the top classes) instead."
+            )
         return self.out.probs
 
     @property
@@ -94,23 +112,47 @@ class Classifier:
     info: dict[str, Any] = field(default_factory=dict)
 
     # -- prediction ------------------------------------------------------------------------------
-    def predict_source(self, source: Source, *, skip_bad: bool = False) -> Predictions:
-        """Calibrated probabilities and decisions for every readable row of ``source``."""
+    @property
+    def ranked(self) -> bool:
+        """True for a run that ranks its classes in chunks instead of holding (N, C) probabilities: single-label
+        runs trained with ``--loss chunked`` or ``sampled`` (`labelwise.large_head`)."""
+        return bool(self.info.get("head", {}).get("outputs") == RANKED_OUTPUTS)
+
+    def predict_source(self, source: Source, *, skip_bad: bool = False, top_k: int | None = None) -> Predictions:
+        """Calibrated probabilities and decisions for every readable row of ``source``.
+
+        ``top_k``: classes a ranked run (`ranked`) ranks per item (default `labelwise.ranking.AUTO_TOP_K`).
+        """
         encoded = self.inputs.encode(source, skip_bad=skip_bad)
+        if self.ranked:
+            backbone, head = backbone_and_head(self.network)
+            features = self._outputs(encoded, backbone)
+            k = min(top_k or AUTO_TOP_K, self.task.num_classes)
+            out, ranked, lse = ranked_decisions(features, head, self.calibration, self.policy, k=k)
+            return Predictions(None, out, encoded.kept, encoded.skipped, ranked, features, lse)
         logits = self.logits(encoded)
         out = self.policy.decide(self.calibration.apply(logits), self.task)
         return Predictions(logits, out, encoded.kept, encoded.skipped)
 
     def logits(self, encoded: Encoded) -> torch.Tensor:
         """Raw network outputs ``(N, head_width)`` for encoded inputs, in batches, without gradients."""
+        if self.ranked:
+            raise ConfigError(
+                f"this run ranks its {self.task.num_classes} classes in chunks (trained with --loss chunked or "
+                "sampled); it computes no (N, classes) logits. Use `predict_source(...).ranked` for the top classes."
+            )
+        return self._outputs(encoded, self.network)
+
+    def _outputs(self, encoded: Encoded, module: nn.Module) -> torch.Tensor:
         self.network.eval()
         outputs = []
         with torch.inference_mode():
             for start in range(0, len(encoded.values), _INFERENCE_BATCH):
                 batch = self.inputs.batch_transform(encoded.values[start : start + _INFERENCE_BATCH])
-                outputs.append(self.network(batch).float())
+                outputs.append(module(batch).float())
         if not outputs:
-            return torch.empty(0, self.task.head_width)
+            width = self.task.head_width if module is self.network else backbone_and_head(self.network)[1].in_features
+            return torch.empty(0, width)
         return torch.cat(outputs)
 
     def predict_proba(self, data: Any) -> np.ndarray:
@@ -121,15 +163,19 @@ class Classifier:
         """Labels as the user wrote them; multilabel rows are tuples (empty = none of the labels)."""
         return self.task.decode(self.predict_source(self._source(data)).decisions)
 
-    def predictions_frame(self, source: Source, *, skip_bad: bool = False) -> pd.DataFrame:
+    def predictions_frame(self, source: Source, *, skip_bad: bool = False, top_k: int | None = None) -> pd.DataFrame:
         """The ``predictions.csv`` table, rows in input order.
 
         Columns: ``id``, ``p:<class>`` per class, ``prediction`` (empty = none / abstained), ``abstained``;
         ``unknown_score`` when the model may abstain (the score its reject rule thresholds); ``set`` (the
-        conformal or top-k set, joined like multilabel labels) when the policy gives sets.
+        conformal or top-k set, joined like multilabel labels) when the policy gives sets. With ``top_k`` K, or
+        above `labelwise.ranking.AUTO_TOP_K_ABOVE` classes (K = 5), ``top1..topK`` and ``p_top1..p_topK`` replace
+        the ``p:<class>`` columns.
         """
-        predicted = self.predict_source(source, skip_bad=skip_bad)
-        return predictions_table(predicted.out, source=source, kept=predicted.kept, task=self.task)
+        k = output_top_k(top_k, num_classes=self.task.num_classes)
+        predicted = self.predict_source(source, skip_bad=skip_bad, top_k=k)
+        ranked = predicted.ranked if predicted.ranked is not None or k is None else rank(predicted.probs, k)
+        return predictions_table(predicted.out, source=source, kept=predicted.kept, task=self.task, ranked=ranked)
 
     # -- evaluation ------------------------------------------------------------------------------
     def evaluate(self, data: Any, *, target: str | list[str] | None = None) -> dict[str, float]:
@@ -164,7 +210,9 @@ class Classifier:
 
     def metrics(self, predicted: Predictions, truth: Truth) -> dict[str, float]:
         """The metrics of `evaluate` for predictions already made, against their `truth`."""
-        return evaluation_metrics(
+        if predicted.logits is None:
+            return self._ranked_metrics(predicted, truth)
+        metrics = evaluation_metrics(
             predicted.out,
             self.task.probabilities(predicted.logits),
             targets=truth.targets,
@@ -172,6 +220,26 @@ class Classifier:
             task=self.task,
             policy=self.policy,
         )
+        probs = predicted.probs[torch.from_numpy(truth.known)]
+        ranking = dense_ranking_metrics(
+            probs, truth.targets, self.task, train_counts=self.train_counts, top_k=self.policy.top_k
+        )
+        return metrics | ranking
+
+    def _ranked_metrics(self, predicted: Predictions, truth: Truth) -> dict[str, float]:
+        """`metrics` of a ranked run, from its top classes, log-sum-exps and features (no (N, C) probabilities)."""
+        assert predicted.ranked is not None and predicted.features is not None  # noqa: S101 - ranked runs set them
+        assert predicted.logsumexp is not None  # noqa: S101
+        known = torch.from_numpy(truth.known)
+        ranked = Ranked(classes=predicted.ranked.classes[known], probs=predicted.ranked.probs[known])
+        head = backbone_and_head(self.network)[1]
+        true = calibrated_true_logits(predicted.features[known], head, self.calibration, truth.targets)
+        metrics = ranked_metrics(
+            ranked, predicted.logsumexp[known], true, truth.targets, self.task, train_counts=self.train_counts
+        )
+        if self.policy.abstention is not None and predicted.out.unknown_score is not None:
+            metrics |= selective_metrics(predicted.out, ranked.classes[:, 0], targets=truth.targets, known=known)
+        return metrics
 
     def check_labelled(self, source: Source) -> None:
         """Raise `DataError`, saying which labels to pass, when ``source`` has none."""
@@ -228,6 +296,12 @@ class Classifier:
             "or a path to a CSV/Parquet file or an image folder."
         )
 
+    @property
+    def train_counts(self) -> np.ndarray | None:
+        """``(C,)`` int64 training rows per class (multilabel: positives); None for runs saved without them."""
+        counts = self.info.get("train_counts")
+        return None if counts is None else np.asarray(counts, dtype=np.int64)
+
     # -- storage ---------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the run directory atomically (``model.safetensors`` + ``labelwise.json``); return its path."""
@@ -237,7 +311,8 @@ class Classifier:
 
     def save_into(self, stage: Path) -> None:
         """Write the artifact files into an already staged folder (used by training, which stages the run)."""
-        artifact.save_artifact(stage, state_dict=self.network.state_dict(), metadata=self.metadata())
+        metadata = move_class_list(stage, self.metadata())  # a large class list goes beside labelwise.json
+        artifact.save_artifact(stage, state_dict=self.network.state_dict(), metadata=metadata)
 
     def metadata(self) -> dict[str, Any]:
         """Everything but the weights, as written to ``labelwise.json``."""
@@ -251,16 +326,23 @@ class Classifier:
         }
 
 
-def predictions_table(out: Decisions, *, source: Source, kept: np.ndarray, task: Task) -> pd.DataFrame:
+def predictions_table(
+    out: Decisions, *, source: Source, kept: np.ndarray, task: Task, ranked: Ranked | None = None
+) -> pd.DataFrame:
     """The ``predictions.csv`` table of a policy's ``out`` for the ``kept`` rows of ``source``.
 
     Shared by every backend (the network in torch, an exported ONNX file), so they write the same columns.
+    ``ranked`` (top-k outputs) replaces the ``p:<class>`` columns with ``top1..topK`` and ``p_top1..p_topK``.
     """
     ids = [i for i, keep in zip(source.ids, kept, strict=True) if keep]
     frame = pd.DataFrame({"id": ids})
-    probs = out.probs.numpy()
-    for j, cls in enumerate(task.classes):
-        frame[f"p:{cls}"] = probs[:, j]
+    if ranked is not None:
+        frame = frame.assign(**ranked_columns(ranked, task))
+    elif out.probs is not None:
+        probs = out.probs.numpy()
+        # One concat, not C column inserts: pandas slows down (and warns) inserting hundreds of columns.
+        columns = pd.DataFrame(probs, columns=[f"p:{cls}" for cls in task.classes])
+        frame = pd.concat([frame, columns], axis=1)
     frame["prediction"] = join_labels(task.decode(out.decisions), sep=task.label_sep)
     frame["abstained"] = out.abstained.numpy()
     if out.unknown_score is not None:
@@ -278,7 +360,7 @@ def load(path: str | os.PathLike[str]) -> Classifier:
         ArtifactError: the folder is missing, incomplete, damaged, of an unknown format version, or its weights
             do not match the checksum in its labelwise.json.
     """
-    meta = artifact.load_metadata(path)
+    meta = restore_class_list(Path(path), artifact.load_metadata(path))
     task = Task.from_dict(meta["task"])
     spec = ModelSpec.from_dict(meta["model"])
     network = create_network(spec, task, pretrained=False)  # the run's own weights replace any pretrained ones
@@ -289,7 +371,7 @@ def load(path: str | os.PathLike[str]) -> Classifier:
         raise ArtifactError(
             f"the weights in {str(path)!r} do not fit the architecture in its labelwise.json ({err}). Retrain the run."
         ) from err
-    known = {"format_version", "weights", "task", "preprocessing", "model", "calibration", "decision"}
+    known = {"format_version", "weights", "classes", "task", "preprocessing", "model", "calibration", "decision"}
     return Classifier(
         task=task,
         network=network.eval(),

@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from labelwise.classifier import Predictions
 from labelwise.data.sources import Source
-from labelwise.errors import LabelError, NotFittedError, format_rows
+from labelwise.errors import ConfigError, LabelError, NotFittedError, format_rows
 from labelwise.fitting import fit as labelwise_fit
 from labelwise.task import Task, TaskKind
 from labelwise.train import TrainConfig
@@ -218,6 +218,11 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         are not reflected).
         """
         predicted = self._predict(X)
+        if predicted.logits is None:
+            raise ConfigError(
+                "decision_function needs every class's logit; this model ranks its classes in chunks (trained with "
+                "loss='chunked' or 'sampled'). Use predict_proba's top classes via `classifier_.predict_source`."
+            )
         logits = self.classifier_.calibration.apply(predicted.logits).double()
         if self.task_.kind is TaskKind.MULTICLASS:
             return np.asarray(logits.numpy())

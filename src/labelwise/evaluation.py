@@ -23,10 +23,11 @@ import torch
 from labelwise.decide.conformal import set_metrics
 from labelwise.decide.ood import aurc, ood_metrics, risk_coverage
 from labelwise.decide.policy import Decisions, Policy
+from labelwise.errors import ConfigError
 from labelwise.metrics import compute_metrics
 from labelwise.task import Task
 
-__all__ = ["evaluation_metrics"]
+__all__ = ["evaluation_metrics", "selective_metrics"]
 
 
 def evaluation_metrics(
@@ -48,6 +49,11 @@ def evaluation_metrics(
         task: the Task.
         policy: the policy that made ``out``.
     """
+    if out.probs is None:
+        raise ConfigError(
+            "these decisions hold no (N, C) probabilities (a run that ranks its classes in chunks); score them with "
+            "`Classifier.metrics`, which uses the ranked outputs."
+        )
     probs = out.probs[known]
     decisions = out.decisions[known]
     metrics: dict[str, float] = {}
@@ -60,13 +66,16 @@ def evaluation_metrics(
         if out.sets is not None:
             metrics |= set_metrics(out.sets[known], targets, task)
     if policy.abstention is not None and out.unknown_score is not None:
-        metrics |= _selective_metrics(out, decisions, targets=targets, known=known)
+        metrics |= selective_metrics(out, decisions, targets=targets, known=known)
     return metrics
 
 
-def _selective_metrics(
+def selective_metrics(
     out: Decisions, decisions: torch.Tensor, *, targets: torch.Tensor, known: torch.Tensor
 ) -> dict[str, float]:
+    """Coverage, selective accuracy, the risk-coverage rows and AURC of an abstaining policy; with items of unknown
+    classes (``~known``) also how many it rejected and the detector metrics. ``decisions`` are the known items'
+    decisions before abstaining."""
     assert out.unknown_score is not None  # noqa: S101 - checked by the caller
     correct = torch.zeros(len(known), dtype=torch.bool)
     correct[known] = decisions == targets.long()

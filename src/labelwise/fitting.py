@@ -7,36 +7,46 @@ Data flows one way; each stage takes plain values and returns plain values.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import platform
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from labelwise import artifact
-from labelwise._version import __version__
+from labelwise._class_file import count_targets
 from labelwise.calibrate import fit_temperature
 from labelwise.classifier import Classifier
-from labelwise.data.images import image_transforms
-from labelwise.data.sources import Source, load_source, source_from_frame
+from labelwise.data.sources import Source
 from labelwise.data.splits import Split, split_source
+from labelwise.data.stream_prep import StreamedData, StreamOption, prepare_stream, should_stream
 from labelwise.decide.config import DecideConfig
-from labelwise.decide.conformal import min_calibration_size
 from labelwise.decide.policy import fit_policy
-from labelwise.errors import ConfigError, DataError
+from labelwise.errors import ConfigError
 from labelwise.evaluation import evaluation_metrics
-from labelwise.inputs import ImageInputs, Inputs, TableInputs
-from labelwise.losses import Balance, infer_balance, loss_for
+from labelwise.fit_stages import (
+    FitOptions,
+    Prepared,
+    check_enough_to_calibrate,
+    drop_unreadable,
+    finish_ranked,
+    fit_inputs,
+    library_versions,
+    make_dataset,
+    model_spec,
+    read_source,
+    run_record,
+    training_record,
+)
+from labelwise.inputs import Inputs
+from labelwise.losses import Balance, infer_balance
 from labelwise.models import ModelSpec, create_network
 from labelwise.task import BinaryHead, Task, infer_task
 from labelwise.train import InMemoryDataset, TrainConfig, TrainResult, fit_network
 from labelwise.train.checkpoints import check_run_record, drop_resume_state, last_checkpoint
+from labelwise.train.distributed import check_scale_out, is_global_zero
+from labelwise.train.head_loss import build_loss
 
 __all__ = ["Split", "fit"]
 
@@ -64,6 +74,7 @@ def fit(
     progress: bool = True,
     out: str | os.PathLike[str] | None = None,
     resume: bool = False,
+    stream: StreamOption = "auto",
 ) -> Classifier:
     """Train a classifier on labelled data and tune its decisions on the validation split.
 
@@ -98,6 +109,9 @@ def fit(
             Without ``resume``, an interrupted run in ``out.partial`` is an error rather than thrown away.
             Ctrl+C during training stops after the current step: with ``out`` it raises KeyboardInterrupt and keeps
             ``out.partial`` for ``resume``; without, it returns the best epoch so far.
+        stream: read a Parquet file or folder in record batches instead of into memory (`labelwise.data.streaming`):
+            ``auto`` when its uncompressed size exceeds a quarter of the available memory, ``on``, or ``off``.
+            CSV, DataFrames and images never stream; ``on`` refuses them, and ``resume``.
 
     Returns:
         the trained `Classifier`; ``clf.info`` holds the validation metrics and the training record.
@@ -110,7 +124,7 @@ def fit(
         selective_accuracy=selective_accuracy,
         conformal=conformal,
     )
-    options = _Options(
+    options = FitOptions(
         model=model,
         pretrained=pretrained,
         image_size=image_size,
@@ -119,7 +133,11 @@ def fit(
         skip_bad=skip_bad_images,
         progress=progress,
     )
-    source = _read(data, target=target, image_col=image_col)
+    check_scale_out(options.config)  # devices, strategy, precision, nodes: refused before any work
+    streamed = _streamed(data, stream=stream, target=target, image_col=image_col, task=task, label_sep=label_sep,
+                         positive=positive, binary_head=binary_head, allow_none=allow_none, options=options,
+                         resume=resume)  # fmt: skip
+    source = streamed or read_source(data, target=target, image_col=image_col)
     if allow_none is not None and task == "multilabel":
         raise ConfigError(
             "--allow-none with --task multilabel: a multilabel model already answers none when no label passes "
@@ -135,6 +153,10 @@ def fit(
         one_vs_rest=allow_none == "one_vs_rest",
     )
     decide.check_for(the_task)
+    if out is not None and not is_global_zero():
+        # A rank > 0 (Lightning re-ran the command, or torchrun / srun started it) trains alongside rank 0 and
+        # writes nothing: rank 0 saves the run. It reads RUN.partial only to resume from the same checkpoint.
+        return _fit_in(artifact.partial_dir(out), source, the_task, options, resume=resume)
     if out is None:
         if resume:
             raise ConfigError("resume=True needs out=: the run directory whose interrupted training to continue.")
@@ -151,55 +173,70 @@ def fit(
     return clf
 
 
-@dataclass(frozen=True)
-class _Options:
-    model: str
-    pretrained: bool
-    image_size: int | None
-    decide: DecideConfig
-    config: TrainConfig
-    skip_bad: bool
-    progress: bool
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """The data stage's output: encoded inputs and targets of the readable rows, and the split over them."""
-
-    inputs: Inputs
-    values: torch.Tensor
-    targets: torch.Tensor
-    split: Split
-    skipped: list[tuple[str, str]]
-
-
-def _fit_in(run_dir: Path, source: Source, task: Task, options: _Options, *, resume: bool) -> Classifier:
+def _fit_in(
+    run_dir: Path, source: Source | StreamedData, task: Task, options: FitOptions, *, resume: bool
+) -> Classifier:
+    if isinstance(source, StreamedData):
+        return _fit_streamed(run_dir, source, options)
     data = _prepare(source, task, options)
-    _check_enough_to_calibrate(len(data.split.valid), options.decide)
-    spec = _model_spec(options.model, data.inputs, data.values, pretrained=options.pretrained)
-    check_run_record(run_dir, _run_record(data, task, spec, options.config))
+    check_enough_to_calibrate(len(data.split.valid), options.decide)
+    spec = model_spec(options.model, data.inputs, data.values, pretrained=options.pretrained)
+    if is_global_zero():
+        check_run_record(run_dir, run_record(data, task, spec, options.config))
     torch.manual_seed(options.config.seed)  # the initial weights depend on the seed alone
     network = create_network(spec, task)
     balance = _balance(data, task, options.config)
-    loss = loss_for(
-        task,
-        pos_weight=balance.pos_weight,
-        class_weight=balance.class_weight,
-        label_smoothing=options.config.label_smoothing,
-    )
     train, valid = data.split.train, data.split.valid
+    loss, head = build_loss(
+        task,
+        config=options.config,
+        balance=balance,
+        num_features=network.num_features,
+        train_targets=data.targets[train],
+        decide=options.decide,
+    )
     result = fit_network(
         network,
         task,
-        train=_dataset(data.inputs, data.values[train], data.targets[train], train=True),
-        valid=_dataset(data.inputs, data.values[valid], data.targets[valid], train=False),
+        train=make_dataset(data.inputs, data.values[train], data.targets[train], train=True),
+        valid=make_dataset(data.inputs, data.values[valid], data.targets[valid], train=False),
         loss=loss,
         config=options.config,
         run_dir=run_dir,
         progress_bar=options.progress,
         resume=resume,
     )
-    valid_targets = data.targets[valid]
+    info = {
+        "target": source.target,
+        "feature_columns": source.feature_columns,
+        "training": training_record(result, data, balance, options),
+        "train_counts": count_targets(data.targets[train], task),  # evaluate's head/torso/tail segments
+        "head": head,
+        "versions": library_versions(),
+    }
+    return _finish(
+        result, task=task, inputs=data.inputs, spec=spec, valid_targets=data.targets[valid], options=options, info=info
+    )
+
+
+def _finish(
+    result: TrainResult,
+    *,
+    task: Task,
+    inputs: Inputs,
+    spec: ModelSpec,
+    valid_targets: torch.Tensor,
+    options: FitOptions,
+    info: dict[str, Any],
+) -> Classifier:
+    """Calibrate, fit the decision policy and measure it on the validation rows; assemble the Classifier.
+
+    The same steps whichever way the training rows were fed (in memory or streamed); ``info`` gains the metrics.
+    """
+    if result.valid_logits is None:
+        return finish_ranked(
+            result, task=task, inputs=inputs, spec=spec, valid_targets=valid_targets, options=options, info=info
+        )
     calibration = fit_temperature(result.valid_logits, valid_targets, task)
     calibrated = calibration.apply(result.valid_logits)
     policy = fit_policy(calibrated, valid_targets, task, options.decide)
@@ -211,139 +248,105 @@ def _fit_in(run_dir: Path, source: Source, task: Task, options: _Options, *, res
         task=task,
         policy=policy,
     )
-    info = {
-        "target": source.target,
-        "feature_columns": source.feature_columns,
-        "metrics": {"valid": valid_metrics},
-        "training": _training_record(result, data, balance, options),
-        "versions": _versions(),
-    }
     return Classifier(
         task=task,
         network=result.network,
-        inputs=data.inputs,
+        inputs=inputs,
         model_spec=spec,
         calibration=calibration,
         policy=policy,
-        info=info,
+        info={**info, "metrics": {"valid": valid_metrics}},
     )
 
 
-def _run_record(data: _Prepared, task: Task, spec: ModelSpec, config: TrainConfig) -> dict[str, Any]:
-    """What a resumed run must share with the one it continues: the prepared data and what shapes training.
-
-    The time budget, the accelerator, the workers, the guards and the loggers may change between the two.
-    """
-    digest = hashlib.sha256()
-    for tensor in (data.values, data.targets, torch.from_numpy(data.split.train), torch.from_numpy(data.split.valid)):
-        digest.update(str((tensor.dtype, tuple(tensor.shape))).encode())
-        digest.update(tensor.contiguous().numpy().tobytes())
-    digest.update(json.dumps(data.inputs.to_dict(), sort_keys=True, default=str).encode())
-    free = {"time_budget", "accelerator", "num_workers", "guards", "loggers"}
-    options = {k: v for k, v in config.to_dict().items() if k not in free}
-    return {"data": digest.hexdigest(), "options": {**options, "task": task.to_dict(), "model": spec.to_dict()}}
-
-
-def _check_enough_to_calibrate(num_valid: int, decide: DecideConfig) -> None:
-    """Fail before training when the validation split cannot carry the asked-for conformal guarantee."""
-    if decide.conformal is not None and num_valid < (need := min_calibration_size(decide.conformal)):
-        raise DataError(
-            f"--conformal {decide.conformal} needs at least {need} validation items to guarantee that level; the "
-            f"validation split holds {num_valid}. Use more data or a larger validation split (an is_valid "
-            "column or valid/ folder), or a lower --conformal level."
+def _streamed(
+    data: Any,
+    *,
+    stream: StreamOption,
+    target: str | list[str] | None,
+    image_col: str | None,
+    options: FitOptions,
+    resume: bool,
+    allow_none: str | None,
+    **task_options: Any,  # infer_task's label options, passed through
+) -> StreamedData | None:
+    """The streamed run's data when ``stream`` (and the data) call for streaming; else None."""
+    if not should_stream(data, stream=stream, target=target, image_col=image_col):
+        return None
+    if resume:
+        raise ConfigError(
+            "--resume with a streamed Parquet run: a stream's position inside an epoch is not checkpointed, so it "
+            "cannot continue where it stopped. Drop --resume to train afresh, or pass --stream off to read the data "
+            "into memory."
         )
+    from labelwise.train.distributed import world_size
+
+    config = options.config
+    return prepare_stream(data, target=target, one_vs_rest=allow_none == "one_vs_rest", seed=config.seed,
+                          batch_size=config.resolve_batch_size, num_workers=config.num_workers,
+                          world_size=world_size(config), **task_options)  # fmt: skip
 
 
-def _prepare(source: Source, task: Task, options: _Options) -> _Prepared:
-    all_targets = task.encode(source.labels)
-    split = split_source(source, all_targets, task, seed=options.config.seed)
-    inputs = _fit_inputs(source, split, image_size=options.image_size)
-    encoded = inputs.encode(source, skip_bad=options.skip_bad)
-    kept = torch.from_numpy(encoded.kept)
-    return _Prepared(inputs, encoded.values, all_targets[kept], _drop_unreadable(split, encoded.kept), encoded.skipped)
-
-
-def _balance(data: _Prepared, task: Task, config: TrainConfig) -> Balance:
-    if config.balance == "none":
-        return Balance(None, None, "no loss weights (balance='none').")
-    return infer_balance(data.targets[data.split.train], task)
-
-
-def _training_record(result: TrainResult, data: _Prepared, balance: Balance, options: _Options) -> dict[str, Any]:
-    return {
+def _fit_streamed(run_dir: Path, data: StreamedData, options: FitOptions) -> Classifier:
+    """`_fit_in` for a `ParquetStream`: the same network, loss, training and `_finish`; validation in memory."""
+    task, config = data.task, options.config
+    check_enough_to_calibrate(len(data.valid_targets), options.decide)
+    spec = model_spec(options.model, data.inputs, data.valid_values, pretrained=options.pretrained)
+    torch.manual_seed(config.seed)  # the initial weights depend on the seed alone
+    network = create_network(spec, task)
+    balance = Balance(None, None, "no loss weights (balance='none').")
+    if config.balance != "none":
+        balance = infer_balance(data.label_targets, task)  # the table's class frequencies, from the target column
+    loss, head = build_loss(
+        task,
+        config=config,
+        balance=balance,
+        num_features=network.num_features,
+        train_targets=data.label_targets,
+        decide=options.decide,
+    )
+    valid = InMemoryDataset(data.valid_values, data.valid_targets)
+    result = fit_network(network, task, train=data.train, valid=valid, loss=loss, config=config, run_dir=run_dir,
+                         progress_bar=options.progress)  # fmt: skip
+    record = {
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
         "stopped": result.stopped_reason,
         "history": result.history,
         "guards": result.guards,
         "balance": balance.message,
-        "split": data.split.how,
-        "num_train": len(data.split.train),
-        "num_valid": len(data.split.valid),
-        "skipped_images": [list(item) for item in data.skipped],
-        "config": options.config.to_dict(),
+        "split": data.how,
+        "num_train": data.train.num_train,
+        "num_valid": len(data.valid_targets),
+        "streamed": {"preprocessing_sample_rows": data.num_sampled, "files": len(data.train.scan.files)},
+        "skipped_images": [],
+        "config": config.to_dict(),
         "decide": options.decide.to_dict(),
     }
-
-
-def _read(data: Any, *, target: str | list[str] | None, image_col: str | None) -> Source:
-    if isinstance(data, Source):
-        source = data
-    elif isinstance(data, (str, os.PathLike)):
-        source = load_source(Path(data), target=target, image_col=image_col, for_training=True)
-    else:
-        import pandas as pd
-
-        if not isinstance(data, pd.DataFrame):
-            raise DataError(
-                f"cannot train on {type(data).__name__}; expected a path to a CSV/Parquet file or an image folder, "
-                "or a pandas DataFrame. For arrays use `labelwise.LabelwiseClassifier().fit(X, y)`."
-            )
-        source = source_from_frame(data, target=target, image_col=image_col)
-    if source.labels is None:
-        raise DataError("the data has no labels; pass `target=` (CLI: --target) naming the label column(s).")
-    return source
-
-
-def _fit_inputs(source: Source, split: Split, *, image_size: int | None) -> Inputs:
-    if source.kind == "images":
-        return ImageInputs.fit(source, split.train, size=image_size)
-    return TableInputs.fit(source, split.train)
-
-
-def _drop_unreadable(split: Split, kept: np.ndarray) -> Split:
-    if kept.all():
-        return split
-    # Positions shift once unreadable rows are removed: map old row index -> new position.
-    new_position = np.cumsum(kept) - 1
-    return Split(new_position[split.train[kept[split.train]]], new_position[split.valid[kept[split.valid]]], split.how)
-
-
-def _model_spec(model: str, inputs: Inputs, values: torch.Tensor, *, pretrained: bool) -> ModelSpec:
-    if isinstance(inputs, TableInputs):
-        name = "mlp" if model == "auto" else model
-        return ModelSpec(backbone=name, in_features=inputs.num_features, pretrained=pretrained)
-    name = "cnn" if model == "auto" else model
-    return ModelSpec(
-        backbone=name, in_chans=int(values.shape[1]), image_size=int(values.shape[-1]), pretrained=pretrained
+    info = {
+        "target": data.target,
+        "feature_columns": data.feature_columns,
+        "training": record,
+        # The target column's summary (class shares of all rows, validation included): what the segments need.
+        "train_counts": count_targets(data.label_targets, task),
+        "head": head,
+        "versions": library_versions(),
+    }
+    return _finish(
+        result, task=task, inputs=data.inputs, spec=spec, valid_targets=data.valid_targets, options=options, info=info
     )
 
 
-def _dataset(inputs: Inputs, values: torch.Tensor, targets: torch.Tensor, *, train: bool) -> InMemoryDataset:
-    transform = image_transforms(inputs.spec, train=train) if isinstance(inputs, ImageInputs) else None
-    return InMemoryDataset(values, targets, transform=transform)
+def _prepare(source: Source, task: Task, options: FitOptions) -> Prepared:
+    all_targets = task.encode(source.labels)
+    split = split_source(source, all_targets, task, seed=options.config.seed)
+    inputs = fit_inputs(source, split, image_size=options.image_size)
+    encoded = inputs.encode(source, skip_bad=options.skip_bad)
+    kept = torch.from_numpy(encoded.kept)
+    return Prepared(inputs, encoded.values, all_targets[kept], drop_unreadable(split, encoded.kept), encoded.skipped)
 
 
-def _versions() -> dict[str, str]:
-    import lightning
-    import timm
-    import torchmetrics
-
-    return {
-        "labelwise": __version__,
-        "torch": torch.__version__,
-        "lightning": lightning.__version__,
-        "torchmetrics": torchmetrics.__version__,
-        "timm": timm.__version__,
-        "python": platform.python_version(),
-    }
+def _balance(data: Prepared, task: Task, config: TrainConfig) -> Balance:
+    if config.balance == "none":
+        return Balance(None, None, "no loss weights (balance='none').")
+    return infer_balance(data.targets[data.split.train], task)

@@ -158,6 +158,11 @@ def check_decisions(
     return decisions.long()
 
 
+# One key per class reads well for tens of classes; for thousands it buries the summary, which balanced_accuracy
+# and the ranking metrics' head / torso / tail recalls (`labelwise.ranking`) give instead.
+PER_CLASS_UP_TO = 100
+
+
 # -- metrics -----------------------------------------------------------------------------------------
 def compute_metrics(
     probs: torch.Tensor, targets: torch.Tensor, task: Task, *, decisions: torch.Tensor
@@ -172,9 +177,9 @@ def compute_metrics(
 
     Returns:
         binary: coverage, accuracy, balanced_accuracy, precision, recall, f1, roc_auc, pr_auc, log_loss,
-        brier, ece; multiclass: coverage, accuracy, macro_f1, balanced_accuracy, ``recall/<class>``,
-        log_loss, brier, ece; multilabel: micro_f1, macro_f1, hamming_loss, subset_accuracy, mAP,
-        macro_roc_auc, empty_prediction_rate, log_loss, brier, ece.
+        brier, ece; multiclass: coverage, accuracy, macro_f1, balanced_accuracy, ``recall/<class>`` (up to
+        `PER_CLASS_UP_TO` classes), log_loss, brier, ece; multilabel: micro_f1, macro_f1, hamming_loss,
+        subset_accuracy, mAP, macro_roc_auc, empty_prediction_rate, log_loss, brier, ece.
 
     Example:
         >>> task = Task(kind="binary", classes=("no", "yes"))
@@ -276,7 +281,8 @@ def _multiclass_decision_metrics(decisions: torch.Tensor, targets: torch.Tensor,
         tmf.multiclass_f1_score(preds, target, num_classes=num_classes, average="macro", validate_args=False)
     )
     out["balanced_accuracy"] = _mean_where(recalls, present)
-    out.update({f"recall/{task.classes[i]}": float(recalls[i]) for i in present.nonzero().flatten().tolist()})
+    if num_classes <= PER_CLASS_UP_TO:
+        out.update({f"recall/{task.classes[i]}": float(recalls[i]) for i in present.nonzero().flatten().tolist()})
     return out
 
 

@@ -142,6 +142,7 @@ def format_comparison(results: dict[str, dict[str, float]]) -> str:
 def format_training(clf: Classifier, *, run_dir: str | None) -> str:
     """The one screen printed at the end of ``labelwise train``."""
     training = clf.info.get("training", {})
+    head = clf.info.get("head") or {}  # runs saved before the head-loss choice have none
     valid = clf.info.get("metrics", {}).get("valid", {})
     headline = {k: v for k, v in valid.items() if "/" not in k}
     lines = [
@@ -151,7 +152,8 @@ def format_training(clf: Classifier, *, run_dir: str | None) -> str:
         f"model      {clf.model_spec.backbone} ({_num_parameters(clf):,} parameters)",
         f"training   {training.get('epochs_run')} epochs, best epoch {training.get('best_epoch')} "
         f"({training.get('stopped')})",
-        f"balance    {training.get('balance')}",
+        *([f"loss       {head['loss']}: {head['reason']}"] if head else []),
+        f"balance    {head.get('balance', training.get('balance'))}",
         f"calibrate  {clf.calibration.describe()}",
         *(f"{'decision' if i == 0 else '':<10} {line}" for i, line in enumerate(clf.policy.describe())),
         "validation " + "  ".join(f"{k} {v:.4f}" for k, v in sorted(headline.items())),

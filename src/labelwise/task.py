@@ -96,7 +96,8 @@ class Task:
         _check_label_sep(self.label_sep)
         if len(self.classes) < 2:
             raise LabelError(f"a {self.kind} Task needs at least two classes, got {list(self.classes)!r}.")
-        if len(set(self.classes)) != len(self.classes):
+        index = dict(zip(self.classes, range(len(self.classes)), strict=True))
+        if len(index) != len(self.classes):
             raise LabelError(f"classes must be distinct, got {list(self.classes)!r}.")
         if self.kind is TaskKind.BINARY and len(self.classes) != 2:
             raise ConfigError(
@@ -115,7 +116,7 @@ class Task:
                 "one_vs_rest=True gives a binary Task one sigmoid logit per class; binary_head='two' asks for a "
                 "softmax over two logits instead. Pass one of them."
             )
-        object.__setattr__(self, "_index", {label: i for i, label in enumerate(self.classes)})
+        object.__setattr__(self, "_index", index)
 
     # -- what the network and the loss look like -------------------------------------------------
     @property
@@ -302,17 +303,36 @@ class Task:
                 raise ConfigError(
                     f"multilabel decisions must be (N, {self.num_classes}), got {tuple(decisions.shape)}."
                 )
-            # Nonzero is not "decided": probabilities passed here would silently decode to every label.
-            bad = (~((decisions == 0) | (decisions == 1))).any(dim=1).nonzero().flatten().tolist()
-            self._check_decisions(bad, expected="0/1 or bool per label; apply the thresholds first")
-            mask = decisions.bool().cpu().numpy()
-            return [tuple(self.classes[j] for j in np.flatnonzero(row)) for row in mask]
+            if decisions.dtype is not torch.bool:
+                # Nonzero is not "decided": probabilities passed here would silently decode to every label.
+                bad = (~((decisions == 0) | (decisions == 1))).any(dim=1).nonzero().flatten().tolist()
+                self._check_decisions(bad, expected="0/1 or bool per label; apply the thresholds first")
+            return self._decode_sets(decisions.bool().cpu().numpy())
         if decisions.ndim != 1:
             raise ConfigError(f"{self.kind} decisions must be (N,) class indices, got {tuple(decisions.shape)}.")
-        values = decisions.tolist()
-        bad = [i for i, v in enumerate(values) if not (float(v).is_integer() and -1 <= v < self.num_classes)]
+        return self._decode_single(decisions)
+
+    def _decode_sets(self, mask: np.ndarray) -> list[Any]:
+        # One nonzero over the (N, C) mask, not one per row: at 10^5 labels the per-row scans dominate.
+        rows, cols = np.nonzero(mask)
+        names = np.empty(self.num_classes, dtype=object)
+        names[:] = list(self.classes)
+        per_row = np.split(names[cols], np.searchsorted(rows, np.arange(1, len(mask))))
+        return [tuple(labels.tolist()) for labels in per_row] if len(mask) else []
+
+    def _decode_single(self, decisions: torch.Tensor) -> list[Any]:
+        values = decisions.long() if decisions.dtype is torch.bool else decisions
+        ok = (values >= -1) & (values < self.num_classes)
+        if values.is_floating_point():
+            ok &= values == values.round()  # integral floats count as indices; NaN and 0.5 do not
+        bad = (~ok).nonzero().flatten().tolist()
         self._check_decisions(bad, expected=f"class indices 0..{self.num_classes - 1}, or -1 for abstained")
-        return [None if v < 0 else self.classes[int(v)] for v in values]
+        # One object array lookup instead of a Python loop; -1 (abstained) picks the trailing None.
+        names = np.empty(self.num_classes + 1, dtype=object)
+        names[: self.num_classes] = list(self.classes)
+        indices = values.long().cpu().numpy()
+        decoded: list[Any] = names[np.where(indices < 0, self.num_classes, indices)].tolist()
+        return decoded
 
     def _check_decisions(self, bad: list[int], *, expected: str) -> None:
         if bad:

@@ -30,6 +30,7 @@ def train(args: argparse.Namespace) -> int:
     import labelwise
     from labelwise.report import format_training
     from labelwise.train import TrainConfig
+    from labelwise.train.distributed import is_global_zero
 
     out = args.out = args.out or str(Path("runs") / _data_name(args.data))
     config = TrainConfig(
@@ -41,6 +42,14 @@ def train(args: argparse.Namespace) -> int:
         balance=args.balance,
         guards=args.guards,
         loggers=tuple(args.logger),
+        accelerator=args.accelerator,
+        devices=args.devices,
+        num_nodes=args.num_nodes,
+        strategy=args.strategy,
+        precision=args.precision,
+        loss=args.loss,
+        num_sampled=args.num_sampled,
+        proposal=args.proposal,
     )
     clf = labelwise.fit(
         args.data,
@@ -64,7 +73,10 @@ def train(args: argparse.Namespace) -> int:
         skip_bad_images=args.skip_bad_images,
         out=out,
         resume=args.resume,
+        stream=args.stream,
     )
+    if not is_global_zero():
+        return 0  # a DDP rank > 0: rank 0 wrote the run and prints its summary
     print(format_training(clf, run_dir=out))
     return 0
 
@@ -108,15 +120,30 @@ def predict(args: argparse.Namespace) -> int:
     clf = labelwise.load(args.run) if args.backend == "torch" else _load_onnx(args.run)
     if args.top_k is not None and clf.policy.conformal is not None:
         print(f"labelwise: note: --top-k {args.top_k} replaces the run's conformal sets in `set`.", file=sys.stderr)
+    _check_ranked_columns(args.top_k, num_classes=clf.task.num_classes)
     clf.policy = clf.policy.with_top_k(args.top_k, clf.task)
     image_col = getattr(clf.inputs, "image_col", None)
     source = load_source(args.data, target=None, image_col=image_col, id_col=args.id_col, for_training=False)
-    frame = clf.predictions_frame(source, skip_bad=args.skip_bad_images)
+    frame = clf.predictions_frame(source, skip_bad=args.skip_bad_images, top_k=args.top_k)
     write_atomically(args.out, frame.to_csv(index=False), option="--out")
     skipped = len(source.ids) - len(frame)
     note = f" ({skipped} unreadable images skipped)" if skipped else ""
     print(f"wrote {len(frame)} predictions to {args.out}{note}", file=sys.stderr)
     return 0
+
+
+def _check_ranked_columns(top_k: int | None, *, num_classes: int) -> None:
+    """Refuse a --top-k above the class count before predicting; say so when top-k columns are automatic."""
+    from labelwise.ranking import AUTO_TOP_K_ABOVE, auto_top_k, check_top_k
+
+    if top_k is not None:
+        check_top_k(top_k, num_classes=num_classes)
+    elif (k := auto_top_k(num_classes)) is not None:
+        print(
+            f"labelwise: note: {num_classes} classes (> {AUTO_TOP_K_ABOVE}): predictions.csv gets top1..top{k} and "
+            f"p_top1..p_top{k} instead of one p:<class> column per class; pass --top-k K for another K.",
+            file=sys.stderr,
+        )
 
 
 def _load_onnx(run: str) -> Any:
@@ -180,7 +207,7 @@ def demo(args: argparse.Namespace) -> int:
             allow_none=strategy,
             out=run_dir,
             resume=True,  # running the demo again after it was killed picks up where it stopped
-            config=TrainConfig(seed=args.seed),
+            config=TrainConfig(seed=args.seed, epochs=demo.epochs),
             progress=not args.quiet,
         )
         print(format_training(clf, run_dir=str(run_dir)))

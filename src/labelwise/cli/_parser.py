@@ -146,6 +146,23 @@ def _add_train(sub: Any) -> None:
         "(non-finite losses always stop training)",
     )
     cmd.add_argument(
+        "--loss",
+        choices=("auto", "full", "chunked", "sampled"),
+        default="auto",
+        help="softmax over many classes: full logits; chunked (exact, memory-bounded); sampled (candidate "
+        "sampling, fast); auto: full while its logits fit, chosen from the class count and memory (the run says why)",
+    )
+    cmd.add_argument(
+        "--num-sampled", type=int, default=None, help="negatives per step with --loss sampled (default: 4096)"
+    )
+    cmd.add_argument(
+        "--proposal",
+        choices=("frequency", "uniform", "log_uniform"),
+        default="frequency",
+        help="what --loss sampled draws negatives from: training label frequency^0.75, uniform, or log-uniform "
+        "(Zipf over class ids numbered by decreasing frequency)",
+    )
+    cmd.add_argument(
         "--resume",
         action="store_true",
         help="continue a killed or failed run from RUN.partial (same data and options), from its last finished "
@@ -161,7 +178,53 @@ def _add_train(sub: Any) -> None:
         "e.g. --logger csv tensorboard (give DATA before this flag); tensorboard and mlflow need `pip install "
         '"labelwise[loggers]"`',
     )
+    cmd.add_argument(
+        "--stream",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="read Parquet data in record batches instead of into memory: auto streams when its uncompressed size "
+        "exceeds a quarter of the available memory (CSV never streams)",
+    )
+    _add_scale_out_args(cmd)
     cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _devices(text: str) -> int | str:
+    """``--devices``: an int >= 1 or ``auto``; TrainConfig says what is wrong with any other int."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int or 'auto', got {text!r}") from None
+
+
+def _add_scale_out_args(cmd: Any) -> None:
+    from labelwise.train.distributed import PRECISIONS, STRATEGIES
+
+    group = cmd.add_argument_group("devices and machines (through Lightning; see the README's multi-GPU section)")
+    group.add_argument(
+        "--accelerator",
+        choices=("auto", "cpu", "gpu", "mps"),
+        default="auto",
+        help="auto: a GPU when there is one, else the CPU",
+    )
+    group.add_argument(
+        "--devices",
+        type=_devices,
+        default=1,
+        help="GPUs (or CPU processes) per machine, or auto (every visible GPU); each process takes an equal slice "
+        "of every --batch-size batch (the steps of one process)",
+    )
+    group.add_argument(
+        "--num-nodes", type=int, default=1, help="machines taking part, started by torchrun or SLURM (srun)"
+    )
+    group.add_argument(
+        "--strategy", choices=STRATEGIES, default="auto", help="auto: DDP when there is more than one process"
+    )
+    group.add_argument(
+        "--precision", choices=PRECISIONS, default="32", help="autocast: bf16-mixed (CPU, GPU), 16-mixed (GPU)"
+    )
 
 
 def _add_decide_args(cmd: Any) -> None:

@@ -25,6 +25,7 @@ def report_warnings(report: dict[str, Any], task: Task, notes: list[str]) -> lis
     found = [
         *_imbalance_warnings(report, task),
         *_rare_warnings(report["rare_classes"], task),
+        *_coverage_warnings(report["split"], report["rare_classes"]),
         *_duplicate_warnings(report),
         *_leakage_warnings(report["leakage"]),
         *_image_warnings(report["unreadable_images"]),
@@ -78,6 +79,33 @@ def _rare_warnings(rare: dict[str, Any], task: Task) -> list[str]:
             "own; add items with those labels for thresholds of their own."
         )
     return found
+
+
+def _coverage_warnings(split: dict[str, Any], rare: dict[str, Any]) -> list[str]:
+    found = []
+    valid_only, train_only = split.get("valid_only"), split.get("train_only")
+    if valid_only and valid_only["count"]:
+        found.append(
+            f"{_n(valid_only['count'], 'class has', 'classes have')} validation rows but no training rows "
+            f"({_some(valid_only)}): the model cannot learn them and their validation items count as errors; move "
+            "some of their rows into training (is_valid = False), or drop those classes."
+        )
+    # Classes too rare to validate land in training alone under the stratified split; the rare finding names them.
+    rare_only = len(rare["to_validate"]) if "stratified" in (split.get("how") or "") else 0
+    if train_only and train_only["count"] > rare_only:
+        found.append(
+            f"{_n(train_only['count'], 'class has', 'classes have')} training rows but no validation rows "
+            f"({_some(train_only)}): no validation metric covers them; give them validation rows (is_valid = True) "
+            "to measure them."
+        )
+    return found
+
+
+def _some(found: dict[str, Any]) -> str:
+    """``{count, examples}`` as "'a', 'b' and 998 more"."""
+    more = found["count"] - len(found["examples"])
+    shown = ", ".join(repr(name) for name in found["examples"])
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def _name_items(ids: list[Any]) -> str:

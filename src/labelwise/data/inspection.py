@@ -61,7 +61,8 @@ def inspect_data(
     Returns:
         a JSON-ready dict: ``data``, ``source``, ``rows``, ``task``, ``why``, ``classes`` (items per class;
         positives per label for multilabel), ``imbalance_ratio``, ``label_cardinality`` and ``empty_label_rate``
-        (multilabel, else None), ``split`` (``how``, ``train``, ``valid``, ``test``, ``valid_classes``; all None
+        (multilabel, else None), ``split`` (``how``, ``train``, ``valid``, ``test``, ``valid_classes``,
+        ``train_only`` and ``valid_only``: ``{count, examples}`` of the classes with rows in one part only; all None
         when training could not split the data), ``rare_classes``, ``duplicates``, ``conflicting_labels``, ``leakage``,
         ``unreadable_images`` (images, else None), ``columns`` (tables, else None) and ``warnings`` (one line each).
 
@@ -163,14 +164,34 @@ def _split_section(
     split: Split | None, values: np.ndarray, task: Task, *, kept_valid: np.ndarray | None
 ) -> dict[str, Any]:
     if split is None or kept_valid is None:
-        return {"how": None, "train": None, "valid": None, "test": None, "valid_classes": None}
+        return {
+            "how": None, "train": None, "valid": None, "test": None, "valid_classes": None,
+            "train_only": None, "valid_only": None,
+        }  # fmt: skip
     return {
         "how": split.how,
         "train": len(split.train),
         "valid": len(split.valid),
         "test": len(values) - len(split.train) - len(split.valid),
         "valid_classes": dict(zip(_class_names(task), _counts(values[kept_valid], task).tolist(), strict=True)),
+        **_coverage(_counts(values[split.train], task), _counts(values[kept_valid], task), task),
     }
+
+
+def _coverage(in_train: np.ndarray, in_valid: np.ndarray, task: Task) -> dict[str, Any]:
+    """Classes only in the training rows (no validation metric) and only in validation rows (never learned).
+
+    Counts plus the first `EXAMPLES` names, not every name: at 10^5 classes the lists could hold most of them.
+    """
+    names = np.asarray(_class_names(task), dtype=object)
+    sections = {}
+    for key, mask in (
+        ("train_only", (in_train > 0) & (in_valid == 0)),
+        ("valid_only", (in_train == 0) & (in_valid > 0)),
+    ):
+        where = np.flatnonzero(mask)
+        sections[key] = {"count": int(where.size), "examples": names[where[:EXAMPLES]].tolist()}
+    return sections
 
 
 def _rare(report: dict[str, Any], task: Task, *, num_valid: int | None) -> dict[str, Any]:

@@ -139,6 +139,10 @@ def _read_parquet(path: Path, *, folder: bool) -> pd.DataFrame:
             f"the folder {str(path)!r} holds no Parquet files. Expected a CSV/Parquet file or a folder of "
             "*.parquet files (an image folder is read by `load_source`); pass the table file itself."
         )
+    if folder:
+        from labelwise.data.streaming import check_parquet_schemas, parquet_files  # deferred: streaming imports us
+
+        check_parquet_schemas(parquet_files(path))  # pyarrow would cast or null-fill a file that differs, silently
     check_unique_columns(_parquet_columns(path), path)
     try:
         return pd.read_parquet(path)

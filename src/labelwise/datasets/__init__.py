@@ -18,6 +18,9 @@ seen in training or tuning); an open-set demo also names its ``known_classes`` a
       train.csv                80 % of the rows, with a bool `is_valid` column (20 % of them True)
       test.csv                 20 % of the rows, same columns without `is_valid`
     cancer-imbalanced/         as cancer, but keeping only `positive_fraction` of the malignant rows per split
+    extreme/                   multiclass, 100,000 Zipf-distributed classes, 32 features (`_extreme`)
+      train.parquet            250,000 training rows (one per class + Zipf draws) + 10,000 `is_valid` rows
+      test.parquet             10,000 Zipf draws
     multidigit/                multilabel, 32x32 canvases holding 0..3 distinct digits in a 2x2 grid
       images/{train,valid,test}_<n>.png
       train.csv                `fname`, `labels` ("3 7", "" = none), `is_valid`: 2400 train + 600 valid canvases
@@ -52,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from labelwise.datasets import _digits, _tables
+from labelwise.datasets import _digits, _extreme, _tables
 from labelwise.errors import ConfigError, DataError
 
 __all__ = ["Demo", "list_demos", "make_demo", "make_imbalanced_cancer"]
@@ -84,6 +87,7 @@ class Demo:
         unknown_classes: open-set demos: the classes that only ``test`` holds, labelled with their true names;
             a model never saw them, so it should abstain on them rather than answer a known class. Empty for
             a closed-set demo.
+        epochs: epochs ``labelwise demo`` trains it for (None: the automatic rule and early stopping).
     """
 
     name: str
@@ -95,6 +99,7 @@ class Demo:
     headline: str = ""
     known_classes: tuple[str, ...] = ()
     unknown_classes: tuple[str, ...] = ()
+    epochs: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +115,7 @@ class _Recipe:
     image_col: str | None = None
     known_classes: tuple[str, ...] = ()
     unknown_classes: tuple[str, ...] = ()
+    epochs: int | None = None
     # Only JSON types (lists, not tuples): the manifest is compared with what json.loads gives back.
     options: dict[str, Any] = field(default_factory=dict)  # recorded in the manifest: a change means a rewrite
 
@@ -119,7 +125,7 @@ def list_demos() -> list[str]:
 
     Example:
         >>> list_demos()
-        ['cancer', 'cancer-imbalanced', 'digits', 'multidigit', 'openset']
+        ['cancer', 'cancer-imbalanced', 'digits', 'extreme', 'multidigit', 'openset']
     """
     return sorted(_RECIPES)
 
@@ -219,6 +225,7 @@ def _materialize(name: str, recipe: _Recipe, root: Path | str, *, seed: int) -> 
         headline=recipe.headline,
         known_classes=recipe.known_classes,
         unknown_classes=recipe.unknown_classes,
+        epochs=recipe.epochs,
     )
 
 
@@ -289,6 +296,20 @@ _RECIPES: dict[str, _Recipe] = {
         headline="roc_auc",
     ),
     "cancer-imbalanced": _imbalanced_recipe(0.1),
+    "extreme": _Recipe(
+        write=_extreme.write_extreme,
+        train="train.parquet",
+        test="test.parquet",
+        target=("label",),
+        description=(
+            "Extreme classification (multiclass, 100,000 Zipf-distributed classes): 32 numeric features, a head of "
+            "frequent classes, a torso and a long tail; ranked top-5 outputs, P@k and recall by segment."
+        ),
+        headline="precision@1",
+        # A few minutes on 2 CPU cores (each epoch ranks 10,000 validation rows over all 100,000 classes, too);
+        # the sampled softmax keeps improving past that, slowly.
+        epochs=3,
+    ),
     "multidigit": _Recipe(
         write=_digits.write_multidigit,
         target=("labels",),

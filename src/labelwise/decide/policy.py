@@ -30,14 +30,15 @@ class Decisions:
     """What a `Policy` makes of a batch.
 
     Attributes:
-        probs: ``(N, num_classes)`` calibrated probabilities.
+        probs: ``(N, num_classes)`` calibrated probabilities; None for a run that ranks its classes in chunks
+            (`labelwise.large_head`), whose top classes come in a `labelwise.ranking.Ranked` instead.
         decisions: as `Task.decode` takes them: ``(N,)`` class indices with ``-1`` = abstained, or ``(N, C)`` bool.
         abstained: ``(N,)`` bool; always False for multilabel, whose "none" is an empty prediction.
         unknown_score: ``(N,)`` float64, the score the reject rule thresholds; None without one.
         sets: ``(N, num_classes)`` bool prediction sets (conformal or top-k); None when not asked for.
     """
 
-    probs: torch.Tensor
+    probs: torch.Tensor | None
     decisions: torch.Tensor
     abstained: torch.Tensor
     unknown_score: torch.Tensor | None

@@ -27,6 +27,7 @@ from labelwise.decide.policy import Policy
 from labelwise.errors import ArtifactError, ConfigError, DataError
 from labelwise.export._onnx import KEY_FORMAT, KEY_RUN, MISSING, ONNX_FILE, ONNX_FORMAT_VERSION, PIXELS, input_name
 from labelwise.inputs import ImageInputs, Inputs, inputs_from_dict
+from labelwise.ranking import output_top_k, rank
 from labelwise.task import Task
 
 __all__ = ["OnnxClassifier", "load_onnx"]
@@ -49,8 +50,8 @@ class OnnxClassifier:
     path: Path
     info: dict[str, Any] = field(default_factory=dict)
 
-    def predictions_frame(self, source: Source, *, skip_bad: bool = False) -> pd.DataFrame:
-        """The ``predictions.csv`` table, as `Classifier.predictions_frame` writes it."""
+    def predictions_frame(self, source: Source, *, skip_bad: bool = False, top_k: int | None = None) -> pd.DataFrame:
+        """The ``predictions.csv`` table, as `Classifier.predictions_frame` writes it (``top_k`` likewise)."""
         if isinstance(self.inputs, ImageInputs):
             encoded = self.inputs.encode(source, skip_bad=skip_bad)
             logits, kept = self.calibrated_logits({PIXELS: encoded.values.numpy()}), encoded.kept
@@ -58,7 +59,9 @@ class OnnxClassifier:
             logits, kept = self.calibrated_logits(_table_feeds(self.inputs.preprocessor, source)), None
         out = self.policy.decide(logits, self.task)
         kept = np.ones(len(source.ids), dtype=bool) if kept is None else kept
-        return predictions_table(out, source=source, kept=kept, task=self.task)
+        k = output_top_k(top_k, num_classes=self.task.num_classes)
+        ranked = None if k is None or out.probs is None else rank(out.probs, k)
+        return predictions_table(out, source=source, kept=kept, task=self.task, ranked=ranked)
 
     def calibrated_logits(self, feeds: dict[str, np.ndarray]) -> torch.Tensor:
         """onnxruntime's calibrated ``logits`` ``(N, head_width)`` float32 for ONNX inputs ``feeds``, in batches."""

@@ -19,7 +19,7 @@ import numpy as np
 
 from labelwise.classifier import Classifier
 from labelwise.data.sources import Source
-from labelwise.errors import DataError
+from labelwise.errors import ConfigError, DataError
 from labelwise.task import TaskKind
 
 __all__ = ["ReportData", "collect", "read_history"]
@@ -62,7 +62,14 @@ def collect(clf: Classifier, source: Source, *, run_dir: Path | None, skip_bad: 
         DataError: the data has no labels (as `Classifier.evaluate_source`), or no item of a known class.
     """
     clf.check_labelled(source)  # before the predictions, as `evaluate` does
+    if clf.ranked:
+        raise ConfigError(
+            f"the HTML report plots per-class curves and reliability over all {clf.task.num_classes} classes, which a "
+            "ranked run (trained with --loss chunked or sampled) does not compute; use `evaluate --json` for its "
+            "P@k and head / torso / tail recalls."
+        )
     predicted = clf.predict_source(source, skip_bad=skip_bad)
+    assert predicted.logits is not None  # noqa: S101 - only ranked runs have none
     truth = clf.truth(source, predicted)
     metrics = clf.metrics(predicted, truth)
     known = truth.known

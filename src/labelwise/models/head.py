@@ -14,7 +14,7 @@ from labelwise.errors import ConfigError
 from labelwise.models.registry import create_backbone
 from labelwise.task import Task
 
-__all__ = ["ModelSpec", "Network", "build_network", "create_network"]
+__all__ = ["ModelSpec", "Network", "backbone_and_head", "build_network", "create_network"]
 
 
 class Network(nn.Module):
@@ -35,6 +35,21 @@ class Network(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(N, head_width)`` float for a batch ``x``."""
         return self.head(self.backbone(x))  # type: ignore[no-any-return]
+
+
+def backbone_and_head(network: nn.Module) -> tuple[nn.Module, nn.Linear]:
+    """The backbone and the linear head of a `Network`: what a large head's loss and its ranked outputs read.
+
+    Raises:
+        ConfigError: ``network`` is not a `Network` (a user module has no separate head to chunk).
+    """
+    if not isinstance(network, Network):
+        raise ConfigError(
+            f"a large head's loss (--loss chunked / sampled) computes the head from the backbone's features, so it "
+            f"needs a labelwise Network (backbone + linear head); got {type(network).__name__}. Build it with "
+            "`labelwise.models.build_network(backbone, task)`, or use the full loss."
+        )
+    return network.backbone, network.head
 
 
 def build_network(backbone: nn.Module, task: Task, *, example_input: torch.Tensor | None = None) -> Network:

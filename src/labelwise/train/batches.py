@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from labelwise.errors import DataError
+from labelwise.errors import ConfigError, DataError
 
 __all__ = [
     "EpochBatches",
@@ -92,12 +92,18 @@ class EpochBatches(Sampler[torch.Tensor]):
     once per group. A final batch of one row is dropped when shuffling, because BatchNorm cannot train on
     it; in order (inference) every row is kept.
 
+    With ``num_replicas`` > 1 processes (DDP, see `labelwise.train.distributed`) every process permutes alike (same
+    seed) and takes its own part of each batch (``torch.tensor_split`` into ``num_replicas`` parts, by the rank of
+    the process group), so all take the same number of steps, each row once per epoch. A final batch too short to
+    give every process 2 rows (1 in order) is dropped when shuffling and merged into the one before in order.
+
     Args:
         num_samples: rows in the dataset.
         batch_size: rows per batch (per optimizer step).
         shuffle: permute the rows each epoch.
         seed: seeds the permutations, so the batch order depends on nothing but the seed.
         group: batches per yielded index tensor.
+        num_replicas: processes sharing each batch; the rank is read from ``torch.distributed`` when iterating.
 
     Example:
         >>> [t.tolist() for t in EpochBatches(5, batch_size=2, shuffle=False)]
@@ -106,16 +112,21 @@ class EpochBatches(Sampler[torch.Tensor]):
         [4, 4]
     """
 
-    def __init__(self, num_samples: int, *, batch_size: int, shuffle: bool, seed: int = 0, group: int = 1) -> None:
+    def __init__(
+        self, num_samples: int, *, batch_size: int, shuffle: bool, seed: int = 0, group: int = 1, num_replicas: int = 1
+    ) -> None:
         super().__init__()
         self.num_samples, self.batch_size, self.shuffle, self.group = num_samples, batch_size, shuffle, group
+        self.num_replicas = num_replicas
         self.generator = torch.Generator().manual_seed(seed)
 
     @property
     def num_batches(self) -> int:
         """Batches (optimizer steps) per epoch."""
         full, rest = divmod(self.num_samples, self.batch_size)
-        return full + int(rest > 1 or (rest == 1 and (not self.shuffle or full == 0)))
+        # Every process needs 2 rows of the final batch to train (BatchNorm), 1 to validate.
+        need = (2 if self.shuffle else 1) * self.num_replicas
+        return full + int(rest > 0 and (rest >= need or full == 0))
 
     def __len__(self) -> int:
         return -(-self.num_batches // self.group)
@@ -127,21 +138,41 @@ class EpochBatches(Sampler[torch.Tensor]):
             order = torch.randperm(self.num_samples, generator=self.generator)
         else:
             order = torch.arange(self.num_samples)
-        order = order[: min(self.num_samples, self.num_batches * self.batch_size)]
-        yield from torch.split(order, self.batch_size * self.group)
+        if self.shuffle:
+            order = order[: min(self.num_samples, self.num_batches * self.batch_size)]
+        if self.num_replicas == 1:
+            yield from torch.split(order, self.batch_size * self.group)
+            return
+        batches = list(torch.split(order, self.batch_size))
+        if len(batches) > self.num_batches:  # in order: the short final batch joins the one before
+            batches[-2:] = [torch.cat(batches[-2:])]
+        rank = _rank(self.num_replicas)
+        parts = [torch.tensor_split(batch, self.num_replicas)[rank] for batch in batches]
+        for start in range(0, len(parts), self.group):
+            yield torch.cat(parts[start : start + self.group])
 
 
 def make_loader(
-    data: Dataset[Any], *, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0, group: int = 1
+    data: Dataset[Any],
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    num_workers: int = 0,
+    group: int = 1,
+    num_replicas: int = 1,
 ) -> DataLoader[Any]:
     """A DataLoader over ``data``: whole-batch lookups for `InMemoryDataset`, per-item collation otherwise.
 
-    ``group`` batches are fetched together for an `InMemoryDataset` (see `EpochBatches`); other datasets
-    always yield single batches.
+    ``group`` batches are fetched together for an `InMemoryDataset` (see `EpochBatches`), each process of
+    ``num_replicas`` taking its part of every batch; other datasets always yield single batches (Lightning's
+    DistributedSampler slices them).
     """
     workers: dict[str, Any] = {"num_workers": num_workers, "persistent_workers": num_workers > 0}
     if isinstance(data, InMemoryDataset):
-        sampler = EpochBatches(len(data), batch_size=batch_size, shuffle=shuffle, seed=seed, group=group)
+        sampler = EpochBatches(
+            len(data), batch_size=batch_size, shuffle=shuffle, seed=seed, group=group, num_replicas=num_replicas
+        )
         # batch_size=None: each sampler element is already a batch of indices; no collation.
         return DataLoader(data, batch_size=None, sampler=sampler, **workers)
     size = len(cast(Sized, data))
@@ -149,6 +180,18 @@ def make_loader(
     # Drop a final batch of one when shuffling: BatchNorm cannot train on it.
     drop_last = shuffle and size % batch_size == 1 and size > batch_size
     return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last, **workers)
+
+
+def _rank(num_replicas: int) -> int:
+    """This process's rank among ``num_replicas``; refuses a process group of another size."""
+    connected = torch.distributed.is_available() and torch.distributed.is_initialized()
+    size, rank = (torch.distributed.get_world_size(), torch.distributed.get_rank()) if connected else (1, 0)
+    if size != num_replicas:
+        raise ConfigError(
+            f"the batches were cut for {num_replicas} processes but {size} are training; pass the same devices and "
+            "nodes to TrainConfig as to the launcher (torchrun --nproc-per-node / srun --ntasks-per-node)."
+        )
+    return int(rank)
 
 
 def steps_per_epoch(loader: DataLoader[Any]) -> int:

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 from labelwise.errors import ConfigError
+from labelwise.train.distributed import check_scale_out_values
 from labelwise.train.loggers import check_loggers
 
 __all__ = ["AUTO_LR", "TrainConfig"]
@@ -52,6 +53,20 @@ class TrainConfig:
         loggers: Lightning loggers of the training curves, some of ``"csv"``, ``"tensorboard"``, ``"mlflow"``
             (`labelwise.train.loggers`); ``"csv"`` (``run_dir/logs/metrics.csv``) is always on, since the HTML
             report reads it. They may change when a run is resumed.
+        loss: how the softmax of a large head is trained (`labelwise.huge.choose_head_loss`): ``"full"`` logits,
+            ``"chunked"`` (exact, never holds batch x classes logits), ``"sampled"`` (candidate sampling), or
+            ``"auto"`` (full while its logits fit, chosen from the class count and the memory; the run says why).
+        num_sampled: negatives per step shared by the batch with ``loss="sampled"``; None: 4096.
+        proposal: what ``loss="sampled"`` draws negatives from: ``"frequency"`` (training label counts to the
+            power 0.75), ``"uniform"``, or ``"log_uniform"`` (Zipf over class ids, for classes numbered by
+            decreasing frequency).
+        devices: processes per machine (CPU) or accelerators per machine to train on, an int >= 1 or ``"auto"``
+            (Lightning's choice: every visible GPU, else one CPU process); see `labelwise.train.distributed`.
+            With more than one process in all, each takes an equal slice of every batch of ``batch_size`` rows.
+        num_nodes: machines taking part (launched by torchrun or SLURM); more than 1 needs their environment.
+        strategy: ``"auto"`` (one process: no strategy; several: DDP), ``"ddp"`` or ``"fsdp"`` (GPUs only).
+        precision: ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"`` (GPUs only) autocast; weights stay float32.
+            These four may change when a run is resumed.
 
     Example:
         >>> config = TrainConfig(epochs=5)
@@ -72,6 +87,13 @@ class TrainConfig:
     accelerator: str = "auto"
     guards: Literal["warn", "fail", "off"] = "warn"
     loggers: tuple[str, ...] = ("csv",)
+    loss: Literal["auto", "full", "chunked", "sampled"] = "auto"
+    num_sampled: int | None = None
+    proposal: Literal["frequency", "uniform", "log_uniform"] = "frequency"
+    devices: int | Literal["auto"] = 1
+    num_nodes: int = 1
+    strategy: Literal["auto", "ddp", "fsdp"] = "auto"
+    precision: Literal["32", "16-mixed", "bf16-mixed"] = "32"
 
     def __post_init__(self) -> None:
         _check_int(self.epochs, "epochs", low=1, optional=True)
@@ -92,6 +114,12 @@ class TrainConfig:
         if self.guards not in ("warn", "fail", "off"):
             raise ConfigError(f"guards={self.guards!r}; expected 'warn', 'fail' or 'off'.")
         object.__setattr__(self, "loggers", check_loggers(self.loggers))
+        if self.loss not in ("auto", "full", "chunked", "sampled"):
+            raise ConfigError(f"loss={self.loss!r}; expected 'auto', 'full', 'chunked' or 'sampled'.")
+        _check_int(self.num_sampled, "num_sampled", low=1, optional=True)
+        if self.proposal not in ("frequency", "uniform", "log_uniform"):
+            raise ConfigError(f"proposal={self.proposal!r}; expected 'frequency', 'uniform' or 'log_uniform'.")
+        check_scale_out_values(self)
 
     def resolve_batch_size(self, num_samples: int) -> int:
         """``batch_size``, or the auto rule for ``num_samples`` training rows; never more than num_samples."""

@@ -43,6 +43,7 @@ from labelwise.train.collapse import (
     count_decisions,
     is_collapsed,
 )
+from labelwise.train.distributed import is_distributed, reduce_sum
 
 __all__ = ["CollapseGuard", "CollapsePass", "GuardAction", "LearningGuard", "create_guards"]
 
@@ -120,7 +121,15 @@ class CollapseGuard(Callback):
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Look for collapse and log ``collapse`` (0/1) for the pass."""
-        if trainer.sanity_checking or self._num_items == 0:
+        if trainer.sanity_checking:
+            return
+        if is_distributed():
+            # Each process counted its slice of the validation rows: decide on all of them, alike on every process
+            # (a finding raised on one process only would leave the others waiting in the next collective).
+            both = torch.cat([self._counts.flatten(), torch.tensor([self._num_items])]).to(pl_module.device)
+            both = reduce_sum(both).cpu()
+            self._counts, self._num_items = both[:-1].reshape(self._counts.shape), int(both[-1])
+        if self._num_items == 0:
             return
         predicted, items, hits = self._counts
         self._signs = collapse_signs(predicted, items, hits, num_items=self._num_items, kind=self.task.kind)

@@ -22,9 +22,14 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from torch import nn
 
 from labelwise.errors import TrainingError
+from labelwise.models.head import backbone_and_head
+from labelwise.train.distributed import average_buffers, rank_slice_size, reduce_sum
+from labelwise.train.head_loss import HeadLoss
 
 __all__ = ["LabelwiseModule", "create_optimizer", "create_scheduler"]
 
+# From this many parameters AdamW runs its fused kernel (see `create_optimizer`).
+FUSED_FROM_PARAMETERS = 1_000_000
 # One-cycle shape: a quarter of the steps warm up from lr/25, the rest anneal (cosine) to lr/25e4.
 PCT_START = 0.25
 
@@ -44,7 +49,12 @@ def create_optimizer(network: nn.Module, *, lr: float, weight_decay: float) -> t
         {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
         {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=lr)
+    # The fused kernel is the same update in one pass per tensor: 8x faster than the default loop on a 100,000-class
+    # head on 2 CPU threads (27 vs 217 ms a step), where the optimizer dominated the step. Below a million
+    # parameters the default loop takes well under a millisecond, and keeps the last-bit numerics runs had before.
+    large = sum(p.numel() for p in params) >= FUSED_FROM_PARAMETERS
+    fused = large and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    return torch.optim.AdamW(groups, lr=lr, fused=fused or None)
 
 
 def create_scheduler(
@@ -71,6 +81,8 @@ class LabelwiseModule(L.LightningModule):
         batch_size: rows per optimizer step; a training batch with more rows (several batches fetched at once,
             see `labelwise.train.batches.EpochBatches`) is split into steps of this size. None: one step per batch.
         total_steps: optimizer steps the schedule spans; None: ``trainer.estimated_stepping_batches``.
+        sliced_batches: with several processes, each training batch holds this process's slice of every batch of
+            ``batch_size`` rows (`labelwise.train.distributed`), so a step takes that slice.
 
     Attributes:
         history: one dict per validated epoch: ``epoch``, ``train_loss``, ``val_loss``, ``lr`` (at the epoch's end).
@@ -85,6 +97,7 @@ class LabelwiseModule(L.LightningModule):
         weight_decay: float,
         batch_size: int | None = None,
         total_steps: int | None = None,
+        sliced_batches: bool = False,
     ) -> None:
         super().__init__()
         self.network = network
@@ -93,19 +106,27 @@ class LabelwiseModule(L.LightningModule):
         self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.total_steps = total_steps
+        self.sliced_batches = sliced_batches
         self.history: list[dict[str, float]] = []
         self.automatic_optimization = False
         self._plain_backward = False
+        self._negatives_restored = False
         self._sums: dict[str, list[Any]] = {"train": [0.0, 0], "valid": [0.0, 0]}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(N, head_width)`` for a batch."""
         return self.network(x)  # type: ignore[no-any-return]
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         inputs, targets = batch
-        logits = self.network(inputs)
-        loss: torch.Tensor = self.loss(logits, targets)
+        logits = None
+        if isinstance(self.loss, HeadLoss):
+            # A large head's loss reads the features and the head's weights, never the (N, C) logits.
+            backbone, head = backbone_and_head(self.network)
+            loss: torch.Tensor = self.loss(backbone(inputs), head, targets, train=stage == "train")
+        else:
+            logits = self.network(inputs)
+            loss = self.loss(logits, targets)
         # Weighted by rows so the epoch loss is the mean over rows, also when the last batch is short.
         total = self._sums[stage]
         total[0] = total[0] + loss.detach() * len(targets)
@@ -117,7 +138,7 @@ class LabelwiseModule(L.LightningModule):
         optimizer = self.optimizers()
         scheduler = self.lr_schedulers()
         inputs, targets = batch
-        size = self.batch_size or len(targets)
+        size = self._step_rows(len(targets))
         for step_inputs, step_targets in zip(torch.split(inputs, size), torch.split(targets, size), strict=True):
             loss, _ = self._step((step_inputs, step_targets), "train")
             optimizer.zero_grad(set_to_none=True)  # type: ignore[union-attr]
@@ -158,18 +179,25 @@ class LabelwiseModule(L.LightningModule):
         """
         plain = type(self.trainer.precision_plugin) is Precision
         self._plain_backward = plain and type(self.trainer.strategy) is SingleDeviceStrategy
+        if isinstance(self.loss, HeadLoss) and not self._negatives_restored:
+            self.loss.for_rank(self.global_rank)  # each rank draws its own sampled negatives
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        """Accumulate the validation loss; return the batch's detached logits (the training guards read them)."""
-        return self._step(batch, "valid")[1].detach()
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
+        """Accumulate the validation loss; return the batch's detached logits (the training guards read them),
+        None for a large head's loss, which computes none."""
+        logits = self._step(batch, "valid")[1]
+        return None if logits is None else logits.detach()
 
     def on_train_epoch_start(self) -> None:
         """Reset the epoch's training loss."""
         self._sums["train"] = [0.0, 0]
 
     def on_validation_epoch_start(self) -> None:
-        """Reset the epoch's validation loss."""
+        """Reset the epoch's validation loss; with several processes, average their BatchNorm statistics."""
         self._sums["valid"] = [0.0, 0]
+        if self._trainer is not None and self.trainer.world_size > 1:
+            # Each process updated its running statistics on its own slices: validate and checkpoint the same ones.
+            average_buffers(self.network)
 
     def on_validation_epoch_end(self) -> None:
         """Log ``train_loss`` and ``val_loss``, record the epoch in `history`, stop on a non-finite loss.
@@ -203,6 +231,8 @@ class LabelwiseModule(L.LightningModule):
             "cpu": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],  # type: ignore[no-untyped-call]
         }
+        if isinstance(self.loss, HeadLoss):
+            checkpoint["labelwise_negatives"] = self.loss.generator.get_state()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Restore the epoch history and the random state of a resumed run."""
@@ -212,9 +242,26 @@ class LabelwiseModule(L.LightningModule):
             torch.set_rng_state(rng["cpu"])
             if rng["cuda"] and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
                 torch.cuda.set_rng_state_all(rng["cuda"])
+        negatives = checkpoint.get("labelwise_negatives")
+        if negatives is not None and isinstance(self.loss, HeadLoss):
+            self.loss.generator.set_state(negatives)
+            self._negatives_restored = True
+
+    def _step_rows(self, num_rows: int) -> int:
+        """Rows of one optimizer step on this process: its slice of ``batch_size`` when batches are shared."""
+        if not self.batch_size:
+            return num_rows
+        if not self.sliced_batches:
+            return self.batch_size
+        return rank_slice_size(self.batch_size, num_replicas=self.trainer.world_size, rank=self.global_rank)
 
     def _mean(self, stage: str) -> torch.Tensor:
         total, count = self._sums[stage]
+        if self._trainer is not None and self.trainer.world_size > 1:
+            # Each process holds a slice of the rows: the mean over all of them, the same on every process, so
+            # early stopping and the checkpoint monitor decide alike everywhere.
+            sums = reduce_sum(torch.tensor([float(total), float(count)], dtype=torch.float64, device=self.device))
+            total, count = sums.tolist()
         return torch.as_tensor(total / max(count, 1), dtype=torch.float32)
 
     def _current_lr(self) -> float:

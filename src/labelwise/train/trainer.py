@@ -9,13 +9,7 @@ step and returns the best epoch so far (a second Ctrl+C interrupts for real).
 
 from __future__ import annotations
 
-import logging
-import os
-import signal
-import threading
-import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -25,10 +19,12 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, Timer, TQDMProgressBar
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-from labelwise.errors import ConfigError, DataError, TrainingError, format_rows
+from labelwise.errors import ConfigError, DataError, format_rows
+from labelwise.models.head import backbone_and_head
 from labelwise.task import Task
+from labelwise.train._running import naming_kept_checkpoints, quiet_lightning, stop_on_sigint
 from labelwise.train.batches import (
     EpochBatches,
     InMemoryDataset,
@@ -39,22 +35,15 @@ from labelwise.train.batches import (
 )
 from labelwise.train.checkpoints import BEST, LAST, AtomicCheckpointIO, BatchOrder, checkpoint_dir, last_checkpoint
 from labelwise.train.config import TrainConfig
+from labelwise.train.distributed import check_rows_per_process, trainer_options, world_size
 from labelwise.train.guards import create_guards
+from labelwise.train.head_loss import HeadLoss
 from labelwise.train.loggers import create_loggers, logging_environment
 from labelwise.train.module import LabelwiseModule
 
 __all__ = ["StopReason", "TrainResult", "fit_network"]
 
 StopReason = Literal["early_stopping", "time_budget", "max_epochs", "interrupted"]
-_NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
-# Lightning advice that does not apply to in-memory tensors, and notices about reusing a run directory.
-_EXPECTED_WARNINGS = (
-    r".*does not have many workers.*",
-    r".*is smaller than the logging interval.*",
-    r".*exists and is not empty.*",
-    # Lightning 2.6's pytree helper against torch >= 2.10 (LeafSpec deprecation); harmless.
-    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,10 +56,13 @@ class TrainResult:
         epochs_run: epochs that finished.
         stopped_reason: ``"early_stopping"``, ``"time_budget"``, ``"max_epochs"`` or ``"interrupted"``.
         history: one dict per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``lr``.
-        valid_logits: ``(N_valid, head_width)`` float32 logits of the best weights on the validation rows, in order.
+        valid_logits: ``(N_valid, head_width)`` float32 logits of the best weights on the validation rows, in order;
+            None when a large head's loss trained it (`labelwise.train.head_loss`): see ``valid_features``.
         best_val_loss: validation loss of the best epoch.
         checkpoint: path of the best checkpoint, or None if none was written.
         guards: the training guards' findings (`labelwise.train.guards`): ``dict(epoch, rule, message)`` each.
+        valid_features: ``(N_valid, num_features)`` backbone features of the validation rows, in order, when a large
+            head's loss trained the network (its logits are computed in class chunks from these); else None.
     """
 
     network: nn.Module
@@ -78,10 +70,11 @@ class TrainResult:
     epochs_run: int
     stopped_reason: StopReason
     history: list[dict[str, float]] = field(default_factory=list)
-    valid_logits: torch.Tensor
+    valid_logits: torch.Tensor | None
     best_val_loss: float
     checkpoint: Path | None = None
     guards: list[dict[str, Any]] = field(default_factory=list)
+    valid_features: torch.Tensor | None = None
 
 
 def fit_network(
@@ -140,11 +133,13 @@ def fit_network(
         lr=config.resolve_lr(),
         weight_decay=config.weight_decay,
         batch_size=loaders.batch_size,
+        sliced_batches=isinstance(loaders.train.sampler, EpochBatches),
         total_steps=max_epochs * loaders.steps_per_epoch,
     )
     guards = create_guards(
         task,
-        action=config.guards,
+        # The guards read each validation batch's (N, C) logits, which a large head's loss never computes.
+        action="off" if isinstance(loss, HeadLoss) else config.guards,
         loss=loss,
         train_targets=_targets_at_hand(train_data),
         valid_targets=_targets_at_hand(valid_data),
@@ -156,32 +151,55 @@ def fit_network(
         steps=len(loaders.train),
         more=[*guards, *_batch_order(loaders.train)],
     )
-    with _quiet_lightning(), logging_environment(config.loggers):
+    with quiet_lightning(), logging_environment(config.loggers):
         trainer = _build_trainer(
-            config, callbacks=callbacks, run_dir=run_dir, max_epochs=max_epochs, progress_bar=progress_bar
+            config,
+            callbacks=callbacks,
+            run_dir=run_dir,
+            max_epochs=max_epochs,
+            progress_bar=progress_bar,
+            own_sampler=any(isinstance(loader.sampler, EpochBatches) for loader in (loaders.train, loaders.valid)),
         )
         resume_from = last_checkpoint(run_dir) if resume else None
-        with _stop_on_sigint(trainer) as interrupted, _naming_kept_checkpoints(run_dir):
+        with stop_on_sigint(trainer) as interrupted, naming_kept_checkpoints(run_dir):
             trainer.fit(module, loaders.train, loaders.valid, ckpt_path=resume_from, weights_only=True)
-    checkpoint = _restore_best(module, callbacks.checkpoint)
-    # Lightning hands the model back on the CPU; the validation pass runs where training ran.
-    valid_logits = predict_logits(
-        module.network, valid_data, batch_size=loaders.valid_batch_size, device=trainer.strategy.root_device
+    # Ranks > 0 keep the last weights: rank 0 alone returns the run (and may be renaming its folder by then).
+    checkpoint = _restore_best(module, callbacks.checkpoint) if trainer.is_global_zero else None
+    valid_logits, valid_features, best_val_loss = _validation_outputs(
+        module, valid_data, loss, batch_size=loaders.valid_batch_size, device=trainer.strategy.root_device
     )
     return _result(
         module,
         valid_logits=valid_logits,
-        best_val_loss=lambda: float(loss(valid_logits, _targets(valid_data))),
+        valid_features=valid_features,
+        best_val_loss=best_val_loss,
         checkpoint=checkpoint,
         stopped_reason=_stopped_reason(callbacks, interrupted=bool(interrupted)),
         guards=[finding for guard in guards for finding in guard.findings],
     )
 
 
+def _validation_outputs(
+    module: LabelwiseModule, valid: Dataset[Any], loss: nn.Module, *, batch_size: int, device: torch.device
+) -> tuple[torch.Tensor | None, torch.Tensor | None, Callable[[], float]]:
+    """The best weights' logits on the validation rows, or their features for a large head's loss; and a function
+    scoring the validation loss from them. Lightning hands the model back on the CPU; the pass runs where training
+    ran."""
+    network, targets = module.network, _targets(valid)
+    if not (isinstance(loss, HeadLoss) and loss.ranks_in_chunks):
+        logits = predict_logits(network, valid, batch_size=batch_size, device=device)
+        score = loss.from_logits if isinstance(loss, HeadLoss) else loss
+        return logits, None, lambda: float(score(logits, targets))
+    backbone, head = backbone_and_head(network)
+    features = predict_logits(backbone, valid, batch_size=batch_size, device=device)
+    return None, features, lambda: float(loss(features, head, targets, train=False))
+
+
 def _result(
     module: LabelwiseModule,
     *,
-    valid_logits: torch.Tensor,
+    valid_logits: torch.Tensor | None,
+    valid_features: torch.Tensor | None,
     best_val_loss: Callable[[], float],
     checkpoint: Path | None,
     stopped_reason: StopReason,
@@ -196,6 +214,7 @@ def _result(
         stopped_reason=stopped_reason,
         history=history,
         valid_logits=valid_logits,
+        valid_features=valid_features,
         # Without a checkpoint (no epoch finished) the last weights are kept: score them.
         best_val_loss=float(best["val_loss"]) if best else best_val_loss(),
         checkpoint=checkpoint,
@@ -213,16 +232,40 @@ class _Loaders:
 
     @classmethod
     def create(cls, train: Dataset[Any], valid: Dataset[Any], *, config: TrainConfig) -> _Loaders:
+        if isinstance(train, IterableDataset):
+            return cls.streamed(train, valid)
         batch_size = config.resolve_batch_size(len(train))  # type: ignore[arg-type]
         group = _group_size(train, batch_size)
-        workers = config.num_workers
+        workers, replicas = config.num_workers, world_size(config)
+        check_rows_per_process(batch_size=batch_size, num_valid=len(valid), num_replicas=replicas)  # type: ignore[arg-type]
         train_loader = make_loader(
-            train, batch_size=batch_size, shuffle=True, seed=config.seed, num_workers=workers, group=group
+            train,
+            batch_size=batch_size,
+            shuffle=True,
+            seed=config.seed,
+            num_workers=workers,
+            group=group,
+            num_replicas=replicas,
         )
         # Validation holds no gradients: larger batches, fewer trips through Lightning's loop.
         valid_batch_size = max(batch_size * group, 256)
-        valid_loader = make_loader(valid, batch_size=valid_batch_size, shuffle=False, seed=0, num_workers=workers)
+        valid_loader = make_loader(
+            valid, batch_size=valid_batch_size, shuffle=False, seed=0, num_workers=workers, num_replicas=replicas
+        )
         return cls(train_loader, valid_loader, batch_size, valid_batch_size, steps_per_epoch(train_loader))
+
+    @classmethod
+    def streamed(cls, train: IterableDataset[Any], valid: Dataset[Any]) -> _Loaders:
+        """A `ParquetStream` brings its batch size, workers and step count (it shards and batches itself)."""
+        from labelwise.data.streaming import ParquetStream  # deferred: pyarrow only for streamed runs
+
+        if not isinstance(train, ParquetStream):
+            raise ConfigError(f"train= is a {type(train).__name__}; expected a ParquetStream.")
+        valid_batch_size = max(train.batch_size * train.group, 256)
+        valid_loader = make_loader(
+            valid, batch_size=valid_batch_size, shuffle=False, seed=0, num_replicas=train.world_size
+        )
+        return cls(train.loader(), valid_loader, train.batch_size, valid_batch_size, train.steps_per_epoch)
 
 
 def _group_size(data: Dataset[Any], batch_size: int) -> int:
@@ -256,7 +299,7 @@ def _as_dataset(data: TensorPair | Dataset[Any], name: str) -> Dataset[Any]:
             f"{name}= must be an (inputs, targets) pair of tensors or a Dataset; got {type(data).__name__}."
         )
     minimum = 2 if name == "train" else 1  # BatchNorm cannot train on a single row
-    if len(data) < minimum:  # type: ignore[arg-type]
+    if not isinstance(data, IterableDataset) and len(data) < minimum:  # type: ignore[arg-type]
         raise DataError(
             f"the {name} data has {len(data)} rows; training needs at least {minimum} {name} rows."  # type: ignore[arg-type]
         )
@@ -317,11 +360,16 @@ class _Callbacks:
 
 
 def _build_trainer(
-    config: TrainConfig, *, callbacks: _Callbacks, run_dir: Path, max_epochs: int, progress_bar: bool
+    config: TrainConfig,
+    *,
+    callbacks: _Callbacks,
+    run_dir: Path,
+    max_epochs: int,
+    progress_bar: bool,
+    own_sampler: bool = False,
 ) -> L.Trainer:
     return L.Trainer(
-        accelerator=config.accelerator,
-        devices=1,
+        **trainer_options(config, own_sampler=own_sampler),
         max_epochs=max_epochs,
         callbacks=callbacks.as_list(),
         logger=create_loggers(config.loggers, run_dir=run_dir),
@@ -351,66 +399,3 @@ def _stopped_reason(callbacks: _Callbacks, *, interrupted: bool) -> StopReason:
     if callbacks.timer is not None and (callbacks.timer.time_remaining("train") or 0.0) <= 0.0:
         return "time_budget"
     return "max_epochs"
-
-
-@contextmanager
-def _naming_kept_checkpoints(run_dir: Path) -> Iterator[None]:
-    """Add to a training failure where the checkpoints of the last good epoch are kept."""
-    try:
-        yield
-    except TrainingError as err:
-        if last_checkpoint(run_dir) is None:
-            raise
-        raise TrainingError(
-            f"{err} The checkpoints of the last good epoch are kept in {str(checkpoint_dir(run_dir))!r}."
-        ) from err
-
-
-@contextmanager
-def _quiet_lightning() -> Iterator[None]:
-    """Silence Lightning's INFO banner (devices, tips) and its warnings that do not apply here, and lift its
-    NVML-based CUDA check for the duration of training.
-
-    Importing Lightning sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` (so that forked workers can still use CUDA),
-    which makes ``torch.cuda.is_available()`` load the NVML library on every call, and AdamW calls it on every
-    step: ~0.1-0.3 ms per step, as much as a whole step on a small table. Our workers never touch CUDA.
-    """
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
-    levels = [logger.level for logger in loggers]
-    nvml_check = os.environ.pop(_NVML_CHECK, None)
-    for logger in loggers:
-        logger.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            for message in _EXPECTED_WARNINGS:
-                warnings.filterwarnings("ignore", message=message)
-            yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
-        if nvml_check is not None:
-            os.environ[_NVML_CHECK] = nvml_check
-
-
-@contextmanager
-def _stop_on_sigint(trainer: L.Trainer) -> Iterator[list[bool]]:
-    """The first Ctrl+C asks the trainer to stop after the current step; the handler is then removed.
-
-    Lightning's own KeyboardInterrupt handling ends the process (``sys.exit``), too much for a library call.
-    """
-    interrupted: list[bool] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield interrupted  # signal handlers can only be installed from the main thread
-        return
-    previous = signal.getsignal(signal.SIGINT)
-
-    def stop(signum: int, frame: Any) -> None:
-        interrupted.append(True)
-        trainer.should_stop = True
-        signal.signal(signal.SIGINT, previous)
-
-    signal.signal(signal.SIGINT, stop)
-    try:
-        yield interrupted
-    finally:
-        signal.signal(signal.SIGINT, previous)
