@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ def frame() -> pd.DataFrame:
 def test_check_finds_a_sigmoid_added_to_a_run(frame: pd.DataFrame, tmp_path: Path) -> None:
     clf = labelwise.fit(frame, target="label", config=TrainConfig(epochs=2), progress=False)
     assert clf.check(frame).ok
-    clf.network = nn.Sequential(clf.network, nn.Sigmoid())
+    clf = dataclasses.replace(clf, network=nn.Sequential(clf.network, nn.Sigmoid()))
     report = clf.check(frame)
     assert [f.rule for f in report.errors] == ["double_activation"]
     assert "nn.Sigmoid" in report.errors[0].fix

@@ -18,7 +18,7 @@ from labelwise.decide.config import DecideConfig
 from labelwise.decide.ood import unknown_scores
 from labelwise.decide.policy import fit_policy
 from labelwise.errors import ConfigError
-from labelwise.large_head import fit_ranked_calibration, fit_ranked_policy, ranked_decisions
+from labelwise.heads.ranked import RankedHead, fit_ranked_calibration, fit_ranked_policy, ranked_decisions
 from labelwise.ranking import rank
 from labelwise.task import Task
 from labelwise.train import TrainConfig
@@ -115,7 +115,8 @@ def test_chunked_training_matches_full_and_sampled_comes_close(
 ) -> None:
     _, test = tables
     metrics = {loss: clf.evaluate(test, target="label") for loss, clf in runs.items()}
-    assert runs["chunked"].ranked and runs["sampled"].ranked and not runs["full"].ranked
+    assert all(isinstance(runs[loss].head, RankedHead) for loss in ("chunked", "sampled"))
+    assert not isinstance(runs["full"].head, RankedHead)
     # Same seed, same initial weights, an exact loss: the same model up to float rounding.
     assert metrics["chunked"]["accuracy"] == pytest.approx(metrics["full"]["accuracy"], abs=0.01)
     assert metrics["chunked"]["log_loss"] == pytest.approx(metrics["full"]["log_loss"], rel=0.02)

@@ -26,13 +26,12 @@ from labelwise.data.sources import Source, load_source, source_from_frame
 from labelwise.decide.policy import Decisions, Policy
 from labelwise.decide.rule import DecisionRule
 from labelwise.errors import ArtifactError, ConfigError, DataError
-from labelwise.evaluation import evaluation_metrics, selective_metrics
+from labelwise.heads import Fitted, Head, HeadOutputs, Truth, create_head
 from labelwise.inputs import Encoded, Inputs, inputs_from_dict
-from labelwise.large_head import RANKED_OUTPUTS, calibrated_true_logits, ranked_decisions, ranked_metrics
 from labelwise.losses import infer_balance, loss_for
 from labelwise.models import ModelSpec, create_network
-from labelwise.models.head import backbone_and_head
-from labelwise.ranking import AUTO_TOP_K, Ranked, dense_ranking_metrics, output_top_k, rank, ranked_columns
+from labelwise.ranking import Ranked, output_top_k, ranked_columns
+from labelwise.record import RunRecord
 from labelwise.task import Task, join_labels
 
 __all__ = ["Classifier", "Predictions", "Truth", "load", "predictions_table"]
@@ -44,27 +43,30 @@ _INFERENCE_BATCH = 512
 class Predictions:
     """What `Classifier.predict_source` returns for each readable row of the data.
 
-    ``logits`` ``(N, head_width)`` before calibration; ``out`` the policy's `Decisions` (calibrated ``probs`` in
-    ``task.classes`` order, ``decisions`` as `Task.decode` takes them, abstentions, unknown scores, sets);
-    ``kept`` marks which source rows were readable (all, unless images were skipped).
-    A run that ranks its classes in chunks (`labelwise.large_head`) has no logits nor ``probs``: ``ranked`` holds
-    its top classes, ``features`` the backbone's features and ``logsumexp`` the calibrated log-sum-exp per row.
+    ``outputs`` is the head's `HeadOutputs` (raw outputs, the policy's `Decisions`, the top classes when ranked);
+    ``kept`` marks which source rows were readable (all, unless images were skipped), ``skipped`` names the others.
     """
 
-    logits: torch.Tensor | None
-    out: Decisions
+    outputs: HeadOutputs
     kept: np.ndarray
     skipped: list[tuple[str, str]]
-    ranked: Ranked | None = None
-    features: torch.Tensor | None = None
-    logsumexp: torch.Tensor | None = None
+
+    @property
+    def out(self) -> Decisions:
+        """The policy's decisions."""
+        return self.outputs.out
+
+    @property
+    def ranked(self) -> Ranked | None:
+        """The top classes, when ranked (`HeadOutputs.ranked`)."""
+        return self.outputs.ranked
 
     @property
     def probs(self) -> torch.Tensor:
         """Calibrated probabilities ``(N, num_classes)``.
 
         Raises:
-            ConfigError: a ranked run (`Classifier.ranked`) computes only its top classes (``ranked``).
+            ConfigError: a head that ranks its classes in chunks computes only its top classes (``ranked``).
         """
         if self.out.probs is None:
             raise ConfigError(
@@ -79,19 +81,7 @@ class Predictions:
         return self.out.decisions
 
 
-@dataclass(frozen=True, kw_only=True)
-class Truth:
-    """The labels of the rows `Classifier.predict_source` kept, as the model scores them.
-
-    ``known`` ``(N,)`` bool marks the items of a class the model knows: all of them, unless the model may abstain,
-    which takes other classes as "none of these". ``targets`` is `Task.encode` of the known items' labels.
-    """
-
-    known: np.ndarray
-    targets: torch.Tensor
-
-
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Classifier:
     """A trained classifier. Build with `labelwise.fit`, or `load` from a run directory.
 
@@ -107,53 +97,51 @@ class Classifier:
     network: nn.Module
     inputs: Inputs
     model_spec: ModelSpec
-    calibration: Calibration
-    policy: Policy
-    info: dict[str, Any] = field(default_factory=dict)
+    fitted: Fitted
+    record: RunRecord = field(default_factory=RunRecord)
+    head: Head = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        ranked = self.record.head.get("outputs") == "ranked"
+        object.__setattr__(self, "head", create_head(self.task, self.network, ranked=ranked))
+
+    @property
+    def calibration(self) -> Calibration:
+        """How the raw outputs are rescaled before deciding."""
+        return self.fitted.calibration
+
+    @property
+    def policy(self) -> Policy:
+        """The decision policy: thresholds or argmax, abstention, sets."""
+        return self.fitted.policy
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The run record as a plain dict (a copy: the record itself is frozen); see `RunRecord`."""
+        return self.record.to_dict()
 
     # -- prediction ------------------------------------------------------------------------------
-    @property
-    def ranked(self) -> bool:
-        """True for a run that ranks its classes in chunks instead of holding (N, C) probabilities: single-label
-        runs trained with ``--loss chunked`` or ``sampled`` (`labelwise.large_head`)."""
-        return bool(self.info.get("head", {}).get("outputs") == RANKED_OUTPUTS)
-
     def predict_source(self, source: Source, *, skip_bad: bool = False, top_k: int | None = None) -> Predictions:
         """Calibrated probabilities and decisions for every readable row of ``source``.
 
-        ``top_k``: classes a ranked run (`ranked`) ranks per item (default `labelwise.ranking.AUTO_TOP_K`).
+        ``top_k``: also rank each row's ``top_k`` most probable classes (a head that ranks in chunks always does).
         """
+        return self._predict(source, self.fitted, skip_bad=skip_bad, top_k=top_k)
+
+    def _predict(self, source: Source, fitted: Fitted, *, skip_bad: bool, top_k: int | None) -> Predictions:
         encoded = self.inputs.encode(source, skip_bad=skip_bad)
-        if self.ranked:
-            backbone, head = backbone_and_head(self.network)
-            features = self._outputs(encoded, backbone)
-            k = min(top_k or AUTO_TOP_K, self.task.num_classes)
-            out, ranked, lse = ranked_decisions(features, head, self.calibration, self.policy, k=k)
-            return Predictions(None, out, encoded.kept, encoded.skipped, ranked, features, lse)
-        logits = self.logits(encoded)
-        out = self.policy.decide(self.calibration.apply(logits), self.task)
-        return Predictions(logits, out, encoded.kept, encoded.skipped)
+        outputs = self.head.predict(self.raw_outputs(encoded), fitted, top_k=top_k)
+        return Predictions(outputs, encoded.kept, encoded.skipped)
 
-    def logits(self, encoded: Encoded) -> torch.Tensor:
-        """Raw network outputs ``(N, head_width)`` for encoded inputs, in batches, without gradients."""
-        if self.ranked:
-            raise ConfigError(
-                f"this run ranks its {self.task.num_classes} classes in chunks (trained with --loss chunked or "
-                "sampled); it computes no (N, classes) logits. Use `predict_source(...).ranked` for the top classes."
-            )
-        return self._outputs(encoded, self.network)
-
-    def _outputs(self, encoded: Encoded, module: nn.Module) -> torch.Tensor:
+    def raw_outputs(self, encoded: Encoded) -> torch.Tensor:
+        """The head's raw outputs (`Head.raw`) for encoded inputs, in batches, without gradients."""
         self.network.eval()
         outputs = []
         with torch.inference_mode():
             for start in range(0, len(encoded.values), _INFERENCE_BATCH):
                 batch = self.inputs.batch_transform(encoded.values[start : start + _INFERENCE_BATCH])
-                outputs.append(module(batch).float())
-        if not outputs:
-            width = self.task.head_width if module is self.network else backbone_and_head(self.network)[1].in_features
-            return torch.empty(0, width)
-        return torch.cat(outputs)
+                outputs.append(self.head.raw(batch))
+        return torch.cat(outputs) if outputs else torch.empty(0, self.head.raw_width)
 
     def predict_proba(self, data: Any) -> np.ndarray:
         """Calibrated class probabilities ``(N, num_classes)`` in ``task.classes`` order (binary: both columns)."""
@@ -170,12 +158,14 @@ class Classifier:
         ``unknown_score`` when the model may abstain (the score its reject rule thresholds); ``set`` (the
         conformal or top-k set, joined like multilabel labels) when the policy gives sets. With ``top_k`` K, or
         above `labelwise.ranking.AUTO_TOP_K_ABOVE` classes (K = 5), ``top1..topK`` and ``p_top1..p_topK`` replace
-        the ``p:<class>`` columns.
+        the ``p:<class>`` columns, and a given ``top_k`` also gives the top-k classes as the ``set``.
         """
         k = output_top_k(top_k, num_classes=self.task.num_classes)
-        predicted = self.predict_source(source, skip_bad=skip_bad, top_k=k)
-        ranked = predicted.ranked if predicted.ranked is not None or k is None else rank(predicted.probs, k)
-        return predictions_table(predicted.out, source=source, kept=predicted.kept, task=self.task, ranked=ranked)
+        fitted = Fitted(self.calibration, self.policy.with_top_k(top_k, self.task))  # top-k sets replace the run's
+        predicted = self._predict(source, fitted, skip_bad=skip_bad, top_k=k)
+        return predictions_table(
+            predicted.out, source=source, kept=predicted.kept, task=self.task, ranked=predicted.ranked
+        )
 
     # -- evaluation ------------------------------------------------------------------------------
     def evaluate(self, data: Any, *, target: str | list[str] | None = None) -> dict[str, float]:
@@ -210,42 +200,13 @@ class Classifier:
 
     def metrics(self, predicted: Predictions, truth: Truth) -> dict[str, float]:
         """The metrics of `evaluate` for predictions already made, against their `truth`."""
-        if predicted.logits is None:
-            return self._ranked_metrics(predicted, truth)
-        metrics = evaluation_metrics(
-            predicted.out,
-            self.task.probabilities(predicted.logits),
-            targets=truth.targets,
-            known=torch.from_numpy(truth.known),
-            task=self.task,
-            policy=self.policy,
-        )
-        probs = predicted.probs[torch.from_numpy(truth.known)]
-        ranking = dense_ranking_metrics(
-            probs, truth.targets, self.task, train_counts=self.train_counts, top_k=self.policy.top_k
-        )
-        return metrics | ranking
-
-    def _ranked_metrics(self, predicted: Predictions, truth: Truth) -> dict[str, float]:
-        """`metrics` of a ranked run, from its top classes, log-sum-exps and features (no (N, C) probabilities)."""
-        assert predicted.ranked is not None and predicted.features is not None  # noqa: S101 - ranked runs set them
-        assert predicted.logsumexp is not None  # noqa: S101
-        known = torch.from_numpy(truth.known)
-        ranked = Ranked(classes=predicted.ranked.classes[known], probs=predicted.ranked.probs[known])
-        head = backbone_and_head(self.network)[1]
-        true = calibrated_true_logits(predicted.features[known], head, self.calibration, truth.targets)
-        metrics = ranked_metrics(
-            ranked, predicted.logsumexp[known], true, truth.targets, self.task, train_counts=self.train_counts
-        )
-        if self.policy.abstention is not None and predicted.out.unknown_score is not None:
-            metrics |= selective_metrics(predicted.out, ranked.classes[:, 0], targets=truth.targets, known=known)
-        return metrics
+        return self.head.metrics(predicted.outputs, truth, self.fitted, train_counts=self.train_counts)
 
     def check_labelled(self, source: Source) -> None:
         """Raise `DataError`, saying which labels to pass, when ``source`` has none."""
         if source.labels is not None:
             return
-        trained = self.info.get("target")
+        trained = self.record.target
         fix = (
             f"Pass `--target` (the model was trained with target {trained!r})."
             if trained
@@ -268,7 +229,7 @@ class Classifier:
         labels = source.labels[encoded.kept] if not encoded.kept.all() else source.labels
         targets = self.task.encode(labels)
         sample = torch.randperm(len(targets), generator=torch.Generator().manual_seed(seed))[:rows]
-        balance = self.info.get("training", {}).get("config", {}).get("balance", "auto")
+        balance = self.record.training.get("config", {}).get("balance", "auto")
         weights = infer_balance(targets, self.task) if balance == "auto" else None
         loss = loss_for(
             self.task,
@@ -282,12 +243,12 @@ class Classifier:
         if isinstance(data, Source):
             return data
         if target is None and labelled:
-            target = self.info.get("target")
+            target = self.record.target
         image_col = getattr(self.inputs, "image_col", None)
         if isinstance(data, (str, os.PathLike)):
             return load_source(Path(data), target=target if labelled else None, image_col=image_col, for_training=False)
         if isinstance(data, np.ndarray) and data.ndim == 2:
-            columns = self.info.get("feature_columns") or [str(i) for i in range(data.shape[1])]
+            columns = list(self.record.feature_columns) or [str(i) for i in range(data.shape[1])]
             data = pd.DataFrame(data, columns=columns[: data.shape[1]])
         if isinstance(data, pd.DataFrame):
             return source_from_frame(data, target=target if labelled else None, image_col=image_col)
@@ -299,7 +260,7 @@ class Classifier:
     @property
     def train_counts(self) -> np.ndarray | None:
         """``(C,)`` int64 training rows per class (multilabel: positives); None for runs saved without them."""
-        counts = self.info.get("train_counts")
+        counts = self.record.train_counts
         return None if counts is None else np.asarray(counts, dtype=np.int64)
 
     # -- storage ---------------------------------------------------------------------------------
@@ -322,7 +283,7 @@ class Classifier:
             "model": self.model_spec.to_dict(),
             "calibration": self.calibration.to_dict(),
             "decision": self.policy.to_dict(),
-            **self.info,
+            **self.record.to_dict(),
         }
 
 
@@ -377,9 +338,8 @@ def load(path: str | os.PathLike[str]) -> Classifier:
         network=network.eval(),
         inputs=inputs_from_dict(meta["preprocessing"]),
         model_spec=spec,
-        calibration=Calibration.from_dict(meta["calibration"]),
-        policy=_policy_from_dict(meta["decision"]),
-        info={k: v for k, v in meta.items() if k not in known},
+        fitted=Fitted(Calibration.from_dict(meta["calibration"]), _policy_from_dict(meta["decision"])),
+        record=RunRecord.from_dict({k: v for k, v in meta.items() if k not in known}),
     )
 
 

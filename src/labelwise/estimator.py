@@ -27,7 +27,6 @@ from labelwise.data.sources import Source
 from labelwise.errors import ConfigError, LabelError, NotFittedError, format_rows
 from labelwise.fitting import fit as labelwise_fit
 from labelwise.task import Task, TaskKind
-from labelwise.train import TrainConfig
 
 __all__ = ["LabelwiseClassifier"]
 
@@ -47,22 +46,22 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     The validation split, calibration and tuned thresholds are labelwise's own.
 
     Args:
-        task: ``auto`` or ``binary`` / ``multiclass`` / ``multilabel`` (as in `labelwise.fit`).
+        task, label_sep, positive, binary_head: how to read ``y``, as `labelwise.options.DataConfig` says;
+            ``positive`` None: ``classes_[1]``, as sklearn's binary metrics take it.
         model: ``auto`` (the tabular MLP), or a registered backbone name (`list_backbones`).
-        metric: what binary and per-label thresholds are tuned for (as in `labelwise.fit`).
-        epochs: most epochs to train; None: labelwise's rule (~1000 optimizer steps, within [10, 100]).
-        lr: peak learning rate; None: labelwise's default.
-        batch_size: None: labelwise's rule.
-        time_budget: seconds of training after which the best epoch so far is kept; None: no limit.
-        balance: ``auto`` (weight the loss when classes are imbalanced beyond 10:1) or ``none``.
-        allow_none: single-label data: let `predict` answer None ("none of these"): ``max_prob``, ``energy`` or
-            ``one_vs_rest``; `decision_function` then still ranks every class.
-        conformal: fit split-conformal prediction sets at this level (kept in ``classifier_``).
-        label_sep: separator of delimiter-joined multilabel strings (default: detected).
-        guards: what training does when the model collapses onto one class or learns nothing: ``warn`` (a
-            `TrainingWarning`), ``fail`` (a `TrainingError`) or ``off``.
+        epochs, time_budget, lr, weight_decay, batch_size, patience, label_smoothing, balance, num_workers,
+            accelerator, guards, loss, num_sampled, proposal, devices, num_nodes, strategy, precision: how to train,
+            as `labelwise.train.TrainConfig` says.
+        metric, top_k, allow_none, coverage, selective_accuracy, conformal, conformal_method: how to decide, as
+            `labelwise.decide.DecideConfig` says; with ``allow_none``, `predict` may answer None ("none of these")
+            while `decision_function` still ranks every class.
         random_state: seed of the split, the initial weights and the batch order (``TrainConfig.seed``); an int,
             a ``numpy.random.RandomState``, or None for a fresh seed each fit.
+
+    The parameters are `labelwise.fit`'s options under the same names, except those that do not apply to an array
+    of features: ``target`` and ``image_col`` (``y`` holds the labels), ``stream`` and ``skip_bad_images`` (data in
+    memory, no images), ``pretrained`` and ``image_size`` (no image backbone), ``loggers`` (a fit has no run folder
+    to log into; save ``classifier_`` instead), and ``seed``, spelled ``random_state`` as in scikit-learn.
 
     Attributes:
         classifier_: the trained `Classifier` (save it with ``classifier_.save(path)``).
@@ -88,33 +87,41 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self,
         *,
         task: str = "auto",
-        model: str = "auto",
-        metric: str = "f1",
-        epochs: int | None = None,
-        lr: float | None = None,
-        batch_size: int | None = None,
-        time_budget: float | None = None,
-        balance: str = "auto",
-        allow_none: str | None = None,
-        conformal: float | None = None,
         label_sep: str | None = None,
+        positive: Any = None,
+        binary_head: str = "one",
+        model: str = "auto",
+        epochs: int | None = None,
+        time_budget: float | None = None,
+        lr: float | None = None,
+        weight_decay: float = 0.05,
+        batch_size: int | None = None,
+        patience: int = 8,
+        label_smoothing: float = 0.0,
+        balance: str = "auto",
+        num_workers: int = 0,
+        accelerator: str = "auto",
         guards: str = "warn",
+        loss: str = "auto",
+        num_sampled: int | None = None,
+        proposal: str = "frequency",
+        devices: int | str = 1,
+        num_nodes: int = 1,
+        strategy: str = "auto",
+        precision: str = "32",
+        metric: str = "f1",
+        top_k: int | None = None,
+        allow_none: str | None = None,
+        coverage: float | None = None,
+        selective_accuracy: float | None = None,
+        conformal: float | None = None,
+        conformal_method: str = "auto",
         random_state: int | np.random.RandomState | None = 0,
     ) -> None:
         # sklearn's contract: __init__ stores its arguments verbatim; fit validates them (so clone/set_params work).
-        self.task = task
-        self.model = model
-        self.metric = metric
-        self.epochs = epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.time_budget = time_budget
-        self.balance = balance
-        self.allow_none = allow_none
-        self.conformal = conformal
-        self.label_sep = label_sep
-        self.guards = guards
-        self.random_state = random_state
+        for name, value in locals().items():
+            if name != "self":
+                setattr(self, name, value)
 
     def __sklearn_tags__(self) -> Tags:
         """sklearn tags: multilabel indicator targets are supported; NaN in ``X`` is not."""
@@ -143,17 +150,12 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 f"inconsistent numbers of samples: y has {len(labels)} rows, X has {len(values)}; expected one label "
                 "(or one indicator row) per row of X. Pass X and y with the same rows in the same order."
             )
+        options = {name: value for name, value in self.get_params().items() if name != "random_state"}
+        if options["positive"] is None and self.task in ("auto", "binary"):
+            options["positive"] = _sklearn_positive(labels)
+        # labelwise.fit checks every value and names the parameter in its error.
         self.classifier_ = labelwise_fit(
-            _source(values, self._columns(), labels=labels),
-            task=self.task,
-            label_sep=self.label_sep,
-            positive=_sklearn_positive(labels) if self.task in ("auto", "binary") else None,
-            model=self.model,
-            metric=self.metric,
-            allow_none=self.allow_none,
-            conformal=self.conformal,
-            config=self._config(),
-            progress=False,
+            _source(values, self._columns(), labels=labels), progress=False, seed=self._seed(), **options
         )
         self.task_: Task = self.classifier_.task
         self.classes_ = np.asarray(self.task_.classes)
@@ -164,20 +166,11 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             self.thresholds_ = np.asarray(rule.thresholds)
         return self
 
-    def _config(self) -> TrainConfig:
+    def _seed(self) -> int:
         seed = self.random_state
         if seed is None or isinstance(seed, np.random.RandomState):
             seed = int(check_random_state(seed).randint(_MAX_SEED))
-        return TrainConfig(
-            epochs=self.epochs,
-            lr=self.lr,
-            batch_size=self.batch_size,
-            time_budget=self.time_budget,
-            # TrainConfig checks both values and names the parameter in its error.
-            balance=self.balance,  # type: ignore[arg-type]
-            guards=self.guards,  # type: ignore[arg-type]
-            seed=seed,
-        )
+        return int(seed)
 
     def _columns(self) -> list[str]:
         # The DataFrame's own names when it had them, so `classifier_.save(...)` predicts on a table with those
@@ -218,12 +211,13 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         are not reflected).
         """
         predicted = self._predict(X)
-        if predicted.logits is None:
+        logits = predicted.outputs.logits
+        if logits is None:
             raise ConfigError(
                 "decision_function needs every class's logit; this model ranks its classes in chunks (trained with "
                 "loss='chunked' or 'sampled'). Use predict_proba's top classes via `classifier_.predict_source`."
             )
-        logits = self.classifier_.calibration.apply(predicted.logits).double()
+        logits = logits.double()
         if self.task_.kind is TaskKind.MULTICLASS:
             return np.asarray(logits.numpy())
         if self.task_.kind is TaskKind.BINARY and self.task_.head_width != 1:

@@ -28,53 +28,15 @@ def inspect(args: argparse.Namespace) -> int:
 
 def train(args: argparse.Namespace) -> int:
     import labelwise
+    from labelwise.options import option_fields
     from labelwise.report import format_training
-    from labelwise.train import TrainConfig
     from labelwise.train.distributed import is_global_zero
 
     out = args.out = args.out or str(Path("runs") / _data_name(args.data))
-    config = TrainConfig(
-        epochs=args.epochs,
-        time_budget=args.time_budget,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        balance=args.balance,
-        guards=args.guards,
-        loggers=tuple(args.logger),
-        accelerator=args.accelerator,
-        devices=args.devices,
-        num_nodes=args.num_nodes,
-        strategy=args.strategy,
-        precision=args.precision,
-        loss=args.loss,
-        num_sampled=args.num_sampled,
-        proposal=args.proposal,
-    )
-    clf = labelwise.fit(
-        args.data,
-        target=_target(args.target),
-        image_col=args.image_col,
-        task=args.task,
-        label_sep=args.label_sep,
-        positive=args.positive,
-        binary_head=args.binary_head,
-        model=args.model,
-        pretrained=args.pretrained,
-        image_size=args.image_size,
-        metric=args.metric,
-        top_k=args.top_k,
-        allow_none=args.allow_none,
-        coverage=args.coverage,
-        selective_accuracy=args.selective_accuracy,
-        conformal=args.conformal,
-        config=config,
-        progress=not args.quiet,
-        skip_bad_images=args.skip_bad_images,
-        out=out,
-        resume=args.resume,
-        stream=args.stream,
-    )
+    # Every flag of `labelwise train` but these few is an option of labelwise.fit under the same name.
+    options = {name: getattr(args, name) for name in option_fields() if hasattr(args, name)}
+    options["target"], options["loggers"] = _target(args.target), tuple(args.loggers)
+    clf = labelwise.fit(args.data, out=out, resume=args.resume, progress=not args.quiet, **options)
     if not is_global_zero():
         return 0  # a DDP rank > 0: rank 0 wrote the run and prints its summary
     print(format_training(clf, run_dir=out))
@@ -121,7 +83,6 @@ def predict(args: argparse.Namespace) -> int:
     if args.top_k is not None and clf.policy.conformal is not None:
         print(f"labelwise: note: --top-k {args.top_k} replaces the run's conformal sets in `set`.", file=sys.stderr)
     _check_ranked_columns(args.top_k, num_classes=clf.task.num_classes)
-    clf.policy = clf.policy.with_top_k(args.top_k, clf.task)
     image_col = getattr(clf.inputs, "image_col", None)
     source = load_source(args.data, target=None, image_col=image_col, id_col=args.id_col, for_training=False)
     frame = clf.predictions_frame(source, skip_bad=args.skip_bad_images, top_k=args.top_k)

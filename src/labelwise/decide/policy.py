@@ -31,7 +31,7 @@ class Decisions:
 
     Attributes:
         probs: ``(N, num_classes)`` calibrated probabilities; None for a run that ranks its classes in chunks
-            (`labelwise.large_head`), whose top classes come in a `labelwise.ranking.Ranked` instead.
+            (`labelwise.heads.ranked`), whose top classes come in a `labelwise.ranking.Ranked` instead.
         decisions: as `Task.decode` takes them: ``(N,)`` class indices with ``-1`` = abstained, or ``(N, C)`` bool.
         abstained: ``(N,)`` bool; always False for multilabel, whose "none" is an empty prediction.
         unknown_score: ``(N,)`` float64, the score the reject rule thresholds; None without one.

@@ -57,7 +57,7 @@ class OnnxClassifier:
             logits, kept = self.calibrated_logits({PIXELS: encoded.values.numpy()}), encoded.kept
         else:
             logits, kept = self.calibrated_logits(_table_feeds(self.inputs.preprocessor, source)), None
-        out = self.policy.decide(logits, self.task)
+        out = self.policy.with_top_k(top_k, self.task).decide(logits, self.task)
         kept = np.ones(len(source.ids), dtype=bool) if kept is None else kept
         k = output_top_k(top_k, num_classes=self.task.num_classes)
         ranked = None if k is None or out.probs is None else rank(out.probs, k)

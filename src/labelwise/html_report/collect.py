@@ -19,7 +19,7 @@ import numpy as np
 
 from labelwise.classifier import Classifier
 from labelwise.data.sources import Source
-from labelwise.errors import ConfigError, DataError
+from labelwise.errors import DataError
 from labelwise.task import TaskKind
 
 __all__ = ["ReportData", "collect", "read_history"]
@@ -62,14 +62,9 @@ def collect(clf: Classifier, source: Source, *, run_dir: Path | None, skip_bad: 
         DataError: the data has no labels (as `Classifier.evaluate_source`), or no item of a known class.
     """
     clf.check_labelled(source)  # before the predictions, as `evaluate` does
-    if clf.ranked:
-        raise ConfigError(
-            f"the HTML report plots per-class curves and reliability over all {clf.task.num_classes} classes, which a "
-            "ranked run (trained with --loss chunked or sampled) does not compute; use `evaluate --json` for its "
-            "P@k and head / torso / tail recalls."
-        )
+    clf.head.require_every_probability("the HTML report (per-class curves and reliability)")
     predicted = clf.predict_source(source, skip_bad=skip_bad)
-    assert predicted.logits is not None  # noqa: S101 - only ranked runs have none
+    assert predicted.outputs.uncalibrated is not None  # noqa: S101 - only ranked runs have none
     truth = clf.truth(source, predicted)
     metrics = clf.metrics(predicted, truth)
     known = truth.known
@@ -88,7 +83,7 @@ def collect(clf: Classifier, source: Source, *, run_dir: Path | None, skip_bad: 
         ids=_kept(source.ids, predicted.kept, known),
         targets=targets,
         probs=probs.double().numpy(),
-        raw_probs=clf.task.probabilities(predicted.logits)[_torch_mask(known)].double().numpy(),
+        raw_probs=predicted.outputs.uncalibrated[_torch_mask(known)].double().numpy(),
         decisions=decisions,
         thresholds=_thresholds(clf),
         unknown_score=None if predicted.out.unknown_score is None else predicted.out.unknown_score.double().numpy(),

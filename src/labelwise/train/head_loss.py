@@ -14,6 +14,7 @@ from torch import nn
 
 from labelwise.decide.config import DecideConfig
 from labelwise.errors import ConfigError
+from labelwise.heads.ranked import check_ranked_decide, uses_ranked_path
 from labelwise.huge import (
     DEFAULT_CHUNK,
     DEFAULT_NUM_SAMPLED,
@@ -23,7 +24,6 @@ from labelwise.huge import (
     sampled_bce_loss,
     sampled_softmax_loss,
 )
-from labelwise.large_head import RANKED_OUTPUTS, check_ranked_decide, uses_ranked_path
 from labelwise.losses import Balance, loss_for
 from labelwise.task import Task, TaskKind
 from labelwise.train.config import TrainConfig
@@ -44,14 +44,14 @@ def build_loss(
 
     The record: ``loss`` (full, chunked or sampled), ``reason`` (one sentence with the numbers), ``balance``
     (what became of the class weights), ``outputs`` (``"ranked"`` when validation and predictions rank the classes
-    in chunks, `labelwise.large_head`; else ``"logits"``).
+    in chunks, `labelwise.heads.ranked.RankedHead`; else ``"logits"``).
 
     Raises:
         ConfigError: the loss does not fit the Task, or ``decide`` asks for what a ranked head cannot give.
     """
     loss, record = _loss(task, config=config, balance=balance, num_features=num_features, train_targets=train_targets)
-    record["outputs"] = RANKED_OUTPUTS if uses_ranked_path(task, record["loss"]) else "logits"
-    if record["outputs"] == RANKED_OUTPUTS and decide is not None:
+    record["outputs"] = "ranked" if uses_ranked_path(task, record["loss"]) else "logits"
+    if record["outputs"] == "ranked" and decide is not None:
         check_ranked_decide(decide)
     return loss, record
 

@@ -1,4 +1,4 @@
-"""The ranked path of a large softmax head: calibration, decisions and metrics from features, in class chunks.
+"""The ranked head: a large softmax head's calibration, decisions and metrics from features, in class chunks.
 
 A run trained with ``--loss chunked`` or ``--loss sampled`` on single-label data (or with more than
 `RANKED_ABOVE` classes) has too many classes for the
@@ -30,14 +30,17 @@ from labelwise.decide.config import DecideConfig
 from labelwise.decide.policy import Decisions, Policy
 from labelwise.decide.rule import DecisionRule
 from labelwise.errors import ConfigError
+from labelwise.evaluation import selective_metrics
+from labelwise.heads.base import Fitted, Head, HeadOutputs, Truth
 from labelwise.huge import DEFAULT_CHUNK, TopK, chunked_top_k
+from labelwise.models.head import backbone_and_head
 from labelwise.ranking import AUTO_TOP_K, Ranked, ranking_metrics
 from labelwise.task import Task, TaskKind
 
 __all__ = [
     "CALIBRATION_ROWS",
     "RANKED_ABOVE",
-    "RANKED_OUTPUTS",
+    "RankedHead",
     "calibrated_true_logits",
     "check_ranked_decide",
     "fit_ranked_calibration",
@@ -50,8 +53,6 @@ __all__ = [
 # Above this many classes even a full-softmax run ranks in chunks: 10^4 validation rows x 20,000 classes is 800 MB
 # of float32 logits, and the usual path holds several copies of them (logits, calibrated, probabilities).
 RANKED_ABOVE = 20_000
-# Recorded in the run's info["head"]["outputs"]: predict and evaluate take this path.
-RANKED_OUTPUTS = "ranked"
 # A temperature is one number: 2048 rows pin it to a few percent; each Newton step is a pass over all classes.
 CALIBRATION_ROWS = 2048
 # The NLL is convex in 1/T; Newton's method from T = 1 settles in 4-6 steps on the demos.
@@ -259,3 +260,57 @@ def calibrated_true_logits(
     """``(N,)`` the calibrated logit of each row's true class."""
     with torch.inference_mode():
         return _true_logits(features, head, targets) / calibration.temperatures[0]
+
+
+class RankedHead(Head):
+    """A softmax over very many classes, never held as ``(N, C)``: raw outputs are the backbone's features.
+
+    Calibration is one temperature (`fit_ranked_calibration`), decisions the argmax or an abstention read off the
+    top classes (`fit_ranked_policy`), outputs the top-k classes (`ranked_decisions`), metrics the accuracy, the
+    exact NLL and the ranking metrics (`ranked_metrics`).
+    """
+
+    def __init__(self, task: Task, network: nn.Module) -> None:
+        super().__init__(task, network)
+        self.backbone, self.linear = backbone_and_head(network)
+
+    @property
+    def raw_width(self) -> int:
+        return self.linear.in_features
+
+    def raw(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.backbone(batch).float()  # type: ignore[no-any-return]
+
+    def check_decide(self, decide: DecideConfig) -> None:
+        check_ranked_decide(decide)
+
+    def require_every_probability(self, what: str) -> None:
+        raise ConfigError(
+            f"{what} needs every class's probability for each item, which a run that ranks its "
+            f"{self.task.num_classes} classes in chunks (trained with --loss chunked or sampled, or one of very many "
+            "classes) does not compute; use `evaluate --json` for its P@k and head / torso / tail recalls."
+        )
+
+    def fit(self, raw: torch.Tensor, targets: torch.Tensor, decide: DecideConfig, *, seed: int) -> Fitted:
+        calibration = fit_ranked_calibration(raw, self.linear, targets, seed=seed)
+        return Fitted(calibration, fit_ranked_policy(raw, self.linear, calibration, targets, self.task, decide))
+
+    def predict(self, raw: torch.Tensor, fitted: Fitted, *, top_k: int | None = None) -> HeadOutputs:
+        """Decisions and the top ``top_k`` classes (`labelwise.ranking.AUTO_TOP_K` when None) of every row."""
+        k = min(top_k or AUTO_TOP_K, self.task.num_classes)
+        out, ranked, lse = ranked_decisions(raw, self.linear, fitted.calibration, fitted.policy, k=k)
+        return HeadOutputs(raw, out, ranked=ranked, logsumexp=lse)
+
+    def metrics(
+        self, outputs: HeadOutputs, truth: Truth, fitted: Fitted, *, train_counts: np.ndarray | None
+    ) -> dict[str, float]:
+        assert outputs.ranked is not None and outputs.logsumexp is not None  # noqa: S101 - set by predict
+        known = torch.from_numpy(truth.known)
+        ranked = Ranked(classes=outputs.ranked.classes[known], probs=outputs.ranked.probs[known])
+        true = calibrated_true_logits(outputs.raw[known], self.linear, fitted.calibration, truth.targets)
+        metrics = ranked_metrics(
+            ranked, outputs.logsumexp[known], true, truth.targets, self.task, train_counts=train_counts
+        )
+        if fitted.policy.abstention is not None and outputs.out.unknown_score is not None:
+            metrics |= selective_metrics(outputs.out, ranked.classes[:, 0], targets=truth.targets, known=known)
+        return metrics

@@ -1,0 +1,71 @@
+"""The finish stage: the head's calibration and decision policy on the validation rows, their metrics, the record.
+
+The validation metrics come from the very calls `labelwise.Classifier.evaluate` makes (`Head.predict`, then
+`Head.metrics`), so a run's recorded metrics and ``evaluate`` on the same rows have the same keys and values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from labelwise._class_file import count_targets
+from labelwise.classifier import Classifier
+from labelwise.heads import Fitted, Head, Truth, create_head
+from labelwise.options import FitOptions
+from labelwise.pipeline.prepare import Prepared
+from labelwise.pipeline.training import Trained
+from labelwise.record import RunRecord, library_versions
+
+__all__ = ["finish"]
+
+
+def finish(trained: Trained, prepared: Prepared, options: FitOptions) -> Classifier:
+    """Fit the head's calibration and policy on the validation rows, score them, and assemble the Classifier."""
+    result, targets = trained.result, prepared.valid_targets
+    head = create_head(prepared.task, result.network, ranked=trained.head.get("outputs") == "ranked")
+    raw = result.valid_logits if result.valid_logits is not None else result.valid_features
+    assert raw is not None  # noqa: S101 - training returns one of the two
+    fitted = head.fit(raw, targets, options.decide, seed=options.train.seed)
+    train_counts = count_targets(prepared.train_targets, prepared.task)  # evaluate's head/torso/tail segments
+    metrics = _valid_metrics(head, raw, fitted, targets=targets, train_counts=np.asarray(train_counts))
+    record = RunRecord(
+        target=prepared.target,
+        feature_columns=prepared.feature_columns,
+        training=_training_record(trained, prepared, options),
+        train_counts=tuple(train_counts),
+        head=trained.head,
+        versions=library_versions(),
+        metrics={"valid": metrics},
+    )
+    return Classifier(
+        task=prepared.task,
+        network=result.network,
+        inputs=prepared.inputs,
+        model_spec=prepared.spec,
+        fitted=fitted,
+        record=record,
+    )
+
+
+def _valid_metrics(head: Head, raw: Any, fitted: Fitted, *, targets: Any, train_counts: np.ndarray) -> dict[str, float]:
+    outputs = head.predict(raw, fitted)
+    truth = Truth(known=np.ones(len(targets), dtype=bool), targets=targets)
+    return head.metrics(outputs, truth, fitted, train_counts=train_counts)
+
+
+def _training_record(trained: Trained, prepared: Prepared, options: FitOptions) -> dict[str, Any]:
+    result = trained.result
+    return {
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "stopped": result.stopped_reason,
+        "history": result.history,
+        "guards": result.guards,
+        "balance": trained.balance.message,
+        **prepared.record,
+        "config": options.train.to_dict(),
+        "decide": options.decide.to_dict(),
+        "options": options.to_dict(),
+    }

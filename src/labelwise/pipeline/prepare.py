@@ -1,0 +1,252 @@
+"""The prepare stage: any data source becomes one `Prepared` value, whether it is read into memory or streamed.
+
+In memory: read the source -> infer the Task -> encode the labels -> split -> fit the inputs on the training rows
+-> encode every row (unreadable images dropped or refused). Streamed (`labelwise.data.stream_prep`): the Task from
+the target column alone, the inputs fitted on a sample of training rows, the validation rows read into memory and a
+`ParquetStream` of the training rows. Either way the later stages see the same fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from labelwise.data.images import image_transforms
+from labelwise.data.sources import Source, load_source, source_from_frame
+from labelwise.data.splits import Split, split_source
+from labelwise.data.stream_prep import StreamedData, prepare_stream, should_stream
+from labelwise.decide.conformal import min_calibration_size
+from labelwise.errors import ConfigError, DataError
+from labelwise.inputs import ImageInputs, Inputs, TableInputs
+from labelwise.models import ModelSpec
+from labelwise.options import FitOptions
+from labelwise.task import Task, infer_task
+from labelwise.train import InMemoryDataset
+from labelwise.train.distributed import world_size
+
+__all__ = ["Prepared", "prepare", "read_source"]
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """The data as training reads it.
+
+    Attributes:
+        task: the Task, inferred once.
+        inputs: the inputs fitted on training rows.
+        spec: the network's spec, from the model option and the encoded inputs.
+        train: the training rows (in memory, or a `labelwise.data.streaming.ParquetStream`).
+        valid: the validation rows, in memory.
+        train_targets: the training targets class balance, the loss choice and the per-class counts read
+            (streamed: the target column's labels at its class frequencies).
+        valid_targets: `Task.encode` of the validation labels, in the order of ``valid``.
+        target: the label column(s) as resolved (None for a folder).
+        feature_columns: the feature columns, in order.
+        record: how the rows were split and read: ``split``, ``num_train``, ``num_valid``, ``skipped_images``, and
+            ``streamed`` for a stream.
+        fingerprint: SHA-256 of the encoded rows, their split and the inputs, which a resumed run must share;
+            None for a stream, which cannot resume.
+    """
+
+    task: Task
+    inputs: Inputs
+    spec: ModelSpec
+    train: Dataset[Any]
+    valid: InMemoryDataset
+    train_targets: torch.Tensor
+    valid_targets: torch.Tensor
+    target: Any
+    feature_columns: tuple[str, ...]
+    record: Mapping[str, Any]
+    fingerprint: str | None
+
+
+def prepare(data: Any, options: FitOptions, *, resume: bool = False) -> Prepared:
+    """Read ``data`` as `options` say and prepare it for training; see the module docstring.
+
+    Raises:
+        ConfigError: ``resume`` of a streamed run; the decision options need more validation rows than there are.
+        DataError, LabelError: data or labels that cannot be used as given.
+    """
+    given = options.data
+    if should_stream(data, stream=given.stream, target=given.target_arg, image_col=given.image_col):
+        if resume:
+            raise ConfigError(
+                "--resume with a streamed Parquet run: a stream's position inside an epoch is not checkpointed, so "
+                "it cannot continue where it stopped. Drop --resume to train afresh, or pass --stream off to read "
+                "the data into memory."
+            )
+        prepared = _prepare_streamed(data, options)
+    else:
+        prepared = _prepare_in_memory(read_source(data, target=given.target_arg, image_col=given.image_col), options)
+    _check_enough_to_calibrate(len(prepared.valid_targets), options)
+    return prepared
+
+
+def read_source(data: Any, *, target: str | list[str] | None, image_col: str | None) -> Source:
+    """A labelled `Source` from a path, a DataFrame or a `Source`.
+
+    Raises:
+        DataError: another type of data, or data without labels.
+    """
+    if isinstance(data, Source):
+        source = data
+    elif isinstance(data, str | os.PathLike):
+        source = load_source(Path(data), target=target, image_col=image_col, for_training=True)
+    else:
+        import pandas as pd
+
+        if not isinstance(data, pd.DataFrame):
+            raise DataError(
+                f"cannot train on {type(data).__name__}; expected a path to a CSV/Parquet file or an image folder, "
+                "or a pandas DataFrame. For arrays use `labelwise.LabelwiseClassifier().fit(X, y)`."
+            )
+        source = source_from_frame(data, target=target, image_col=image_col)
+    if source.labels is None:
+        raise DataError("the data has no labels; pass `target=` (CLI: --target) naming the label column(s).")
+    return source
+
+
+def _infer(labels: Any, options: FitOptions) -> Task:
+    given, decide = options.data, options.decide
+    if decide.allow_none is not None and given.task == "multilabel":
+        raise ConfigError(
+            "--allow-none with --task multilabel: a multilabel model already answers none when no label passes "
+            "its threshold (an empty prediction), so there is nothing to add. Drop --allow-none, or drop --task "
+            "multilabel and pass --allow-none one_vs_rest for one sigmoid per class on single-label data."
+        )
+    task = infer_task(
+        labels,
+        kind=given.task,
+        label_sep=given.label_sep,
+        positive=given.positive,
+        binary_head=given.binary_head,
+        one_vs_rest=decide.allow_none == "one_vs_rest",
+    )
+    decide.check_for(task)
+    return task
+
+
+def _prepare_in_memory(source: Source, options: FitOptions) -> Prepared:
+    task = _infer(source.labels, options)
+    all_targets = task.encode(source.labels)
+    split = split_source(source, all_targets, task, seed=options.train.seed)
+    inputs = _fit_inputs(source, split, image_size=options.model.image_size)
+    encoded = inputs.encode(source, skip_bad=options.data.skip_bad_images)
+    targets = all_targets[torch.from_numpy(encoded.kept)]
+    split = _drop_unreadable(split, encoded.kept)
+    train, valid = split.train, split.valid
+    return Prepared(
+        task=task,
+        inputs=inputs,
+        spec=_model_spec(options, inputs, encoded.values),
+        train=_dataset(inputs, encoded.values[train], targets[train], train=True),
+        valid=_dataset(inputs, encoded.values[valid], targets[valid], train=False),
+        train_targets=targets[train],
+        valid_targets=targets[valid],
+        target=source.target,
+        feature_columns=tuple(source.feature_columns),
+        record={
+            "split": split.how,
+            "num_train": len(train),
+            "num_valid": len(valid),
+            "skipped_images": [list(item) for item in encoded.skipped],
+        },
+        fingerprint=_fingerprint(inputs, encoded.values, targets, split),
+    )
+
+
+def _prepare_streamed(path: Any, options: FitOptions) -> Prepared:
+    given, config = options.data, options.train
+    data: StreamedData = prepare_stream(
+        path,
+        target=given.target_arg,
+        task=given.task,
+        label_sep=given.label_sep,
+        positive=given.positive,
+        binary_head=given.binary_head,
+        one_vs_rest=options.decide.allow_none == "one_vs_rest",
+        seed=config.seed,
+        batch_size=config.resolve_batch_size,
+        num_workers=config.num_workers,
+        world_size=world_size(config),
+    )
+    options.decide.check_for(data.task)
+    return Prepared(
+        task=data.task,
+        inputs=data.inputs,
+        spec=_model_spec(options, data.inputs, data.valid_values),
+        train=data.train,
+        valid=InMemoryDataset(data.valid_values, data.valid_targets),
+        train_targets=data.label_targets,
+        valid_targets=data.valid_targets,
+        target=data.target,
+        feature_columns=tuple(data.feature_columns),
+        record={
+            "split": data.how,
+            "num_train": data.train.num_train,
+            "num_valid": len(data.valid_targets),
+            "skipped_images": [],
+            "streamed": {"preprocessing_sample_rows": data.num_sampled, "files": len(data.train.scan.files)},
+        },
+        fingerprint=None,
+    )
+
+
+def _fit_inputs(source: Source, split: Split, *, image_size: int | None) -> Inputs:
+    if source.kind == "images":
+        return ImageInputs.fit(source, split.train, size=image_size)
+    return TableInputs.fit(source, split.train)
+
+
+def _drop_unreadable(split: Split, kept: np.ndarray) -> Split:
+    if kept.all():
+        return split
+    # Positions shift once unreadable rows are removed: map old row index -> new position.
+    new_position = np.cumsum(kept) - 1
+    return Split(new_position[split.train[kept[split.train]]], new_position[split.valid[kept[split.valid]]], split.how)
+
+
+def _model_spec(options: FitOptions, inputs: Inputs, values: torch.Tensor) -> ModelSpec:
+    model, pretrained = options.model.model, options.model.pretrained
+    if isinstance(inputs, TableInputs):
+        name = "mlp" if model == "auto" else model
+        return ModelSpec(backbone=name, in_features=inputs.num_features, pretrained=pretrained)
+    name = "cnn" if model == "auto" else model
+    return ModelSpec(
+        backbone=name, in_chans=int(values.shape[1]), image_size=int(values.shape[-1]), pretrained=pretrained
+    )
+
+
+def _dataset(inputs: Inputs, values: torch.Tensor, targets: torch.Tensor, *, train: bool) -> InMemoryDataset:
+    transform = image_transforms(inputs.spec, train=train) if isinstance(inputs, ImageInputs) else None
+    return InMemoryDataset(values, targets, transform=transform)
+
+
+def _fingerprint(inputs: Inputs, values: torch.Tensor, targets: torch.Tensor, split: Split) -> str:
+    digest = hashlib.sha256()
+    for tensor in (values, targets, torch.from_numpy(split.train), torch.from_numpy(split.valid)):
+        digest.update(str((tensor.dtype, tuple(tensor.shape))).encode())
+        digest.update(tensor.contiguous().numpy().tobytes())
+    digest.update(json.dumps(inputs.to_dict(), sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def _check_enough_to_calibrate(num_valid: int, options: FitOptions) -> None:
+    """Fail before training when the validation split cannot carry the asked-for conformal guarantee."""
+    level = options.decide.conformal
+    if level is not None and num_valid < (need := min_calibration_size(level)):
+        raise DataError(
+            f"--conformal {level} needs at least {need} validation items to guarantee that level; the "
+            f"validation split holds {num_valid}. Use more data or a larger validation split (an is_valid "
+            "column or valid/ folder), or a lower --conformal level."
+        )

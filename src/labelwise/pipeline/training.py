@@ -1,0 +1,93 @@
+"""The train stage: the network, the class balance and the head's loss from the prepared data, then Lightning."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from labelwise.losses import Balance, infer_balance
+from labelwise.models import create_network
+from labelwise.options import FitOptions
+from labelwise.pipeline.prepare import Prepared
+from labelwise.task import Task
+from labelwise.train import TrainConfig, TrainResult, fit_network
+from labelwise.train.checkpoints import check_run_record
+from labelwise.train.distributed import is_global_zero
+from labelwise.train.head_loss import build_loss
+
+__all__ = ["Trained", "decide_balance", "train"]
+
+# Options a resumed run may change: where and how fast it runs, not what it learns. Devices, nodes, strategy and
+# precision are not among them: each process takes a slice of the same batches (`labelwise.train.distributed`), so
+# a run resumed on other hardware takes the steps it would have taken.
+_FREE_ON_RESUME = frozenset(
+    {"time_budget", "accelerator", "num_workers", "guards", "loggers", "devices", "num_nodes", "strategy", "precision"}
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Trained:
+    """What training produced: the Lightning result, the class balance used, and the head loss's record.
+
+    ``head`` holds ``loss`` (full, chunked or sampled), ``reason``, ``balance`` and ``outputs`` (``ranked`` when the
+    head ranks its classes in chunks, else ``logits``), as `labelwise.train.head_loss.build_loss` chose them.
+    """
+
+    result: TrainResult
+    balance: Balance
+    head: Mapping[str, str]
+
+
+def train(prepared: Prepared, options: FitOptions, *, run_dir: Path, resume: bool, progress: bool) -> Trained:
+    """Build the network and the loss the Task and options call for, and train on the prepared rows.
+
+    Raises:
+        ConfigError: a resumed run with other data or options; a loss or decision the head cannot give.
+        TrainingError: training diverged, or a guard set to ``fail`` fired.
+    """
+    config, task = options.train, prepared.task
+    if prepared.fingerprint is not None and is_global_zero():
+        check_run_record(run_dir, _resume_record(prepared, config))
+    torch.manual_seed(config.seed)  # the initial weights depend on the seed alone
+    network = create_network(prepared.spec, task)
+    balance = decide_balance(prepared.train_targets, task, config)
+    loss, head = build_loss(
+        task,
+        config=config,
+        balance=balance,
+        num_features=network.num_features,
+        train_targets=prepared.train_targets,
+        decide=options.decide,
+    )
+    result = fit_network(
+        network,
+        task,
+        train=prepared.train,
+        valid=prepared.valid,
+        loss=loss,
+        config=config,
+        run_dir=run_dir,
+        progress_bar=progress,
+        resume=resume,
+    )
+    return Trained(result, balance, head)
+
+
+def decide_balance(train_targets: torch.Tensor, task: Task, config: TrainConfig) -> Balance:
+    """The loss weights ``config.balance`` asks for on these training targets (`labelwise.losses.infer_balance`)."""
+    if config.balance == "none":
+        return Balance(None, None, "no loss weights (balance='none').")
+    return infer_balance(train_targets, task)
+
+
+def _resume_record(prepared: Prepared, config: TrainConfig) -> dict[str, Any]:
+    """What a resumed run must share with the one it continues: the prepared data and what shapes training."""
+    kept = {key: value for key, value in config.to_dict().items() if key not in _FREE_ON_RESUME}
+    return {
+        "data": prepared.fingerprint,
+        "options": {**kept, "task": prepared.task.to_dict(), "model": prepared.spec.to_dict()},
+    }
