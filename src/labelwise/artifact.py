@@ -33,6 +33,7 @@ from labelwise.errors import ArtifactError
 __all__ = [
     "FORMAT_VERSION",
     "METADATA_FILE",
+    "READABLE_VERSIONS",
     "WEIGHTS_FILE",
     "load_metadata",
     "load_weights",
@@ -40,10 +41,15 @@ __all__ = [
     "save_artifact",
     "staging_dir",
     "training_dir",
+    "upgrade_metadata",
 ]
 
 # 2: labelwise.json records the weights' SHA-256 (``weights``); version 1 runs had none and are not read.
-FORMAT_VERSION = 2
+# 3: the head type is the Task's (``task.head``: one of `labelwise.task.HeadType`, ``ranked`` included) instead of
+#    ``task.binary_head`` + ``task.one_vs_rest`` + ``head.outputs``; the preprocessing lists one encoder per input
+#    column; ``training.options`` holds every option. `upgrade_metadata` reads version 2 into version 3.
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (2, 3)
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "labelwise.json"
 
@@ -179,13 +185,29 @@ def load_metadata(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
             "Retrain it."
         )
     version = metadata.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ArtifactError(
-            f"{str(meta_path)!r} has format_version {version!r}; this labelwise reads version {FORMAT_VERSION}. "
-            "Use the labelwise version that wrote it (see its `versions` entry), or retrain."
+            f"{str(meta_path)!r} has format_version {version!r}; this labelwise reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}. Use the labelwise version that wrote it (see its `versions` "
+            "entry), or retrain."
         )
     _expected_sha256(metadata, meta_path)  # fail here, before any weights are read
-    return metadata
+    return upgrade_metadata(metadata)
+
+
+def upgrade_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """``labelwise.json`` of any readable version, as the current version writes it (a new dict).
+
+    Version 2 kept whether a softmax head ranks its classes in chunks in ``head.outputs``; version 3 keeps it in the
+    Task's head type. The Task (`labelwise.task.Task.from_dict`) and the preprocessing (`inputs_from_dict`) read
+    their version-2 entries themselves.
+    """
+    if metadata.get("format_version") == FORMAT_VERSION:
+        return metadata
+    upgraded = {**metadata, "format_version": FORMAT_VERSION}
+    if isinstance(metadata.get("head"), dict) and metadata["head"].get("outputs") == "ranked":
+        upgraded["task"] = {**metadata["task"], "head": "ranked"}
+    return upgraded
 
 
 def load_weights(run_dir: str | os.PathLike[str], metadata: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -1,0 +1,67 @@
+"""The prepare stage: any source becomes one `Prepared`, in memory or streamed, with the checks before training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labelwise.errors import ConfigError, DataError
+from labelwise.options import FitOptions
+from labelwise.pipeline.prepare import prepare
+from labelwise.task import TaskKind
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300), "c": rng.choice(["x", "y"], 300)})
+    return frame.assign(label=np.where(frame["a"] + frame["b"] > 0, "yes", "no"))
+
+
+def test_a_table_in_memory_is_split_encoded_and_fingerprinted(table: pd.DataFrame) -> None:
+    prepared = prepare(table, FitOptions.from_keywords(target="label"))
+    assert prepared.task.kind is TaskKind.BINARY
+    assert len(prepared.train) + len(prepared.valid) == len(table)
+    assert len(prepared.valid_targets) == len(prepared.valid) == prepared.record["num_valid"]
+    assert prepared.feature_columns == ("a", "b", "c")
+    assert prepared.spec.backbone == "mlp"
+    # The same data and options give the same fingerprint; another seed splits otherwise and gives another.
+    assert prepare(table, FitOptions.from_keywords(target="label")).fingerprint == prepared.fingerprint
+    assert prepare(table, FitOptions.from_keywords(target="label", seed=1)).fingerprint != prepared.fingerprint
+
+
+def test_a_streamed_parquet_table_prepares_to_the_same_fields(table: pd.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "table.parquet"
+    table.to_parquet(path)
+    streamed = prepare(str(path), FitOptions.from_keywords(target="label", stream="on"))
+    in_memory = prepare(str(path), FitOptions.from_keywords(target="label", stream="off"))
+    assert streamed.task == in_memory.task
+    assert streamed.feature_columns == in_memory.feature_columns
+    assert streamed.fingerprint is None and in_memory.fingerprint is not None  # a stream cannot resume
+    assert "streamed" in streamed.record and "streamed" not in in_memory.record
+    assert streamed.valid_targets.dtype == in_memory.valid_targets.dtype
+
+
+def test_resuming_a_streamed_run_is_refused_before_any_work(table: pd.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "table.parquet"
+    table.to_parquet(path)
+    with pytest.raises(ConfigError, match="--resume with a streamed Parquet run.*pass --stream off"):
+        prepare(str(path), FitOptions.from_keywords(target="label", stream="on"), resume=True)
+
+
+def test_a_conformal_level_the_validation_rows_cannot_carry_is_refused(table: pd.DataFrame) -> None:
+    with pytest.raises(DataError, match=r"--conformal 0.999 needs at least \d+ validation items"):
+        prepare(table.head(60), FitOptions.from_keywords(target="label", conformal=0.999))
+
+
+def test_allow_none_on_a_forced_multilabel_task_is_refused(table: pd.DataFrame) -> None:
+    with pytest.raises(ConfigError, match="--allow-none with --task multilabel"):
+        prepare(table, FitOptions.from_keywords(target="label", task="multilabel", allow_none="max_prob"))
+
+
+def test_data_without_labels_is_refused_naming_the_option(table: pd.DataFrame) -> None:
+    with pytest.raises(DataError, match="the data has no labels; pass `target=`"):
+        prepare(table.drop(columns="label"), FitOptions())
