@@ -100,7 +100,7 @@ def test_an_unknown_keyword_is_refused_with_the_closest_name() -> None:
 @pytest.mark.parametrize(
     ("keywords", "message"),
     [
-        ({"task": "regression"}, r"task='regression'; expected one of auto, binary"),
+        ({"task": "regression"}, r"task='regression' is not one of 'auto', 'binary'"),
         ({"binary_head": "three"}, r"binary_head='three'; expected 'one' or 'two'"),
         ({"image_size": 0}, r"image_size=0; expected a side length"),
         ({"epochs": 0}, r"epochs=0; expected an int >= 1"),

@@ -333,7 +333,7 @@ def test_a_bug_is_500_with_one_generic_line(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ZeroDivisionError("secret internals")
 
-    monkeypatch.setattr(clf, "predictions_frame", broken)
+    monkeypatch.setattr(Classifier, "predictions_frame", broken)  # a Classifier is frozen: patch its class
     with TestClient(create_app(clf)) as client:
         response = client.post("/predict", json={"rows": [GOOD_ROW]})
         assert response.status_code == 500

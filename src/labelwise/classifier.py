@@ -28,7 +28,7 @@ from labelwise.decide.rule import DecisionRule
 from labelwise.errors import ArtifactError, ConfigError, DataError
 from labelwise.heads import Fitted, Head, HeadOutputs, Truth, create_head
 from labelwise.inputs import Encoded, Inputs, inputs_from_dict
-from labelwise.losses import infer_balance, loss_for
+from labelwise.losses import loss_for
 from labelwise.models import ModelSpec, create_network
 from labelwise.ranking import Ranked, output_top_k, ranked_columns
 from labelwise.record import RunRecord
@@ -229,13 +229,12 @@ class Classifier:
         labels = source.labels[encoded.kept] if not encoded.kept.all() else source.labels
         targets = self.task.encode(labels)
         sample = torch.randperm(len(targets), generator=torch.Generator().manual_seed(seed))[:rows]
-        balance = self.record.training.get("config", {}).get("balance", "auto")
-        weights = infer_balance(targets, self.task) if balance == "auto" else None
-        loss = loss_for(
-            self.task,
-            pos_weight=weights.pos_weight if weights else None,
-            class_weight=weights.class_weight if weights else None,
-        )
+        from labelwise.pipeline.training import decide_balance  # training's rule, imported only when checking
+        from labelwise.train import TrainConfig
+
+        config = TrainConfig(balance=self.record.training.get("config", {}).get("balance", "auto"))
+        weights = decide_balance(targets, self.task, config)
+        loss = loss_for(self.task, pos_weight=weights.pos_weight, class_weight=weights.class_weight)
         batch = self.inputs.batch_transform(encoded.values[sample])
         return check(self.network, loss, (batch, targets[sample]), task=self.task)
 

@@ -58,7 +58,9 @@ class DataConfig:
         if isinstance(self.target, list):  # a list is what people pass; a tuple keeps the config hashable
             object.__setattr__(self, "target", tuple(self.target))
         if self.task not in _TASK_KINDS:
-            raise ConfigError(f"task={self.task!r}; expected one of {', '.join(_TASK_KINDS)}.")
+            close = difflib.get_close_matches(str(self.task), _TASK_KINDS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"task={self.task!r} is not one of {', '.join(map(repr, _TASK_KINDS))}.{hint}")
         if self.binary_head not in ("one", "two"):
             raise ConfigError(f"binary_head={self.binary_head!r}; expected 'one' or 'two'.")
         if self.stream not in ("auto", "on", "off"):

@@ -11,16 +11,29 @@ from __future__ import annotations
 import platform
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from types import MappingProxyType
-from typing import Any
+from typing import Any, NoReturn
 
-__all__ = ["RunRecord", "freeze", "library_versions", "thaw"]
+__all__ = ["FrozenDict", "RunRecord", "freeze", "library_versions", "thaw"]
+
+
+class FrozenDict(dict[str, Any]):
+    """A dict that refuses to change after it is built. Unlike `types.MappingProxyType` it pickles (a fitted
+    scikit-learn estimator holding a run must), and it still reads and compares as a dict."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("a run's record is frozen; build a new one with dataclasses.replace(record, ...)")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse  # type: ignore[assignment]
+    clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[type[FrozenDict], tuple[dict[str, Any]]]:
+        return FrozenDict, (dict(self),)  # rebuilt whole: unpickling item by item would call __setitem__
 
 
 def freeze(value: Any) -> Any:
-    """A read-only copy of nested dicts and lists (`MappingProxyType` and tuples), so a record cannot be edited."""
+    """A read-only copy of nested dicts and lists (`FrozenDict` and tuples), so a record cannot be edited."""
     if isinstance(value, Mapping):
-        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+        return FrozenDict({key: freeze(item) for key, item in value.items()})
     if isinstance(value, list | tuple):
         return tuple(freeze(item) for item in value)
     return value
@@ -54,11 +67,11 @@ class RunRecord:
 
     target: Any = None
     feature_columns: tuple[str, ...] = ()
-    training: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    training: Mapping[str, Any] = field(default_factory=FrozenDict)
     train_counts: tuple[int, ...] | None = None
-    head: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    versions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    metrics: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    head: Mapping[str, Any] = field(default_factory=FrozenDict)
+    versions: Mapping[str, str] = field(default_factory=FrozenDict)
+    metrics: Mapping[str, Any] = field(default_factory=FrozenDict)
     run_dir: str | None = None
 
     def __post_init__(self) -> None:

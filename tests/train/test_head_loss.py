@@ -93,7 +93,12 @@ def test_sampled_weights_are_dropped_and_the_record_says_so() -> None:
     ("task", "config", "decide", "message"),
     [
         (_task(2, "binary"), TrainConfig(loss="chunked"), None, "--loss chunked needs a head with one logit per class"),
-        (_task(40, "multilabel"), TrainConfig(loss="chunked"), None, "--loss chunked is an exact softmax cross-entropy for single-label tasks"),
+        (
+            _task(40, "multilabel"),
+            TrainConfig(loss="chunked"),
+            None,
+            "exact softmax cross-entropy for single-label tasks",
+        ),
         (_task(40), TrainConfig(loss="chunked"), DecideConfig(conformal=0.9), "--conformal needs every class"),
         (_task(40), TrainConfig(loss="sampled", num_sampled=8), DecideConfig(top_k=3), "Drop --top-k here"),
     ],
