@@ -19,30 +19,25 @@ import torch
 
 from labelwise._version import __version__
 from labelwise.classifier import Classifier, Predictions, Truth
-from labelwise.data.images import image_transforms
 from labelwise.data.sources import Source, load_source, source_from_frame
 from labelwise.data.splits import Split
 from labelwise.decide.config import DecideConfig
 from labelwise.decide.conformal import min_calibration_size
 from labelwise.errors import DataError
-from labelwise.inputs import ImageInputs, Inputs, TableInputs
+from labelwise.inputs import Inputs, Values
 from labelwise.large_head import fit_ranked_calibration, fit_ranked_policy, ranked_decisions
 from labelwise.losses import Balance
 from labelwise.models import ModelSpec
 from labelwise.models.head import backbone_and_head
 from labelwise.ranking import AUTO_TOP_K
 from labelwise.task import Task
-from labelwise.train import InMemoryDataset, TrainConfig, TrainResult
+from labelwise.train import TrainConfig, TrainResult
 
 __all__ = [
     "FitOptions",
     "Prepared",
     "check_enough_to_calibrate",
-    "make_dataset",
-    "drop_unreadable",
     "finish_ranked",
-    "fit_inputs",
-    "model_spec",
     "read_source",
     "run_record",
     "training_record",
@@ -68,7 +63,7 @@ class Prepared:
     """The data stage's output: encoded inputs and targets of the readable rows, and the split over them."""
 
     inputs: Inputs
-    values: torch.Tensor
+    values: Values
     targets: torch.Tensor
     split: Split
     skipped: list[tuple[str, str]]
@@ -93,35 +88,6 @@ def read_source(data: Any, *, target: str | list[str] | None, image_col: str | N
     return source
 
 
-def fit_inputs(source: Source, split: Split, *, image_size: int | None) -> Inputs:
-    if source.kind == "images":
-        return ImageInputs.fit(source, split.train, size=image_size)
-    return TableInputs.fit(source, split.train)
-
-
-def drop_unreadable(split: Split, kept: np.ndarray) -> Split:
-    if kept.all():
-        return split
-    # Positions shift once unreadable rows are removed: map old row index -> new position.
-    new_position = np.cumsum(kept) - 1
-    return Split(new_position[split.train[kept[split.train]]], new_position[split.valid[kept[split.valid]]], split.how)
-
-
-def model_spec(model: str, inputs: Inputs, values: torch.Tensor, *, pretrained: bool) -> ModelSpec:
-    if isinstance(inputs, TableInputs):
-        name = "mlp" if model == "auto" else model
-        return ModelSpec(backbone=name, in_features=inputs.num_features, pretrained=pretrained)
-    name = "cnn" if model == "auto" else model
-    return ModelSpec(
-        backbone=name, in_chans=int(values.shape[1]), image_size=int(values.shape[-1]), pretrained=pretrained
-    )
-
-
-def make_dataset(inputs: Inputs, values: torch.Tensor, targets: torch.Tensor, *, train: bool) -> InMemoryDataset:
-    transform = image_transforms(inputs.spec, train=train) if isinstance(inputs, ImageInputs) else None
-    return InMemoryDataset(values, targets, transform=transform)
-
-
 def check_enough_to_calibrate(num_valid: int, decide: DecideConfig) -> None:
     """Fail before training when the validation split cannot carry the asked-for conformal guarantee."""
     if decide.conformal is not None and num_valid < (need := min_calibration_size(decide.conformal)):
@@ -139,7 +105,8 @@ def run_record(data: Prepared, task: Task, spec: ModelSpec, config: TrainConfig)
     precision may change between the two.
     """
     digest = hashlib.sha256()
-    for tensor in (data.values, data.targets, torch.from_numpy(data.split.train), torch.from_numpy(data.split.valid)):
+    split = (torch.from_numpy(data.split.train), torch.from_numpy(data.split.valid))
+    for tensor in (*data.values.parts.values(), data.targets, *split):
         digest.update(str((tensor.dtype, tuple(tensor.shape))).encode())
         digest.update(tensor.contiguous().numpy().tobytes())
     digest.update(json.dumps(data.inputs.to_dict(), sort_keys=True, default=str).encode())

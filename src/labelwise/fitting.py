@@ -29,21 +29,17 @@ from labelwise.fit_stages import (
     FitOptions,
     Prepared,
     check_enough_to_calibrate,
-    drop_unreadable,
     finish_ranked,
-    fit_inputs,
     library_versions,
-    make_dataset,
-    model_spec,
     read_source,
     run_record,
     training_record,
 )
-from labelwise.inputs import Inputs
+from labelwise.inputs import Inputs, drop_unreadable
 from labelwise.losses import Balance, infer_balance
 from labelwise.models import ModelSpec, create_network
 from labelwise.task import BinaryHead, Task, infer_task
-from labelwise.train import InMemoryDataset, TrainConfig, TrainResult, fit_network
+from labelwise.train import TrainConfig, TrainResult, fit_network
 from labelwise.train.checkpoints import check_run_record, drop_resume_state, last_checkpoint
 from labelwise.train.distributed import check_scale_out, is_global_zero
 from labelwise.train.head_loss import build_loss
@@ -180,7 +176,7 @@ def _fit_in(
         return _fit_streamed(run_dir, source, options)
     data = _prepare(source, task, options)
     check_enough_to_calibrate(len(data.split.valid), options.decide)
-    spec = model_spec(options.model, data.inputs, data.values, pretrained=options.pretrained)
+    spec = data.inputs.model_spec(options.model, data.values, pretrained=options.pretrained)
     if is_global_zero():
         check_run_record(run_dir, run_record(data, task, spec, options.config))
     torch.manual_seed(options.config.seed)  # the initial weights depend on the seed alone
@@ -198,8 +194,8 @@ def _fit_in(
     result = fit_network(
         network,
         task,
-        train=make_dataset(data.inputs, data.values[train], data.targets[train], train=True),
-        valid=make_dataset(data.inputs, data.values[valid], data.targets[valid], train=False),
+        train=data.inputs.dataset(data.values[train], data.targets[train], train=True),
+        valid=data.inputs.dataset(data.values[valid], data.targets[valid], train=False),
         loss=loss,
         config=options.config,
         run_dir=run_dir,
@@ -291,7 +287,7 @@ def _fit_streamed(run_dir: Path, data: StreamedData, options: FitOptions) -> Cla
     """`_fit_in` for a `ParquetStream`: the same network, loss, training and `_finish`; validation in memory."""
     task, config = data.task, options.config
     check_enough_to_calibrate(len(data.valid_targets), options.decide)
-    spec = model_spec(options.model, data.inputs, data.valid_values, pretrained=options.pretrained)
+    spec = data.inputs.model_spec(options.model, data.valid_values, pretrained=options.pretrained)
     torch.manual_seed(config.seed)  # the initial weights depend on the seed alone
     network = create_network(spec, task)
     balance = Balance(None, None, "no loss weights (balance='none').")
@@ -305,7 +301,7 @@ def _fit_streamed(run_dir: Path, data: StreamedData, options: FitOptions) -> Cla
         train_targets=data.label_targets,
         decide=options.decide,
     )
-    valid = InMemoryDataset(data.valid_values, data.valid_targets)
+    valid = data.inputs.dataset(data.valid_values, data.valid_targets, train=False)
     result = fit_network(network, task, train=data.train, valid=valid, loss=loss, config=config, run_dir=run_dir,
                          progress_bar=options.progress)  # fmt: skip
     record = {
@@ -340,7 +336,7 @@ def _fit_streamed(run_dir: Path, data: StreamedData, options: FitOptions) -> Cla
 def _prepare(source: Source, task: Task, options: FitOptions) -> Prepared:
     all_targets = task.encode(source.labels)
     split = split_source(source, all_targets, task, seed=options.config.seed)
-    inputs = fit_inputs(source, split, image_size=options.image_size)
+    inputs = Inputs.fit(source, split.train, image_size=options.image_size)
     encoded = inputs.encode(source, skip_bad=options.skip_bad)
     kept = torch.from_numpy(encoded.kept)
     return Prepared(inputs, encoded.values, all_targets[kept], drop_unreadable(split, encoded.kept), encoded.skipped)

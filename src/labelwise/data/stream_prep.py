@@ -28,7 +28,8 @@ from labelwise.data.stream_rows import ValidRule, fill_text
 from labelwise.data.streaming import PARQUET_SUFFIXES, ParquetScan, ParquetStream, read_unit, scan_parquet
 from labelwise.data.tables import TablePreprocessor, is_parquet_folder
 from labelwise.errors import ConfigError, DataError
-from labelwise.inputs import TableInputs
+from labelwise.inputs import Inputs, Values
+from labelwise.inputs.columns import FEATURES
 from labelwise.task import BinaryHead, Task, infer_task
 
 __all__ = ["MEMORY_FRACTION", "SAMPLE_ROWS", "StreamOption", "StreamedData", "prepare_stream", "should_stream"]
@@ -112,7 +113,7 @@ class StreamedData:
         task: inferred from the target column alone.
         inputs: the preprocessing fitted on `SAMPLE_ROWS` training rows.
         train: the training batches.
-        valid_values: ``(N_valid, num_features)`` float32.
+        valid_values: the validation rows' features, ``(N_valid, num_features)`` float32 in one group.
         valid_targets: ``task.encode`` of the validation labels.
         labels: every distinct label at the table's class frequencies (at most ~100,000 rows; the Task's input).
         label_targets: ``task.encode(labels)`` (class weights and the loss choice read them).
@@ -123,9 +124,9 @@ class StreamedData:
     """
 
     task: Task
-    inputs: TableInputs
+    inputs: Inputs
     train: ParquetStream
-    valid_values: torch.Tensor
+    valid_values: Values
     valid_targets: torch.Tensor
     labels: pd.Series
     label_targets: torch.Tensor
@@ -184,14 +185,14 @@ def prepare_stream(
     )
     rule = ValidRule.create(scan, seed=seed)
     sample = _training_sample(scan, rule, columns=features, seed=seed)
-    inputs = TableInputs(TablePreprocessor.fit(sample, columns=features))
-    valid_values, valid_targets = _validation_rows(scan, rule, inputs.preprocessor, the_task, target=name)
+    preprocessor = TablePreprocessor.fit(sample, columns=features)
+    valid_features, valid_targets = _validation_rows(scan, rule, preprocessor, the_task, target=name)
     size = batch_size(int(rule.train_per_unit.sum()))
     group = max(1, min(64, 8192 // size))  # as `labelwise.train.trainer._group_size` for in-memory tables
     stream = ParquetStream(
         scan,
         task=the_task,
-        preprocessor=inputs.preprocessor,
+        preprocessor=preprocessor,
         target=name,
         valid_rule=rule,
         batch_size=size,
@@ -205,9 +206,9 @@ def prepare_stream(
     label_targets = the_task.encode(summary)
     return StreamedData(
         the_task,
-        inputs,
+        Inputs(preprocessor.specs),
         stream,
-        valid_values,
+        Values({FEATURES: valid_features}),
         valid_targets,
         summary,
         label_targets,

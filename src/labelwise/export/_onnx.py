@@ -28,7 +28,6 @@ from labelwise import artifact
 from labelwise._files import check_output_path, write_atomically
 from labelwise.data.tables import NumericColumn
 from labelwise.errors import ArtifactError, ConfigError
-from labelwise.inputs import ImageInputs, TableInputs
 
 if TYPE_CHECKING:
     import onnx
@@ -72,12 +71,14 @@ class _Scorer(nn.Module):
     def __init__(self, clf: Classifier) -> None:
         super().__init__()
         self.network = clf.network
-        self.transform = clf.inputs.batch_transform
+        # One input group (`export_onnx` refuses more): its eval transform, None for table features.
+        self.transform = clf.inputs.groups[0].transform(train=False)
         self.calibration = clf.calibration
         self.task = clf.task
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self.calibration.apply(self.network(self.transform(x)).float())
+        batch = self.transform(x) if self.transform is not None else x
+        logits = self.calibration.apply(self.network(batch).float())
         return self.task.probabilities(logits), logits
 
 
@@ -98,7 +99,8 @@ def export_onnx(clf: Classifier, path: str | os.PathLike[str], *, opset: int | N
     Raises:
         ArtifactError: the network cannot be traced (the unsupported op or Python branch is named), or the file
             cannot be written.
-        ConfigError: ``opset`` below 18, or a categorical column with ``""`` as a category.
+        ConfigError: ``opset`` below 18, a categorical column with ``""`` as a category, or a run that reads an image
+            column and other columns together.
 
     Example:
         >>> import labelwise, pandas as pd, tempfile, pathlib
@@ -119,9 +121,10 @@ def export_onnx(clf: Classifier, path: str | os.PathLike[str], *, opset: int | N
         raise ConfigError(f"opset={opset!r}; expected an int >= 18 (image resizing needs Resize-18), or None.")
     from labelwise.export._graph import check_table_columns
 
+    _check_one_group(clf)
     out = check_output_path(path, option="--out", example=repr(str(Path(path) / ONNX_FILE)))
-    if isinstance(clf.inputs, TableInputs):
-        check_table_columns(clf.inputs.preprocessor)  # before the slow trace
+    if clf.inputs.table is not None:
+        check_table_columns(clf.inputs.table)  # before the slow trace
     network = _trace(clf, opset=opset)
     model = onnx.compose.merge_models(_preprocess(clf, network), network, io_map=[(network.graph.input[0].name,) * 2])
     model.producer_name, model.doc_string = "labelwise", "labelwise classifier; see metadata_props"
@@ -131,17 +134,29 @@ def export_onnx(clf: Classifier, path: str | os.PathLike[str], *, opset: int | N
     return out
 
 
+def _check_one_group(clf: Classifier) -> None:
+    keys = [group.key for group in clf.inputs.groups]
+    if len(keys) > 1:
+        raise ConfigError(
+            f"this run reads several input groups ({', '.join(keys)}: an image column and other columns together); "
+            "the ONNX export holds one (a table, or images). Predict with the torch backend (`--backend torch`), "
+            "or train on the image column alone (drop the other columns) to export."
+        )
+
+
 def _trace(clf: Classifier, *, opset: int | None) -> onnx.ModelProto:
     from labelwise.export._graph import FEATURES, IMAGES, OUTPUTS
 
     scorer = _Scorer(clf).eval()
     clf.network.eval()
     device = next(clf.network.parameters(), torch.empty(0)).device
-    if isinstance(clf.inputs, ImageInputs):
-        spec, name = clf.inputs.spec, IMAGES
+    image, table = clf.inputs.image, clf.inputs.table
+    if image is not None:
+        spec, name = image.spec, IMAGES
         example = torch.zeros(2, spec.channels, spec.size, spec.size, device=device)
     else:
-        name, example = FEATURES, torch.zeros(2, clf.inputs.num_features, device=device)
+        assert table is not None  # noqa: S101 - one group, and not an image one
+        name, example = FEATURES, torch.zeros(2, table.num_features, device=device)
     try:
         with _quiet(), tempfile.TemporaryDirectory() as scratch:
             program = torch.onnx.export(
@@ -198,9 +213,11 @@ def _preprocess(clf: Classifier, network: onnx.ModelProto) -> onnx.ModelProto:
     from labelwise.export._graph import image_graph, table_graph
 
     opset = next(o.version for o in network.opset_import if o.domain in ("", "ai.onnx"))
-    if isinstance(clf.inputs, ImageInputs):
-        return image_graph(clf.inputs.spec, pixels_name=PIXELS, opset=opset, ir_version=network.ir_version)
-    return table_graph(clf.inputs.preprocessor, opset=opset, ir_version=network.ir_version)
+    image, table = clf.inputs.image, clf.inputs.table
+    if image is not None:
+        return image_graph(image.spec, pixels_name=PIXELS, opset=opset, ir_version=network.ir_version)
+    assert table is not None  # noqa: S101 - one group, and not an image one
+    return table_graph(table, opset=opset, ir_version=network.ir_version)
 
 
 def _metadata(clf: Classifier) -> dict[str, str]:
@@ -210,15 +227,16 @@ def _metadata(clf: Classifier) -> dict[str, str]:
     # The same bytes `save_artifact` writes, so `predict RUN --backend onnx` can tell a stale export from a fresh one.
     digest = hashlib.sha256(save(tensors)).hexdigest()
     run = {"format_version": artifact.FORMAT_VERSION, "weights": {"sha256": digest}, **clf.metadata()}
-    if isinstance(clf.inputs, ImageInputs):
-        spec = clf.inputs.spec
-        inputs: dict[str, Any] = {PIXELS: {"dtype": "uint8", "shape": ["N", spec.channels, "H", "W"]}}
+    image, table = clf.inputs.image, clf.inputs.table
+    if image is not None:
+        inputs: dict[str, Any] = {PIXELS: {"dtype": "uint8", "shape": ["N", image.spec.channels, "H", "W"]}}
     else:
+        assert table is not None  # noqa: S101 - one group, and not an image one
         inputs = {
             input_name(spec.name): {"dtype": "float64", "missing": "NaN"}
             if isinstance(spec, NumericColumn)
             else {"dtype": "string", "missing": MISSING}
-            for spec in clf.inputs.preprocessor.specs
+            for spec in table.specs
         }
     return {
         KEY_FORMAT: str(ONNX_FORMAT_VERSION),

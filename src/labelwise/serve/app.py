@@ -20,7 +20,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from labelwise.classifier import Classifier
 from labelwise.errors import ConfigError, DataError, LabelError
-from labelwise.inputs import ImageInputs, TableInputs
 from labelwise.serve.batching import MicroBatcher
 from labelwise.serve.bodies import (
     ImageItem,
@@ -51,7 +50,7 @@ def create_app(
         max_body: largest request body in bytes; a larger one gets 413.
 
     Raises:
-        ConfigError: an option out of range.
+        ConfigError: an option out of range, or a run that reads an image column and other columns together.
 
     Example:
         >>> from fastapi.testclient import TestClient
@@ -65,6 +64,11 @@ def create_app(
     """
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1024:
         raise ConfigError(f"max_body={max_body!r}; expected a number of bytes >= 1024, e.g. 4MB (--max-body).")
+    if len(clf.inputs.groups) > 1:
+        raise ConfigError(
+            "this run reads an image column and other columns together; a request body holds rows of features or "
+            "images, not both yet. Predict with `labelwise predict RUN DATA`, or serve a run of one kind of input."
+        )
     batcher: MicroBatcher[Any] = MicroBatcher(_runner(clf), max_batch=max_batch, max_wait_ms=max_wait_ms)
     metadata = serving_metadata(clf, max_batch=max_batch, max_wait_ms=max_wait_ms, max_body=max_body)
 
@@ -102,7 +106,7 @@ def create_app(
 
 
 def _runner(clf: Classifier) -> Any:
-    if isinstance(clf.inputs, ImageInputs):
+    if clf.inputs.image is not None:
         return lambda jobs: predict_images(clf, jobs)
     return lambda jobs: predict_tables(clf, jobs)
 
@@ -111,20 +115,21 @@ async def _parse(request: Request, clf: Classifier, *, max_body: int) -> tuple[A
     """The request's job for the batcher (a frame of rows, or a list of images) and its number of items."""
     body = await read_body(request.stream(), content_length=request.headers.get("content-length"), limit=max_body)
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    inputs = clf.inputs
+    image, table = clf.inputs.image, clf.inputs.table
     if content_type == "multipart/form-data":
-        if not isinstance(inputs, ImageInputs):
+        if image is None:
             raise RequestError("multipart uploads are for image models; this model reads rows of features as JSON.")
         images = await _multipart_images(request, body)
-        await asyncio.to_thread(check_images, images, inputs.spec)
+        await asyncio.to_thread(check_images, images, image.spec)
         return images, len(images)
     if content_type not in ("application/json", "text/json") and not content_type.endswith("+json"):
         raise RequestError(f"Content-Type is {content_type!r}; expected application/json (or multipart/form-data).")
     payload = parse_json(body)
-    if isinstance(inputs, TableInputs):
-        rows = parse_rows(payload, inputs.preprocessor)
+    if table is not None:
+        rows = parse_rows(payload, table)
         return rows, rows.num_rows
-    items = await asyncio.to_thread(parse_images, payload, inputs.spec)
+    assert image is not None  # noqa: S101 - `create_app` refused runs of several groups: one of the two is set
+    items = await asyncio.to_thread(parse_images, payload, image.spec)
     return items, len(items)
 
 
@@ -172,11 +177,12 @@ def serving_metadata(clf: Classifier, *, max_batch: int, max_wait_ms: float, max
 
 
 def _inputs(clf: Classifier) -> dict[str, Any]:
-    inputs = clf.inputs
-    if isinstance(inputs, TableInputs):
-        features = [{"name": str(spec.name), "type": spec.to_dict()["type"]} for spec in inputs.preprocessor.specs]
+    image, table = clf.inputs.image, clf.inputs.table
+    if table is not None:
+        features = [{"name": str(spec.name), "type": spec.to_dict()["type"]} for spec in table.specs]
         return {"type": "table", "features": features, "body": {"rows": [{"<feature>": "<value>"}]}}
-    return {"type": "images", "spec": inputs.spec.to_dict(), "body": {"images": ["<base64>"]}}
+    assert image is not None  # noqa: S101 - `create_app` refused runs of several groups: one of the two is set
+    return {"type": "images", "spec": image.spec.to_dict(), "body": {"images": ["<base64>"]}}
 
 
 def _error(status: int, message: str) -> JSONResponse:
