@@ -23,9 +23,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
+from labelwise.data.parquet_scan import PARQUET_SUFFIXES, ParquetScan, read_unit, scan_parquet
 from labelwise.data.sources import IS_VALID_COLUMN, _resolve_targets
 from labelwise.data.stream_rows import ValidRule, fill_text
-from labelwise.data.streaming import PARQUET_SUFFIXES, ParquetScan, ParquetStream, read_unit, scan_parquet
+from labelwise.data.streaming import ParquetStream
 from labelwise.data.tables import TablePreprocessor, is_parquet_folder
 from labelwise.errors import ConfigError, DataError
 from labelwise.inputs import Inputs, Values
@@ -173,12 +174,7 @@ def prepare_stream(
     scan = scan_parquet(path)
     columns = list(scan.columns)
     name = _resolve_targets(target, columns, where=repr(str(path)), for_training=True)[0]
-    features = [c for c in columns if c not in (name, IS_VALID_COLUMN)]
-    if not features:
-        raise DataError(
-            f"the table has no feature columns: its columns {columns!r} are all targets or `is_valid`. Expected at "
-            "least one feature column."
-        )
+    features = _feature_columns(columns, target=name)
     summary = _label_summary(scan, name)
     the_task = infer_task(
         summary, kind=task, label_sep=label_sep, positive=positive, binary_head=binary_head, one_vs_rest=one_vs_rest
@@ -189,34 +185,24 @@ def prepare_stream(
     valid_features, valid_targets = _validation_rows(scan, rule, preprocessor, the_task, target=name)
     size = batch_size(int(rule.train_per_unit.sum()))
     group = max(1, min(64, 8192 // size))  # as `labelwise.train.trainer._group_size` for in-memory tables
-    stream = ParquetStream(
-        scan,
-        task=the_task,
-        preprocessor=preprocessor,
-        target=name,
-        valid_rule=rule,
-        batch_size=size,
-        group=group,
-        seed=seed,
-        num_workers=num_workers,
-        world_size=world_size,
-    )
+    stream = ParquetStream(scan, task=the_task, preprocessor=preprocessor, target=name, valid_rule=rule,
+                           batch_size=size, group=group, seed=seed, num_workers=num_workers,
+                           world_size=world_size)  # fmt: skip
     if stream.num_train < 2:
         raise DataError(f"{str(path)!r} holds {stream.num_train} training rows; training needs at least 2.")
-    label_targets = the_task.encode(summary)
-    return StreamedData(
-        the_task,
-        Inputs(preprocessor.specs),
-        stream,
-        Values({FEATURES: valid_features}),
-        valid_targets,
-        summary,
-        label_targets,
-        name,
-        features,
-        rule.how,
-        len(sample),
-    )
+    valid_values = Values({FEATURES: valid_features})
+    return StreamedData(the_task, Inputs(preprocessor.specs), stream, valid_values, valid_targets, summary,
+                        the_task.encode(summary), name, features, rule.how, len(sample))  # fmt: skip
+
+
+def _feature_columns(columns: list[str], *, target: str) -> list[str]:
+    features = [c for c in columns if c not in (target, IS_VALID_COLUMN)]
+    if not features:
+        raise DataError(
+            f"the table has no feature columns: its columns {columns!r} are all targets or `is_valid`. Expected at "
+            "least one feature column."
+        )
+    return features
 
 
 def _label_summary(scan: ParquetScan, target: str) -> pd.Series:

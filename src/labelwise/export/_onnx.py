@@ -28,31 +28,20 @@ from labelwise import artifact
 from labelwise._files import check_output_path, write_atomically
 from labelwise.data.tables import NumericColumn
 from labelwise.errors import ArtifactError, ConfigError
+from labelwise.export._names import FEATURES, IMAGES, MISSING, OUTPUTS, PIXELS, input_name
 
 if TYPE_CHECKING:
     import onnx
 
     from labelwise.classifier import Classifier
 
-__all__ = ["MISSING", "ONNX_FILE", "ONNX_FORMAT_VERSION", "PIXELS", "export_onnx", "input_name", "metadata_keys"]
+__all__ = ["ONNX_FILE", "ONNX_FORMAT_VERSION", "export_onnx", "metadata_keys"]
 
 # 1: inputs one per feature column (float64 / string) or uint8 `pixels`; outputs `probs` and calibrated `logits`.
 ONNX_FORMAT_VERSION = 1
 ONNX_FILE = "model.onnx"
-PIXELS = "pixels"  # the ONNX input of an image model: uint8 (N, C, H, W)
-MISSING = ""  # how a missing categorical value is spelled in the ONNX input, as an empty CSV cell
 KEY_FORMAT, KEY_RUN, KEY_INPUTS = "labelwise.format_version", "labelwise.json", "labelwise.inputs"
 KEY_CLASSES, KEY_DECISION = "labelwise.classes", "labelwise.decision"
-
-
-def input_name(column: str | int) -> str:
-    """The ONNX input of a feature column: its name as a string.
-
-    Example:
-        >>> input_name(3)
-        '3'
-    """
-    return str(column)
 
 
 def metadata_keys() -> list[str]:
@@ -145,8 +134,6 @@ def _check_one_group(clf: Classifier) -> None:
 
 
 def _trace(clf: Classifier, *, opset: int | None) -> onnx.ModelProto:
-    from labelwise.export._graph import FEATURES, IMAGES, OUTPUTS
-
     scorer = _Scorer(clf).eval()
     clf.network.eval()
     device = next(clf.network.parameters(), torch.empty(0)).device

@@ -25,7 +25,8 @@ from labelwise.data.sources import Source
 from labelwise.data.tables import NumericColumn, TablePreprocessor, not_numbers_error
 from labelwise.decide.policy import Policy
 from labelwise.errors import ArtifactError, ConfigError, DataError
-from labelwise.export._onnx import KEY_FORMAT, KEY_RUN, MISSING, ONNX_FILE, ONNX_FORMAT_VERSION, PIXELS, input_name
+from labelwise.export._names import MISSING, PIXELS, input_name
+from labelwise.export._onnx import KEY_FORMAT, KEY_RUN, ONNX_FILE, ONNX_FORMAT_VERSION
 from labelwise.inputs import Inputs, inputs_from_dict
 from labelwise.ranking import output_top_k, rank
 from labelwise.task import Task

@@ -97,6 +97,11 @@ class Inputs:
         return next((g.preprocessor for g in self.groups if isinstance(g, FeatureGroup)), None)
 
     @property
+    def num_features(self) -> int | None:
+        """Width of the ``"features"`` group (numeric and categorical columns), None without one."""
+        return self.table.num_features if self.table is not None else None
+
+    @property
     def image(self) -> ImageColumn | None:
         """The image column, or None when there is none."""
         return next((g for g in self.groups if isinstance(g, ImageColumn)), None)

@@ -22,9 +22,10 @@ import numpy as np
 import torch
 
 from labelwise.data._columns import CategoricalColumn, NumericColumn
-from labelwise.data.images import ImageSpec, image_transforms, infer_image_spec, load_images
+from labelwise.data.images import ImageSpec, infer_image_spec, load_images
 from labelwise.data.sources import Source
 from labelwise.data.tables import TablePreprocessor
+from labelwise.data.transforms import image_transforms
 from labelwise.errors import ArtifactError, ConfigError, DataError
 from labelwise.models.head import ModelSpec
 

@@ -8,7 +8,7 @@ column); one hidden layer after the concatenation can.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -36,7 +36,7 @@ class ConcatBackbone(nn.Module):
     def __init__(self, parts: Mapping[str, nn.Module], *, hidden: Sequence[int], dropout: float = 0.1) -> None:
         super().__init__()
         self.parts = nn.ModuleDict(parts)
-        width = sum(int(part.num_features) for part in self.parts.values())
+        width = sum(cast(int, part.num_features) for part in parts.values())  # each backbone declares it
         self.fusion = TabularMLP(width, hidden=hidden, dropout=dropout)
         self.num_features = self.fusion.num_features
 

@@ -64,11 +64,6 @@ def create_app(
     """
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1024:
         raise ConfigError(f"max_body={max_body!r}; expected a number of bytes >= 1024, e.g. 4MB (--max-body).")
-    if len(clf.inputs.groups) > 1:
-        raise ConfigError(
-            "this run reads an image column and other columns together; a request body holds rows of features or "
-            "images, not both yet. Predict with `labelwise predict RUN DATA`, or serve a run of one kind of input."
-        )
     batcher: MicroBatcher[Any] = MicroBatcher(_runner(clf), max_batch=max_batch, max_wait_ms=max_wait_ms)
     metadata = serving_metadata(clf, max_batch=max_batch, max_wait_ms=max_wait_ms, max_body=max_body)
 
@@ -106,6 +101,12 @@ def create_app(
 
 
 def _runner(clf: Classifier) -> Any:
+    """What predicts a batch of requests: rows of features, or images (a request holds one kind of input)."""
+    if len(clf.inputs.groups) > 1:
+        raise ConfigError(
+            "this run reads an image column and other columns together; a request body holds rows of features or "
+            "images, not both yet. Predict with `labelwise predict RUN DATA`, or serve a run of one kind of input."
+        )
     if clf.inputs.image is not None:
         return lambda jobs: predict_images(clf, jobs)
     return lambda jobs: predict_tables(clf, jobs)
