@@ -13,7 +13,7 @@ from labelwise.errors import DataError
 __all__ = ["Encoded", "Rows", "Values"]
 
 # What `Values[rows]` takes: a LongTensor or int array of row positions, a bool mask, or a slice.
-Rows = torch.Tensor | np.ndarray | slice | int
+Rows = torch.Tensor | np.ndarray | slice
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,10 @@ class GroupedDataset(Dataset[tuple[Any, torch.Tensor]]):
     def __len__(self) -> int:
         return len(self.inputs)
 
-    def __getitem__(self, indices: torch.Tensor) -> tuple[Any, torch.Tensor]:
+    def __getitem__(self, indices: torch.Tensor | int) -> tuple[Any, torch.Tensor]:
+        if isinstance(indices, int):  # item by item (`for x, y in dataset`): one row, without the batch dimension
+            batch, targets = self[torch.tensor([indices])]
+            return {key: value[0] for key, value in batch.items()}, targets[0]
         return self.transform(self.inputs[indices]), self.targets[indices]
 
 
