@@ -37,6 +37,7 @@ __all__ = ["SHUFFLE_BUFFER_ROWS", "ParquetStream"]
 # writer (64k-1M rows per group), so a batch mixes rows of more than one group while memory stays bounded.
 SHUFFLE_BUFFER_ROWS = 65_536
 
+
 @dataclass(frozen=True)
 class _Piece:
     """Training rows ``begin:end`` (counted among the unit's training rows) of one work unit."""

@@ -38,6 +38,7 @@ __all__ = [
     "read_table",
 ]
 
+
 def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.DataFrame:
     """Read a CSV (or TSV, or ``;``-separated) file, a Parquet file, or a folder of Parquet files.
 
