@@ -217,17 +217,17 @@ def test_inputs_round_trip_through_json(mixed: tuple[pd.DataFrame, Inputs]) -> N
             {
                 "type": "table",
                 "columns": [{"type": "numeric", "name": "x", "mean": 1.0, "std": 2.0, "fill": 1.0, "indicator": False}],
-            },  # fmt: skip
+            },
             Inputs((NumericColumn(name="x", mean=1.0, std=2.0, fill=1.0, indicator=False),)),
             id="table",
         ),
         pytest.param(
             {
                 "type": "images",
-                "image_col": None,
+                "image_col": "fname",
                 "spec": {"size": 16, "channels": 3, "mean": [0.5] * 3, "std": [0.2] * 3},
             },
-            Inputs((ImageColumn(None, ImageSpec(size=16, channels=3, mean=(0.5,) * 3, std=(0.2,) * 3)),)),
+            Inputs((ImageColumn("fname", ImageSpec(size=16, channels=3, mean=(0.5,) * 3, std=(0.2,) * 3)),)),
             id="images",
         ),
     ],
