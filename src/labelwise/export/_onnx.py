@@ -19,16 +19,17 @@ import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
 
 from labelwise import artifact
 from labelwise._files import check_output_path, write_atomically
-from labelwise.data.tables import NumericColumn
+from labelwise.data.tables import NumericColumn, TablePreprocessor
 from labelwise.errors import ArtifactError, ConfigError
 from labelwise.export._names import FEATURES, IMAGES, MISSING, OUTPUTS, PIXELS, input_name
+from labelwise.inputs import ImageColumn
 
 if TYPE_CHECKING:
     import onnx
@@ -110,10 +111,10 @@ def export_onnx(clf: Classifier, path: str | os.PathLike[str], *, opset: int | N
         raise ConfigError(f"opset={opset!r}; expected an int >= 18 (image resizing needs Resize-18), or None.")
     from labelwise.export._graph import check_table_columns
 
-    _check_one_group(clf)
+    only = _only_input(clf)
     out = check_output_path(path, option="--out", example=repr(str(Path(path) / ONNX_FILE)))
-    if clf.inputs.table is not None:
-        check_table_columns(clf.inputs.table)  # before the slow trace
+    if isinstance(only, TablePreprocessor):
+        check_table_columns(only)  # before the slow trace
     network = _trace(clf, opset=opset)
     model = onnx.compose.merge_models(_preprocess(clf, network), network, io_map=[(network.graph.input[0].name,) * 2])
     model.producer_name, model.doc_string = "labelwise", "labelwise classifier; see metadata_props"
@@ -123,7 +124,8 @@ def export_onnx(clf: Classifier, path: str | os.PathLike[str], *, opset: int | N
     return out
 
 
-def _check_one_group(clf: Classifier) -> None:
+def _only_input(clf: Classifier) -> ImageColumn | TablePreprocessor:
+    """The run's one input group: its image column or its table columns. Refuses a run of several groups."""
     keys = [group.key for group in clf.inputs.groups]
     if len(keys) > 1:
         raise ConfigError(
@@ -131,19 +133,19 @@ def _check_one_group(clf: Classifier) -> None:
             "the ONNX export holds one (a table, or images). Predict with the torch backend (`--backend torch`), "
             "or train on the image column alone (drop the other columns) to export."
         )
+    return clf.inputs.image or cast(TablePreprocessor, clf.inputs.table)  # one group: one of the two is set
 
 
 def _trace(clf: Classifier, *, opset: int | None) -> onnx.ModelProto:
     scorer = _Scorer(clf).eval()
     clf.network.eval()
     device = next(clf.network.parameters(), torch.empty(0)).device
-    image, table = clf.inputs.image, clf.inputs.table
-    if image is not None:
-        spec, name = image.spec, IMAGES
+    only = _only_input(clf)
+    if isinstance(only, ImageColumn):
+        spec, name = only.spec, IMAGES
         example = torch.zeros(2, spec.channels, spec.size, spec.size, device=device)
     else:
-        assert table is not None  # noqa: S101 - one group, and not an image one
-        name, example = FEATURES, torch.zeros(2, table.num_features, device=device)
+        name, example = FEATURES, torch.zeros(2, only.num_features, device=device)
     try:
         with _quiet(), tempfile.TemporaryDirectory() as scratch:
             program = torch.onnx.export(
@@ -200,11 +202,10 @@ def _preprocess(clf: Classifier, network: onnx.ModelProto) -> onnx.ModelProto:
     from labelwise.export._graph import image_graph, table_graph
 
     opset = next(o.version for o in network.opset_import if o.domain in ("", "ai.onnx"))
-    image, table = clf.inputs.image, clf.inputs.table
-    if image is not None:
-        return image_graph(image.spec, pixels_name=PIXELS, opset=opset, ir_version=network.ir_version)
-    assert table is not None  # noqa: S101 - one group, and not an image one
-    return table_graph(table, opset=opset, ir_version=network.ir_version)
+    only = _only_input(clf)
+    if isinstance(only, ImageColumn):
+        return image_graph(only.spec, pixels_name=PIXELS, opset=opset, ir_version=network.ir_version)
+    return table_graph(only, opset=opset, ir_version=network.ir_version)
 
 
 def _metadata(clf: Classifier) -> dict[str, str]:
@@ -214,16 +215,15 @@ def _metadata(clf: Classifier) -> dict[str, str]:
     # The same bytes `save_artifact` writes, so `predict RUN --backend onnx` can tell a stale export from a fresh one.
     digest = hashlib.sha256(save(tensors)).hexdigest()
     run = {"format_version": artifact.FORMAT_VERSION, "weights": {"sha256": digest}, **clf.metadata()}
-    image, table = clf.inputs.image, clf.inputs.table
-    if image is not None:
-        inputs: dict[str, Any] = {PIXELS: {"dtype": "uint8", "shape": ["N", image.spec.channels, "H", "W"]}}
+    only = _only_input(clf)
+    if isinstance(only, ImageColumn):
+        inputs: dict[str, Any] = {PIXELS: {"dtype": "uint8", "shape": ["N", only.spec.channels, "H", "W"]}}
     else:
-        assert table is not None  # noqa: S101 - one group, and not an image one
         inputs = {
             input_name(spec.name): {"dtype": "float64", "missing": "NaN"}
             if isinstance(spec, NumericColumn)
             else {"dtype": "string", "missing": MISSING}
-            for spec in table.specs
+            for spec in only.specs
         }
     return {
         KEY_FORMAT: str(ONNX_FORMAT_VERSION),
