@@ -298,9 +298,8 @@ def test_a_mixed_run_saves_loads_predicts_and_checks(tmp_path: Path) -> None:
     assert loaded.check(tmp_path / "data.csv", rows=8).checked
 
 
-def test_a_mixed_run_is_refused_by_onnx_export_and_serve_in_one_line(tmp_path: Path) -> None:
+def test_a_mixed_run_is_refused_by_onnx_export_in_one_line(tmp_path: Path) -> None:
     from labelwise.export import export_onnx
-    from labelwise.serve.app import create_app
 
     frame = _mixed_frame(tmp_path, rows=12)
     with warnings.catch_warnings():
@@ -309,8 +308,31 @@ def test_a_mixed_run_is_refused_by_onnx_export_and_serve_in_one_line(tmp_path: P
     with pytest.raises(ConfigError, match=r"several input groups \(features, image.*--backend torch") as caught:
         export_onnx(clf, tmp_path / "model.onnx")
     assert "\n" not in str(caught.value) and not (tmp_path / "model.onnx").exists()
-    with pytest.raises(ConfigError, match="image column and other columns together.*labelwise predict RUN DATA"):
-        create_app(clf)
+
+
+def test_a_mixed_run_serves_rows_with_base64_images(tmp_path: Path) -> None:
+    import base64
+
+    from fastapi.testclient import TestClient
+
+    from labelwise.serve.app import create_app
+
+    frame = _mixed_frame(tmp_path, rows=12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = labelwise.fit(frame, target="y", config=labelwise.TrainConfig(epochs=1), progress=False)
+    rows = [
+        {"x": row.x, "color": row.color, "fname": base64.b64encode(Path(row.fname).read_bytes()).decode()}
+        for row in frame.itertuples()
+    ]
+    with TestClient(create_app(clf)) as client:
+        answer = client.post("/predict", json={"rows": rows})
+        bad = client.post("/predict", json={"rows": [{**rows[0], "fname": "bm90IGFuIGltYWdl"}]})
+        metadata = client.get("/metadata").json()["inputs"]
+    served = np.array([[row["p:0"], row["p:1"]] for row in answer.json()["predictions"]])
+    np.testing.assert_allclose(served, clf.predict_proba(frame), rtol=0, atol=1e-6)
+    assert bad.status_code == 400 and "rows[0]['fname']" in bad.json()["error"]
+    assert metadata["body"]["rows"][0]["fname"] == "<base64>"
 
 
 @pytest.mark.slow

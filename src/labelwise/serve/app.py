@@ -50,7 +50,7 @@ def create_app(
         max_body: largest request body in bytes; a larger one gets 413.
 
     Raises:
-        ConfigError: an option out of range, or a run that reads an image column and other columns together.
+        ConfigError: an option out of range.
 
     Example:
         >>> from fastapi.testclient import TestClient
@@ -101,13 +101,8 @@ def create_app(
 
 
 def _runner(clf: Classifier) -> Any:
-    """What predicts a batch of requests: rows of features, or images (a request holds one kind of input)."""
-    if len(clf.inputs.groups) > 1:
-        raise ConfigError(
-            "this run reads an image column and other columns together; a request body holds rows of features or "
-            "images, not both yet. Predict with `labelwise predict RUN DATA`, or serve a run of one kind of input."
-        )
-    if clf.inputs.image is not None:
+    """What predicts a batch of requests: rows (of features, and images too for a run that reads both), or images."""
+    if clf.inputs.table is None:
         return lambda jobs: predict_images(clf, jobs)
     return lambda jobs: predict_tables(clf, jobs)
 
@@ -118,18 +113,22 @@ async def _parse(request: Request, clf: Classifier, *, max_body: int) -> tuple[A
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     image, table = clf.inputs.image, clf.inputs.table
     if content_type == "multipart/form-data":
-        if image is None:
-            raise RequestError("multipart uploads are for image models; this model reads rows of features as JSON.")
+        if image is None or table is not None:
+            reads = "rows of features" + (f" with {image.name!r} as base64" if image else "")
+            raise RequestError(f"multipart uploads are for image models; this model reads {reads} as JSON.")
         images = await _multipart_images(request, body)
         await asyncio.to_thread(check_images, images, image.spec)
         return images, len(images)
     if content_type not in ("application/json", "text/json") and not content_type.endswith("+json"):
         raise RequestError(f"Content-Type is {content_type!r}; expected application/json (or multipart/form-data).")
     payload = parse_json(body)
-    if table is not None:
+    if table is not None and image is None:
         rows = parse_rows(payload, table)
         return rows, rows.num_rows
-    assert image is not None  # noqa: S101 - `create_app` refused runs of several groups: one of the two is set
+    if table is not None and image is not None:  # rows with a base64 image each: decoding them is slow, off the loop
+        rows = await asyncio.to_thread(parse_rows, payload, table, image=(str(image.name), image.spec))
+        return rows, rows.num_rows
+    assert image is not None  # noqa: S101 - inputs hold a table, an image column, or both
     items = await asyncio.to_thread(parse_images, payload, image.spec)
     return items, len(items)
 
@@ -181,8 +180,12 @@ def _inputs(clf: Classifier) -> dict[str, Any]:
     image, table = clf.inputs.image, clf.inputs.table
     if table is not None:
         features = [{"name": str(spec.name), "type": spec.to_dict()["type"]} for spec in table.specs]
-        return {"type": "table", "features": features, "body": {"rows": [{"<feature>": "<value>"}]}}
-    assert image is not None  # noqa: S101 - `create_app` refused runs of several groups: one of the two is set
+        row = {"<feature>": "<value>"}
+        if image is not None:  # a run that reads an image column too: one base64 image per row
+            features.append({"name": str(image.name), "type": "image", "spec": image.spec.to_dict()})
+            row[str(image.name)] = "<base64>"
+        return {"type": "table", "features": features, "body": {"rows": [row]}}
+    assert image is not None  # noqa: S101 - inputs hold a table, an image column, or both
     return {"type": "images", "spec": image.spec.to_dict(), "body": {"images": ["<base64>"]}}
 
 
