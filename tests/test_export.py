@@ -126,7 +126,7 @@ def test_table_onnx_matches_torch_on_validation_rows(table_runs: dict[str, tuple
 def test_image_onnx_matches_torch_on_decoded_pixels(image_run: tuple[Classifier, Path, Path]) -> None:
     clf, run, images = image_run
     source = load_source(images, target=None, for_training=False)
-    pixels = clf.inputs.encode(source).values
+    pixels = clf.inputs.encode(source).values.only
     probs, logits = _session(run / ONNX_FILE).run(["probs", "logits"], {"pixels": pixels.numpy()})
     expected_probs, expected_logits = _torch_outputs(clf, source)
     np.testing.assert_allclose(probs, expected_probs, rtol=0, atol=TOL)

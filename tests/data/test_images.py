@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from labelwise.data.images import ImageSpec, image_transforms, infer_image_spec, load_images
+from labelwise.data.images import ImageSpec, infer_image_spec, load_images
+from labelwise.data.transforms import image_transforms
 from labelwise.errors import ConfigError, DataError
 
 MakeImage = Callable[..., Path]  # the `make_image` fixture of tests/data/conftest.py

@@ -104,7 +104,8 @@ def test_image_table_resolves_paths_against_the_table_folder(tmp_path: Path, mak
     absolute = make_image("elsewhere/b.jpg")
     (tmp_path / "data" / "t.csv").write_text(f"file,label,note\nimgs/a.png,cat,x\n{absolute},dog,y\n")
     source = load_source(tmp_path / "data" / "t.csv", for_training=True)  # the image column is detected
-    assert source.kind == "images" and source.image_col == "file" and source.feature_columns == []
+    # The other columns are features too: one model reads the images and them (issue #14).
+    assert source.kind == "images" and source.image_col == "file" and source.feature_columns == ["note"]
     assert source.image_paths == [str((tmp_path / "data" / "imgs" / "a.png").resolve()), str(absolute)]
     assert source.ids == ["imgs/a.png", str(absolute)]  # the paths as given
 

@@ -13,9 +13,10 @@ import torch
 
 import labelwise
 from labelwise.cli import main
+from labelwise.data.parquet_scan import scan_parquet
 from labelwise.data.stream_prep import prepare_stream, should_stream
 from labelwise.data.stream_rows import ValidRule
-from labelwise.data.streaming import ParquetStream, scan_parquet
+from labelwise.data.streaming import ParquetStream
 from labelwise.data.tables import TablePreprocessor, read_table
 from labelwise.errors import ConfigError, DataError
 from labelwise.task import Task, TaskKind

@@ -4,7 +4,6 @@ from labelwise.data.folders import IMAGE_EXTENSIONS as IMAGE_EXTENSIONS
 from labelwise.data.folders import scan_image_folder as scan_image_folder
 from labelwise.data.images import ImageSpec as ImageSpec
 from labelwise.data.images import LoadedImages as LoadedImages
-from labelwise.data.images import image_transforms as image_transforms
 from labelwise.data.images import infer_image_spec as infer_image_spec
 from labelwise.data.images import load_images as load_images
 from labelwise.data.sources import Source as Source
@@ -16,6 +15,7 @@ from labelwise.data.tables import NumericColumn as NumericColumn
 from labelwise.data.tables import TablePreprocessor as TablePreprocessor
 from labelwise.data.tables import read_columns as read_columns
 from labelwise.data.tables import read_table as read_table
+from labelwise.data.transforms import image_transforms as image_transforms
 
 __all__ = [
     "IMAGE_EXTENSIONS",

@@ -6,7 +6,7 @@ import difflib
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -98,6 +98,7 @@ class NumericColumn:
         indicator: whether a 0/1 ``name:missing`` feature follows (the column had missing values at fit time).
     """
 
+    group: ClassVar[str] = "features"  # writes into the shared feature vector (`labelwise.inputs.columns`)
     name: ColumnName
     mean: float
     std: float
@@ -194,6 +195,7 @@ class CategoricalColumn:
         indicator: whether a 0/1 ``name:missing`` feature follows (the column had missing values at fit time).
     """
 
+    group: ClassVar[str] = "features"  # writes into the shared feature vector (`labelwise.inputs.columns`)
     name: ColumnName
     categories: tuple[str, ...]
     fill: str

@@ -2,7 +2,7 @@
 
 Decoding is the slow part of small-image training, so `load_images` does it once, in a thread pool (PIL
 releases the GIL while decoding and resizing), into one preallocated ``(N, C, size, size)`` uint8 array:
-4x smaller than float32 and converted per batch by `image_transforms`.
+4x smaller than float32 and converted per batch by `labelwise.data.transforms.image_transforms`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from labelwise.errors import ConfigError, DataError, format_examples
 
-__all__ = ["ImageSpec", "LoadedImages", "decode_image_bytes", "image_transforms", "infer_image_spec", "load_images"]
+__all__ = ["ImageSpec", "LoadedImages", "decode_image_bytes", "infer_image_spec", "load_images"]
 
 _GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 _WIDE_GRAY_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
@@ -356,53 +356,3 @@ def _to_8bit(image: Image.Image) -> Image.Image:
     elif top > 255:
         values = values / 257  # 65535 -> 255
     return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
-
-
-def image_transforms(spec: ImageSpec, *, train: bool) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The transform from stored uint8 pixels to network input, applied to a whole batch at once.
-
-    Args:
-        spec: the size, channels and normalization.
-        train: add light augmentation, drawn independently for every image: a random affine shift (up to 10 %),
-            rotation (up to 10 degrees) and scale (0.9-1.1). No horizontal flip: it changes the meaning of
-            digits and text.
-
-    Returns:
-        a callable taking uint8 ``(B, C, H, W)`` (or one image ``(C, H, W)``) and returning float32 of the same
-        shape, normalized with ``spec.mean`` and ``spec.std``. Augmentation uses torch's global generator, which
-        training seeds.
-
-    Example:
-        >>> spec = ImageSpec(size=8, channels=1, mean=(0.5,), std=(0.5,))
-        >>> image_transforms(spec, train=False)(torch.full((1, 8, 8), 255, dtype=torch.uint8)).max()
-        tensor(1.)
-    """
-    mean = torch.tensor(spec.mean, dtype=torch.float32).view(-1, 1, 1)
-    std = torch.tensor(spec.std, dtype=torch.float32).view(-1, 1, 1)
-
-    def transform(pixels: torch.Tensor) -> torch.Tensor:
-        single = pixels.ndim == 3
-        batch = pixels.unsqueeze(0) if single else pixels
-        batch = (batch.to(torch.float32) / 255.0 - mean) / std
-        if train:
-            batch = _random_affine(batch)
-        return batch[0] if single else batch
-
-    return transform
-
-
-def _random_affine(batch: torch.Tensor) -> torch.Tensor:
-    """Shift, rotate and scale each image of a normalized batch independently, in one ``grid_sample``.
-
-    One vectorised call replaces a per-image torchvision transform (~370 us an image on a CPU), which cost
-    more than the training step of a small CNN. Uncovered pixels become 0, i.e. the mean colour after
-    normalization, so no artificial border appears.
-    """
-    n = batch.shape[0]
-    angle = torch.empty(n).uniform_(-10.0, 10.0).deg2rad()
-    scale = torch.empty(n).uniform_(0.9, 1.1)
-    shift = torch.empty(n, 2).uniform_(-0.2, 0.2)  # grid coordinates span 2, so 0.2 is 10 % of the side
-    cos, sin = angle.cos() / scale, angle.sin() / scale
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-    grid = torch.nn.functional.affine_grid(theta, list(batch.shape), align_corners=False)
-    return torch.nn.functional.grid_sample(batch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

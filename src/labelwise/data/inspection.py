@@ -78,6 +78,11 @@ def inspect_data(
     """
     source = _read(data, target=target, image_col=image_col)
     the_task = infer_task(source.labels, kind=task, label_sep=label_sep)
+    return _report(source, the_task, name="DataFrame" if isinstance(data, pd.DataFrame) else str(data), seed=seed)
+
+
+def _report(source: Source, the_task: Task, *, name: str, seed: int) -> dict[str, Any]:
+    """`inspect_data`'s report on ``source`` (called ``name`` in it), its labels read as ``the_task``."""
     targets = the_task.encode(source.labels)
     values = targets.numpy()
     split, notes = _split(source, targets, the_task, seed=seed)
@@ -87,7 +92,7 @@ def inspect_data(
     # fit drops unreadable images after splitting (with --skip-bad-images): count what validation keeps.
     kept_valid = split.valid[items.readable[split.valid]] if split is not None else None
     report: dict[str, Any] = {
-        "data": "DataFrame" if isinstance(data, pd.DataFrame) else str(data),
+        "data": name,
         "source": source.kind,
         "rows": source.num_items,
         "task": str(the_task.kind),

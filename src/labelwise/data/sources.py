@@ -38,7 +38,8 @@ class Source:
         kind: ``"table"`` (features in columns) or ``"images"`` (one image per row).
         root: the folder relative paths are resolved against (the table's folder, or the image folder).
         ids: one id per row: the ``id_col`` value, else the image path as given, else the row number.
-        feature_columns: table only: every column except the targets, ``image_col``, ``id_col`` and ``is_valid``.
+        feature_columns: table only: every column except the targets, ``image_col``, ``id_col`` and ``is_valid``
+            (a table with an image column may have some: the model reads the images and these columns).
         target: table only: the target column, or the list of target columns; None without targets (and for a
             folder, whose labels are its folder names).
         image_col: table only: the column of image paths (given or detected), else None.
@@ -200,7 +201,7 @@ def _table_source(
     if image_col is None:
         image_col = _detect_image_column(frame, exclude={*targets, id_col})
     used = {*targets, image_col, id_col, IS_VALID_COLUMN}
-    features = [c for c in columns if c not in used] if image_col is None else []
+    features = [c for c in columns if c not in used]  # with an image column too: one model reads them all
     if for_training and image_col is None and not features:
         raise DataError(
             f"the table has no feature columns: its columns {format_column_list(columns)} are all targets, ids or "

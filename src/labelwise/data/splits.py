@@ -70,6 +70,15 @@ def split_source(source: Source, targets: torch.Tensor, task: Task, *, seed: int
     return Split(usable[train_pos], usable[valid_pos], f"seeded stratified 80/20 split (seed {seed})")
 
 
+def _check_enough_rows(num_rows: int) -> int:
+    if num_rows < MIN_SPLIT_ROWS:
+        raise DataError(
+            f"only {num_rows} row(s): too few to hold out a validation set (need at least {MIN_SPLIT_ROWS}). Add rows, "
+            "or give the validation rows yourself (an `is_valid` column, or a valid/ folder)."
+        )
+    return num_rows
+
+
 def split_train_valid(
     targets: torch.Tensor, task: Task, *, valid_fraction: float = 0.2, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -106,12 +115,7 @@ def split_train_valid(
     if not 0.0 < valid_fraction < 1.0:
         raise ConfigError(f"valid_fraction={valid_fraction!r}; expected a share strictly between 0 and 1, e.g. 0.2.")
     labels = _labels_for_split(targets, task)
-    num_rows = len(labels)
-    if num_rows < MIN_SPLIT_ROWS:
-        raise DataError(
-            f"only {num_rows} row(s): too few to hold out a validation set (need at least {MIN_SPLIT_ROWS}). Add rows, "
-            "or give the validation rows yourself (an `is_valid` column, or a valid/ folder)."
-        )
+    num_rows = _check_enough_rows(len(labels))
     num_valid = min(num_rows - 1, max(1, round(num_rows * valid_fraction)))
     if task.kind is TaskKind.MULTILABEL:
         splitter: MultilabelStratifiedShuffleSplit | StratifiedShuffleSplit = MultilabelStratifiedShuffleSplit(

@@ -23,12 +23,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
+from labelwise.data.parquet_scan import PARQUET_SUFFIXES, ParquetScan, read_unit, scan_parquet
 from labelwise.data.sources import IS_VALID_COLUMN, _resolve_targets
 from labelwise.data.stream_rows import ValidRule, fill_text
-from labelwise.data.streaming import PARQUET_SUFFIXES, ParquetScan, ParquetStream, read_unit, scan_parquet
+from labelwise.data.streaming import ParquetStream
 from labelwise.data.tables import TablePreprocessor, is_parquet_folder
 from labelwise.errors import ConfigError, DataError
-from labelwise.inputs import TableInputs
+from labelwise.inputs import Inputs, Values
+from labelwise.inputs.columns import FEATURES
 from labelwise.task import BinaryHead, Task, infer_task
 
 __all__ = ["MEMORY_FRACTION", "SAMPLE_ROWS", "StreamOption", "StreamedData", "prepare_stream", "should_stream"]
@@ -112,7 +114,7 @@ class StreamedData:
         task: inferred from the target column alone.
         inputs: the preprocessing fitted on `SAMPLE_ROWS` training rows.
         train: the training batches.
-        valid_values: ``(N_valid, num_features)`` float32.
+        valid_values: the validation rows' features, ``(N_valid, num_features)`` float32 in one group.
         valid_targets: ``task.encode`` of the validation labels.
         labels: every distinct label at the table's class frequencies (at most ~100,000 rows; the Task's input).
         label_targets: ``task.encode(labels)`` (class weights and the loss choice read them).
@@ -123,9 +125,9 @@ class StreamedData:
     """
 
     task: Task
-    inputs: TableInputs
+    inputs: Inputs
     train: ParquetStream
-    valid_values: torch.Tensor
+    valid_values: Values
     valid_targets: torch.Tensor
     labels: pd.Series
     label_targets: torch.Tensor
@@ -172,50 +174,35 @@ def prepare_stream(
     scan = scan_parquet(path)
     columns = list(scan.columns)
     name = _resolve_targets(target, columns, where=repr(str(path)), for_training=True)[0]
-    features = [c for c in columns if c not in (name, IS_VALID_COLUMN)]
-    if not features:
-        raise DataError(
-            f"the table has no feature columns: its columns {columns!r} are all targets or `is_valid`. Expected at "
-            "least one feature column."
-        )
+    features = _feature_columns(columns, target=name)
     summary = _label_summary(scan, name)
     the_task = infer_task(
         summary, kind=task, label_sep=label_sep, positive=positive, binary_head=binary_head, one_vs_rest=one_vs_rest
     )
     rule = ValidRule.create(scan, seed=seed)
     sample = _training_sample(scan, rule, columns=features, seed=seed)
-    inputs = TableInputs(TablePreprocessor.fit(sample, columns=features))
-    valid_values, valid_targets = _validation_rows(scan, rule, inputs.preprocessor, the_task, target=name)
+    preprocessor = TablePreprocessor.fit(sample, columns=features)
+    valid_features, valid_targets = _validation_rows(scan, rule, preprocessor, the_task, target=name)
     size = batch_size(int(rule.train_per_unit.sum()))
     group = max(1, min(64, 8192 // size))  # as `labelwise.train.trainer._group_size` for in-memory tables
-    stream = ParquetStream(
-        scan,
-        task=the_task,
-        preprocessor=inputs.preprocessor,
-        target=name,
-        valid_rule=rule,
-        batch_size=size,
-        group=group,
-        seed=seed,
-        num_workers=num_workers,
-        world_size=world_size,
-    )
+    stream = ParquetStream(scan, task=the_task, preprocessor=preprocessor, target=name, valid_rule=rule,
+                           batch_size=size, group=group, seed=seed, num_workers=num_workers,
+                           world_size=world_size)  # fmt: skip
     if stream.num_train < 2:
         raise DataError(f"{str(path)!r} holds {stream.num_train} training rows; training needs at least 2.")
-    label_targets = the_task.encode(summary)
-    return StreamedData(
-        the_task,
-        inputs,
-        stream,
-        valid_values,
-        valid_targets,
-        summary,
-        label_targets,
-        name,
-        features,
-        rule.how,
-        len(sample),
-    )
+    valid_values = Values({FEATURES: valid_features})
+    return StreamedData(the_task, Inputs(preprocessor.specs), stream, valid_values, valid_targets, summary,
+                        the_task.encode(summary), name, features, rule.how, len(sample))  # fmt: skip
+
+
+def _feature_columns(columns: list[str], *, target: str) -> list[str]:
+    features = [c for c in columns if c not in (target, IS_VALID_COLUMN)]
+    if not features:
+        raise DataError(
+            f"the table has no feature columns: its columns {columns!r} are all targets or `is_valid`. Expected at "
+            "least one feature column."
+        )
+    return features
 
 
 def _label_summary(scan: ParquetScan, target: str) -> pd.Series:

@@ -12,15 +12,12 @@ reaches the same answer for the same row.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from labelwise.data.parquet_scan import ParquetScan, read_unit
 from labelwise.data.sources import IS_VALID_COLUMN, _is_valid
-
-if TYPE_CHECKING:
-    from labelwise.data.streaming import ParquetScan
 
 __all__ = ["MAX_VALID_ROWS", "VALID_FRACTION", "ValidRule", "fill_text", "row_hash"]
 
@@ -76,8 +73,6 @@ class ValidRule:
     @classmethod
     def create(cls, scan: ParquetScan, *, seed: int, max_valid: int = MAX_VALID_ROWS) -> ValidRule:
         """The rule for ``scan``: its ``is_valid`` column (read once, alone) or the seeded hash of row numbers."""
-        from labelwise.data.streaming import read_unit
-
         units, rows = scan.units(), scan.unit_rows()
         if IS_VALID_COLUMN not in scan.columns:
             fraction = min(VALID_FRACTION, max_valid / max(scan.num_rows, 1))

@@ -25,6 +25,7 @@ from labelwise.data._columns import (
     format_column_list,
 )
 from labelwise.data._csv import check_unique_columns, csv_columns, read_csv
+from labelwise.data.parquet_scan import PARQUET_SUFFIXES, check_parquet_schemas, parquet_files
 from labelwise.errors import DataError, format_examples
 
 __all__ = [
@@ -36,8 +37,6 @@ __all__ = [
     "read_columns",
     "read_table",
 ]
-
-_PARQUET_SUFFIXES = frozenset({".parquet", ".pq", ".parq"})
 
 
 def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.DataFrame:
@@ -69,7 +68,7 @@ def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.Data
         raise DataError(f"no file or folder at {str(path)!r}. Expected a CSV or Parquet file; check the path.")
     if path.is_dir():
         frame = _fill_text(_read_parquet(path, folder=True), text_columns)
-    elif path.suffix.lower() in _PARQUET_SUFFIXES or _has_parquet_magic(path):
+    elif path.suffix.lower() in PARQUET_SUFFIXES or _has_parquet_magic(path):
         frame = _fill_text(_read_parquet(path, folder=False), text_columns)
     else:
         frame = _drop_saved_index(read_csv(path, text_columns))
@@ -98,7 +97,7 @@ def read_columns(path: str | Path) -> list[str]:
     path = Path(path).expanduser()
     if not path.exists():
         raise DataError(f"no file or folder at {str(path)!r}. Expected a CSV or Parquet file; check the path.")
-    if path.is_dir() or path.suffix.lower() in _PARQUET_SUFFIXES or _has_parquet_magic(path):
+    if path.is_dir() or path.suffix.lower() in PARQUET_SUFFIXES or _has_parquet_magic(path):
         names = _parquet_columns(path)
         check_unique_columns(names, path)
         return names
@@ -108,7 +107,7 @@ def read_columns(path: str | Path) -> list[str]:
 def is_parquet_folder(path: Path) -> bool:
     """Whether a folder holds a Parquet table: ``*.parquet`` files, or hive partitions (``key=value/`` folders)."""
     return any(
-        (child.is_file() and child.suffix.lower() in _PARQUET_SUFFIXES) or (child.is_dir() and "=" in child.name)
+        (child.is_file() and child.suffix.lower() in PARQUET_SUFFIXES) or (child.is_dir() and "=" in child.name)
         for child in path.iterdir()
     )
 
@@ -134,14 +133,12 @@ def _has_parquet_magic(path: Path) -> bool:
 
 
 def _read_parquet(path: Path, *, folder: bool) -> pd.DataFrame:
-    if folder and not any(p.suffix.lower() in _PARQUET_SUFFIXES for p in path.rglob("*")):
+    if folder and not any(p.suffix.lower() in PARQUET_SUFFIXES for p in path.rglob("*")):
         raise DataError(
             f"the folder {str(path)!r} holds no Parquet files. Expected a CSV/Parquet file or a folder of "
             "*.parquet files (an image folder is read by `load_source`); pass the table file itself."
         )
     if folder:
-        from labelwise.data.streaming import check_parquet_schemas, parquet_files  # deferred: streaming imports us
-
         check_parquet_schemas(parquet_files(path))  # pyarrow would cast or null-fill a file that differs, silently
     check_unique_columns(_parquet_columns(path), path)
     try:

@@ -20,14 +20,10 @@ from onnx import TensorProto, helper, numpy_helper
 from labelwise.data.images import ImageSpec
 from labelwise.data.tables import CategoricalColumn, NumericColumn, TablePreprocessor
 from labelwise.errors import ConfigError
-from labelwise.export._onnx import MISSING, input_name
+from labelwise.export._names import FEATURES, IMAGES, MISSING, OUTPUTS, input_name
 
-__all__ = ["FEATURES", "IMAGES", "ML_OPSET", "OUTPUTS", "check_table_columns", "image_graph", "table_graph"]
+__all__ = ["ML_OPSET", "check_table_columns", "image_graph", "table_graph"]
 
-# Inner names carry a prefix no column name needs, so a feature column called "features" cannot collide with them.
-FEATURES = "labelwise/features"  # the traced network's input: (N, num_features) float32
-IMAGES = "labelwise/images"  # the traced network's input: (N, C, size, size) float32 pixels in [0, 255]
-OUTPUTS = ("probs", "logits")
 ML_OPSET = 3  # ai.onnx.ml version of LabelEncoder with string keys and int64 values
 _FLOAT = TensorProto.FLOAT
 

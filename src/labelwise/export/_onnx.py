@@ -19,41 +19,30 @@ import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
 
 from labelwise import artifact
 from labelwise._files import check_output_path, write_atomically
-from labelwise.data.tables import NumericColumn
+from labelwise.data.tables import NumericColumn, TablePreprocessor
 from labelwise.errors import ArtifactError, ConfigError
-from labelwise.inputs import ImageInputs, TableInputs
+from labelwise.export._names import FEATURES, IMAGES, MISSING, OUTPUTS, PIXELS, input_name
+from labelwise.inputs import ImageColumn
 
 if TYPE_CHECKING:
     import onnx
 
     from labelwise.classifier import Classifier
 
-__all__ = ["MISSING", "ONNX_FILE", "ONNX_FORMAT_VERSION", "PIXELS", "export_onnx", "input_name", "metadata_keys"]
+__all__ = ["ONNX_FILE", "ONNX_FORMAT_VERSION", "export_onnx", "metadata_keys"]
 
 # 1: inputs one per feature column (float64 / string) or uint8 `pixels`; outputs `probs` and calibrated `logits`.
 ONNX_FORMAT_VERSION = 1
 ONNX_FILE = "model.onnx"
-PIXELS = "pixels"  # the ONNX input of an image model: uint8 (N, C, H, W)
-MISSING = ""  # how a missing categorical value is spelled in the ONNX input, as an empty CSV cell
 KEY_FORMAT, KEY_RUN, KEY_INPUTS = "labelwise.format_version", "labelwise.json", "labelwise.inputs"
 KEY_CLASSES, KEY_DECISION = "labelwise.classes", "labelwise.decision"
-
-
-def input_name(column: str | int) -> str:
-    """The ONNX input of a feature column: its name as a string.
-
-    Example:
-        >>> input_name(3)
-        '3'
-    """
-    return str(column)
 
 
 def metadata_keys() -> list[str]:
@@ -72,12 +61,14 @@ class _Scorer(nn.Module):
     def __init__(self, clf: Classifier) -> None:
         super().__init__()
         self.network = clf.network
-        self.transform = clf.inputs.batch_transform
+        # One input group (`export_onnx` refuses more): its eval transform, None for table features.
+        self.transform = clf.inputs.groups[0].transform(train=False)
         self.calibration = clf.calibration
         self.task = clf.task
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self.calibration.apply(self.network(self.transform(x)).float())
+        batch = self.transform(x) if self.transform is not None else x
+        logits = self.calibration.apply(self.network(batch).float())
         return self.task.probabilities(logits), logits
 
 
@@ -98,7 +89,8 @@ def export_onnx(clf: Classifier, path: str | os.PathLike[str], *, opset: int | N
     Raises:
         ArtifactError: the network cannot be traced (the unsupported op or Python branch is named), or the file
             cannot be written.
-        ConfigError: ``opset`` below 18, or a categorical column with ``""`` as a category.
+        ConfigError: ``opset`` below 18, a categorical column with ``""`` as a category, or a run that reads an image
+            column and other columns together.
 
     Example:
         >>> import labelwise, pandas as pd, tempfile, pathlib
@@ -119,9 +111,10 @@ def export_onnx(clf: Classifier, path: str | os.PathLike[str], *, opset: int | N
         raise ConfigError(f"opset={opset!r}; expected an int >= 18 (image resizing needs Resize-18), or None.")
     from labelwise.export._graph import check_table_columns
 
+    only = _only_input(clf)
     out = check_output_path(path, option="--out", example=repr(str(Path(path) / ONNX_FILE)))
-    if isinstance(clf.inputs, TableInputs):
-        check_table_columns(clf.inputs.preprocessor)  # before the slow trace
+    if isinstance(only, TablePreprocessor):
+        check_table_columns(only)  # before the slow trace
     network = _trace(clf, opset=opset)
     model = onnx.compose.merge_models(_preprocess(clf, network), network, io_map=[(network.graph.input[0].name,) * 2])
     model.producer_name, model.doc_string = "labelwise", "labelwise classifier; see metadata_props"
@@ -131,17 +124,28 @@ def export_onnx(clf: Classifier, path: str | os.PathLike[str], *, opset: int | N
     return out
 
 
-def _trace(clf: Classifier, *, opset: int | None) -> onnx.ModelProto:
-    from labelwise.export._graph import FEATURES, IMAGES, OUTPUTS
+def _only_input(clf: Classifier) -> ImageColumn | TablePreprocessor:
+    """The run's one input group: its image column or its table columns. Refuses a run of several groups."""
+    keys = [group.key for group in clf.inputs.groups]
+    if len(keys) > 1:
+        raise ConfigError(
+            f"this run reads several input groups ({', '.join(keys)}: an image column and other columns together); "
+            "the ONNX export holds one (a table, or images). Predict with the torch backend (`--backend torch`), "
+            "or train on the image column alone (drop the other columns) to export."
+        )
+    return clf.inputs.image or cast(TablePreprocessor, clf.inputs.table)  # one group: one of the two is set
 
+
+def _trace(clf: Classifier, *, opset: int | None) -> onnx.ModelProto:
     scorer = _Scorer(clf).eval()
     clf.network.eval()
     device = next(clf.network.parameters(), torch.empty(0)).device
-    if isinstance(clf.inputs, ImageInputs):
-        spec, name = clf.inputs.spec, IMAGES
+    only = _only_input(clf)
+    if isinstance(only, ImageColumn):
+        spec, name = only.spec, IMAGES
         example = torch.zeros(2, spec.channels, spec.size, spec.size, device=device)
     else:
-        name, example = FEATURES, torch.zeros(2, clf.inputs.num_features, device=device)
+        name, example = FEATURES, torch.zeros(2, only.num_features, device=device)
     try:
         with _quiet(), tempfile.TemporaryDirectory() as scratch:
             program = torch.onnx.export(
@@ -198,9 +202,10 @@ def _preprocess(clf: Classifier, network: onnx.ModelProto) -> onnx.ModelProto:
     from labelwise.export._graph import image_graph, table_graph
 
     opset = next(o.version for o in network.opset_import if o.domain in ("", "ai.onnx"))
-    if isinstance(clf.inputs, ImageInputs):
-        return image_graph(clf.inputs.spec, pixels_name=PIXELS, opset=opset, ir_version=network.ir_version)
-    return table_graph(clf.inputs.preprocessor, opset=opset, ir_version=network.ir_version)
+    only = _only_input(clf)
+    if isinstance(only, ImageColumn):
+        return image_graph(only.spec, pixels_name=PIXELS, opset=opset, ir_version=network.ir_version)
+    return table_graph(only, opset=opset, ir_version=network.ir_version)
 
 
 def _metadata(clf: Classifier) -> dict[str, str]:
@@ -210,15 +215,15 @@ def _metadata(clf: Classifier) -> dict[str, str]:
     # The same bytes `save_artifact` writes, so `predict RUN --backend onnx` can tell a stale export from a fresh one.
     digest = hashlib.sha256(save(tensors)).hexdigest()
     run = {"format_version": artifact.FORMAT_VERSION, "weights": {"sha256": digest}, **clf.metadata()}
-    if isinstance(clf.inputs, ImageInputs):
-        spec = clf.inputs.spec
-        inputs: dict[str, Any] = {PIXELS: {"dtype": "uint8", "shape": ["N", spec.channels, "H", "W"]}}
+    only = _only_input(clf)
+    if isinstance(only, ImageColumn):
+        inputs: dict[str, Any] = {PIXELS: {"dtype": "uint8", "shape": ["N", only.spec.channels, "H", "W"]}}
     else:
         inputs = {
             input_name(spec.name): {"dtype": "float64", "missing": "NaN"}
             if isinstance(spec, NumericColumn)
             else {"dtype": "string", "missing": MISSING}
-            for spec in clf.inputs.preprocessor.specs
+            for spec in only.specs
         }
     return {
         KEY_FORMAT: str(ONNX_FORMAT_VERSION),

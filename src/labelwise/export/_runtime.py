@@ -25,8 +25,9 @@ from labelwise.data.sources import Source
 from labelwise.data.tables import NumericColumn, TablePreprocessor, not_numbers_error
 from labelwise.decide.policy import Policy
 from labelwise.errors import ArtifactError, ConfigError, DataError
-from labelwise.export._onnx import KEY_FORMAT, KEY_RUN, MISSING, ONNX_FILE, ONNX_FORMAT_VERSION, PIXELS, input_name
-from labelwise.inputs import ImageInputs, Inputs, inputs_from_dict
+from labelwise.export._names import MISSING, PIXELS, input_name
+from labelwise.export._onnx import KEY_FORMAT, KEY_RUN, ONNX_FILE, ONNX_FORMAT_VERSION
+from labelwise.inputs import Inputs, inputs_from_dict
 from labelwise.ranking import output_top_k, rank
 from labelwise.task import Task
 
@@ -52,11 +53,12 @@ class OnnxClassifier:
 
     def predictions_frame(self, source: Source, *, skip_bad: bool = False, top_k: int | None = None) -> pd.DataFrame:
         """The ``predictions.csv`` table, as `Classifier.predictions_frame` writes it (``top_k`` likewise)."""
-        if isinstance(self.inputs, ImageInputs):
+        table = self.inputs.table
+        if table is None:  # an image model: `export_onnx` refuses runs of several input groups
             encoded = self.inputs.encode(source, skip_bad=skip_bad)
-            logits, kept = self.calibrated_logits({PIXELS: encoded.values.numpy()}), encoded.kept
+            logits, kept = self.calibrated_logits({PIXELS: encoded.values.only.numpy()}), encoded.kept
         else:
-            logits, kept = self.calibrated_logits(_table_feeds(self.inputs.preprocessor, source)), None
+            logits, kept = self.calibrated_logits(_table_feeds(table, source)), None
         out = self.policy.with_top_k(top_k, self.task).decide(logits, self.task)
         kept = np.ones(len(source.ids), dtype=bool) if kept is None else kept
         k = output_top_k(top_k, num_classes=self.task.num_classes)

@@ -1,6 +1,7 @@
 """Backbones by name (ours and timm's), and the network = backbone + a head sized by the Task."""
 
-# Importing mlp and vision registers "mlp" and "cnn".
+# Importing mlp, vision and combiner registers "mlp", "cnn" and "concat".
+from labelwise.models import combiner as combiner
 from labelwise.models import mlp as mlp
 from labelwise.models import vision as vision
 from labelwise.models.head import ModelSpec as ModelSpec

@@ -16,21 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from labelwise.data.images import image_transforms
 from labelwise.data.sources import Source, load_source, source_from_frame
 from labelwise.data.splits import Split, split_source
 from labelwise.data.stream_prep import StreamedData, prepare_stream, should_stream
 from labelwise.decide.conformal import min_calibration_size
 from labelwise.errors import ConfigError, DataError
-from labelwise.inputs import ImageInputs, Inputs, TableInputs
+from labelwise.inputs import Inputs, Values, drop_unreadable
 from labelwise.models import ModelSpec
 from labelwise.options import FitOptions
 from labelwise.task import Task, infer_task
-from labelwise.train import InMemoryDataset
 from labelwise.train.distributed import world_size
 
 __all__ = ["Prepared", "prepare", "read_source"]
@@ -45,7 +42,7 @@ class Prepared:
         inputs: the inputs fitted on training rows.
         spec: the network's spec, from the model option and the encoded inputs.
         train: the training rows (in memory, or a `labelwise.data.streaming.ParquetStream`).
-        valid: the validation rows, in memory.
+        valid: the validation rows, in memory (`Inputs.dataset`).
         train_targets: the training targets class balance, the loss choice and the per-class counts read
             (streamed: the target column's labels at its class frequencies).
         valid_targets: `Task.encode` of the validation labels, in the order of ``valid``.
@@ -61,7 +58,7 @@ class Prepared:
     inputs: Inputs
     spec: ModelSpec
     train: Dataset[Any]
-    valid: InMemoryDataset
+    valid: Dataset[Any]
     train_targets: torch.Tensor
     valid_targets: torch.Tensor
     target: Any
@@ -140,17 +137,17 @@ def _prepare_in_memory(source: Source, options: FitOptions) -> Prepared:
     task = _infer(source.labels, options)
     all_targets = task.encode(source.labels)
     split = split_source(source, all_targets, task, seed=options.train.seed)
-    inputs = _fit_inputs(source, split, image_size=options.model.image_size)
+    inputs = Inputs.fit(source, split.train, image_size=options.model.image_size)
     encoded = inputs.encode(source, skip_bad=options.data.skip_bad_images)
     targets = all_targets[torch.from_numpy(encoded.kept)]
-    split = _drop_unreadable(split, encoded.kept)
+    split = drop_unreadable(split, encoded.kept)
     train, valid = split.train, split.valid
     return Prepared(
         task=task,
         inputs=inputs,
-        spec=_model_spec(options, inputs, encoded.values),
-        train=_dataset(inputs, encoded.values[train], targets[train], train=True),
-        valid=_dataset(inputs, encoded.values[valid], targets[valid], train=False),
+        spec=inputs.model_spec(options.model.model, encoded.values, pretrained=options.model.pretrained),
+        train=inputs.dataset(encoded.values[train], targets[train], train=True),
+        valid=inputs.dataset(encoded.values[valid], targets[valid], train=False),
         train_targets=targets[train],
         valid_targets=targets[valid],
         target=source.target,
@@ -184,9 +181,9 @@ def _prepare_streamed(path: Any, options: FitOptions) -> Prepared:
     return Prepared(
         task=data.task,
         inputs=data.inputs,
-        spec=_model_spec(options, data.inputs, data.valid_values),
+        spec=data.inputs.model_spec(options.model.model, data.valid_values, pretrained=options.model.pretrained),
         train=data.train,
-        valid=InMemoryDataset(data.valid_values, data.valid_targets),
+        valid=data.inputs.dataset(data.valid_values, data.valid_targets, train=False),
         train_targets=data.label_targets,
         valid_targets=data.valid_targets,
         target=data.target,
@@ -202,39 +199,9 @@ def _prepare_streamed(path: Any, options: FitOptions) -> Prepared:
     )
 
 
-def _fit_inputs(source: Source, split: Split, *, image_size: int | None) -> Inputs:
-    if source.kind == "images":
-        return ImageInputs.fit(source, split.train, size=image_size)
-    return TableInputs.fit(source, split.train)
-
-
-def _drop_unreadable(split: Split, kept: np.ndarray) -> Split:
-    if kept.all():
-        return split
-    # Positions shift once unreadable rows are removed: map old row index -> new position.
-    new_position = np.cumsum(kept) - 1
-    return Split(new_position[split.train[kept[split.train]]], new_position[split.valid[kept[split.valid]]], split.how)
-
-
-def _model_spec(options: FitOptions, inputs: Inputs, values: torch.Tensor) -> ModelSpec:
-    model, pretrained = options.model.model, options.model.pretrained
-    if isinstance(inputs, TableInputs):
-        name = "mlp" if model == "auto" else model
-        return ModelSpec(backbone=name, in_features=inputs.num_features, pretrained=pretrained)
-    name = "cnn" if model == "auto" else model
-    return ModelSpec(
-        backbone=name, in_chans=int(values.shape[1]), image_size=int(values.shape[-1]), pretrained=pretrained
-    )
-
-
-def _dataset(inputs: Inputs, values: torch.Tensor, targets: torch.Tensor, *, train: bool) -> InMemoryDataset:
-    transform = image_transforms(inputs.spec, train=train) if isinstance(inputs, ImageInputs) else None
-    return InMemoryDataset(values, targets, transform=transform)
-
-
-def _fingerprint(inputs: Inputs, values: torch.Tensor, targets: torch.Tensor, split: Split) -> str:
+def _fingerprint(inputs: Inputs, values: Values, targets: torch.Tensor, split: Split) -> str:
     digest = hashlib.sha256()
-    for tensor in (values, targets, torch.from_numpy(split.train), torch.from_numpy(split.valid)):
+    for tensor in (*values.parts.values(), targets, torch.from_numpy(split.train), torch.from_numpy(split.valid)):
         digest.update(str((tensor.dtype, tuple(tensor.shape))).encode())
         digest.update(tensor.contiguous().numpy().tobytes())
     digest.update(json.dumps(inputs.to_dict(), sort_keys=True, default=str).encode())

@@ -20,7 +20,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from labelwise.classifier import Classifier
 from labelwise.errors import ConfigError, DataError, LabelError
-from labelwise.inputs import ImageInputs, TableInputs
 from labelwise.serve.batching import MicroBatcher
 from labelwise.serve.bodies import (
     ImageItem,
@@ -102,7 +101,8 @@ def create_app(
 
 
 def _runner(clf: Classifier) -> Any:
-    if isinstance(clf.inputs, ImageInputs):
+    """What predicts a batch of requests: rows (of features, and images too for a run that reads both), or images."""
+    if clf.inputs.table is None:
         return lambda jobs: predict_images(clf, jobs)
     return lambda jobs: predict_tables(clf, jobs)
 
@@ -111,20 +111,25 @@ async def _parse(request: Request, clf: Classifier, *, max_body: int) -> tuple[A
     """The request's job for the batcher (a frame of rows, or a list of images) and its number of items."""
     body = await read_body(request.stream(), content_length=request.headers.get("content-length"), limit=max_body)
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    inputs = clf.inputs
+    image, table = clf.inputs.image, clf.inputs.table
     if content_type == "multipart/form-data":
-        if not isinstance(inputs, ImageInputs):
-            raise RequestError("multipart uploads are for image models; this model reads rows of features as JSON.")
+        if image is None or table is not None:
+            reads = "rows of features" + (f" with {image.name!r} as base64" if image else "")
+            raise RequestError(f"multipart uploads are for image models; this model reads {reads} as JSON.")
         images = await _multipart_images(request, body)
-        await asyncio.to_thread(check_images, images, inputs.spec)
+        await asyncio.to_thread(check_images, images, image.spec)
         return images, len(images)
     if content_type not in ("application/json", "text/json") and not content_type.endswith("+json"):
         raise RequestError(f"Content-Type is {content_type!r}; expected application/json (or multipart/form-data).")
     payload = parse_json(body)
-    if isinstance(inputs, TableInputs):
-        rows = parse_rows(payload, inputs.preprocessor)
+    if table is not None and image is None:
+        rows = parse_rows(payload, table)
         return rows, rows.num_rows
-    items = await asyncio.to_thread(parse_images, payload, inputs.spec)
+    if table is not None and image is not None:  # rows with a base64 image each: decoding them is slow, off the loop
+        rows = await asyncio.to_thread(parse_rows, payload, table, image=(str(image.name), image.spec))
+        return rows, rows.num_rows
+    assert image is not None  # noqa: S101 - inputs hold a table, an image column, or both
+    items = await asyncio.to_thread(parse_images, payload, image.spec)
     return items, len(items)
 
 
@@ -172,11 +177,16 @@ def serving_metadata(clf: Classifier, *, max_batch: int, max_wait_ms: float, max
 
 
 def _inputs(clf: Classifier) -> dict[str, Any]:
-    inputs = clf.inputs
-    if isinstance(inputs, TableInputs):
-        features = [{"name": str(spec.name), "type": spec.to_dict()["type"]} for spec in inputs.preprocessor.specs]
-        return {"type": "table", "features": features, "body": {"rows": [{"<feature>": "<value>"}]}}
-    return {"type": "images", "spec": inputs.spec.to_dict(), "body": {"images": ["<base64>"]}}
+    image, table = clf.inputs.image, clf.inputs.table
+    if table is not None:
+        features = [{"name": str(spec.name), "type": spec.to_dict()["type"]} for spec in table.specs]
+        row = {"<feature>": "<value>"}
+        if image is not None:  # a run that reads an image column too: one base64 image per row
+            features.append({"name": str(image.name), "type": "image", "spec": image.spec.to_dict()})
+            row[str(image.name)] = "<base64>"
+        return {"type": "table", "features": features, "body": {"rows": [row]}}
+    assert image is not None  # noqa: S101 - inputs hold a table, an image column, or both
+    return {"type": "images", "spec": image.spec.to_dict(), "body": {"images": ["<base64>"]}}
 
 
 def _error(status: int, message: str) -> JSONResponse:

@@ -146,23 +146,47 @@ class TableRows:
         return pd.DataFrame(data)
 
 
-def parse_rows(payload: Mapping[str, Any], preprocessor: TablePreprocessor) -> TableRows:
+def parse_rows(
+    payload: Mapping[str, Any], preprocessor: TablePreprocessor, *, image: tuple[str, ImageSpec] | None = None
+) -> TableRows:
     """The ``rows`` of a table request, checked to hold exactly the model's feature columns.
 
     Numeric features take a number or null (missing, imputed as in a CSV's empty cell); categorical features take a
     string, number, boolean or null. Missing and unknown features, and values of the wrong type, are all reported.
+    A model that also reads an image column (``image``: its name and spec) takes it as a base64 string per row;
+    `TableRows` holds its decoded bytes.
     """
     rows = _items(payload, "rows", other="images")
     numeric = {str(spec.name) for spec in preprocessor.specs if isinstance(spec, NumericColumn)}
-    names = {str(name): name for name in preprocessor.columns}
+    names = {str(name): name for name in [*preprocessor.columns, *([image[0]] if image else [])]}
     problems = _shape_problems(rows, names)
     if problems:
         raise RequestError(f"{'; '.join(problems)}. Expected every row to hold exactly the features {_names(names)}.")
-    problems = [p for name in names for p in [_type_problem(rows, name, numeric=name in numeric)] if p]
+    problems = [
+        p for name in preprocessor.columns for p in [_type_problem(rows, str(name), numeric=str(name) in numeric)] if p
+    ]
     if problems:
         raise RequestError(f"{'; '.join(problems)}; fix those values.")
     columns = {column: [row[name] for row in rows] for name, column in names.items()}
+    if image is not None:
+        name, spec = image
+        labels = [f"rows[{i}][{name!r}]" for i in range(len(rows))]
+        columns[name] = [item.data for item in _decode_base64(columns[name], labels, spec)]
     return TableRows(columns, frozenset(names[name] for name in numeric), len(rows))
+
+
+def _decode_base64(values: Sequence[Any], labels: Sequence[str], spec: ImageSpec) -> list[ImageItem]:
+    """Each base64 value (optionally a ``data:`` URL) as an `ImageItem` with its position as id, checked to decode;
+    ``labels`` name the values in the message."""
+    decoded: list[ImageItem] = []
+    bad: list[str] = []
+    for i, (value, label) in enumerate(zip(values, labels, strict=True)):
+        try:
+            decoded.append(ImageItem(str(i), _base64(value)))
+        except RequestError as err:
+            bad.append(f"{label}: {err}")
+    check_images(decoded, spec, labels=[labels[int(item.id)] for item in decoded], bad=bad)
+    return decoded
 
 
 def _shape_problems(rows: Sequence[Any], names: Mapping[str, Any]) -> list[str]:
@@ -216,15 +240,7 @@ def _is_category(value: Any) -> bool:
 def parse_images(payload: Mapping[str, Any], spec: ImageSpec) -> list[ImageItem]:
     """The ``images`` of a JSON request (base64 strings, optionally ``data:`` URLs), each checked to decode."""
     items = _items(payload, "images", other="rows")
-    decoded: list[ImageItem] = []
-    bad: list[str] = []
-    for i, item in enumerate(items):
-        try:
-            decoded.append(ImageItem(str(i), _base64(item)))
-        except RequestError as err:
-            bad.append(f"images[{i}]: {err}")
-    check_images(decoded, spec, labels=[f"images[{item.id}]" for item in decoded], bad=bad)
-    return decoded
+    return _decode_base64(items, [f"images[{i}]" for i in range(len(items))], spec)
 
 
 def _base64(item: Any) -> bytes:

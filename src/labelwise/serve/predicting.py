@@ -25,26 +25,34 @@ _PATH_COLUMN = "path"
 
 
 def predict_tables(clf: Classifier, requests: Sequence[TableRows]) -> list[list[dict[str, Any]]]:
-    """Predictions for each request's rows of features; ``id`` is the row's position in its request."""
+    """Predictions for each request's rows of features (and images, for a model that also reads an image column,
+    whose bytes `parse_rows` decoded); ``id`` is the row's position in its request."""
     ids = [str(i) for part in requests for i in range(part.num_rows)]
-    source = dataclasses.replace(source_from_frame(TableRows.frame(requests)), ids=ids)
-    return _split(clf, source, [part.num_rows for part in requests])
+    frame, image_col = TableRows.frame(requests), clf.inputs.image_col
+    with tempfile.TemporaryDirectory(prefix="labelwise-serve-") as folder:
+        if image_col is not None:
+            frame[image_col] = _write_images(folder, frame[image_col].tolist())
+        source = source_from_frame(frame, image_col=image_col, root=folder)
+        return _split(clf, dataclasses.replace(source, ids=ids), [part.num_rows for part in requests])
 
 
 def predict_images(clf: Classifier, requests: Sequence[Sequence[ImageItem]]) -> list[list[dict[str, Any]]]:
-    """Predictions for each request's images; ``id`` is the item's position, or its multipart file name.
-
-    The bytes go to files in a temporary folder so that they are decoded by the very loader `labelwise predict`
-    uses on image files.
-    """
+    """Predictions for each request's images; ``id`` is the item's position, or its multipart file name."""
     items = [item for request in requests for item in request]
     with tempfile.TemporaryDirectory(prefix="labelwise-serve-") as folder:
-        names = [f"{k}.img" for k in range(len(items))]
-        for name, item in zip(names, items, strict=True):
-            (Path(folder) / name).write_bytes(item.data)
-        source = source_from_frame(pd.DataFrame({_PATH_COLUMN: names}), image_col=_PATH_COLUMN, root=folder)
+        frame = pd.DataFrame({_PATH_COLUMN: _write_images(folder, [item.data for item in items])})
+        source = source_from_frame(frame, image_col=_PATH_COLUMN, root=folder)
         source = dataclasses.replace(source, ids=[item.id for item in items])
         return _split(clf, source, [len(request) for request in requests])
+
+
+def _write_images(folder: str, images: Sequence[bytes]) -> list[str]:
+    """The bytes as files in ``folder``, so that they are decoded by the very loader `labelwise predict` uses on
+    image files; their names, relative to ``folder``."""
+    names = [f"{k}.img" for k in range(len(images))]
+    for name, data in zip(names, images, strict=True):
+        (Path(folder) / name).write_bytes(data)
+    return names
 
 
 def _split(clf: Classifier, source: Source, sizes: list[int]) -> list[list[dict[str, Any]]]:

@@ -10,8 +10,8 @@ Lightning step (~1 ms of hooks on a CPU) is shared by several optimizer steps.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sized
-from typing import Any, cast
+from collections.abc import Callable, Iterator, Mapping, Sized
+from typing import Any, Protocol, cast
 
 import torch
 from torch import nn
@@ -21,17 +21,50 @@ from labelwise.errors import ConfigError, DataError
 
 __all__ = [
     "EpochBatches",
+    "GroupedDataset",
     "InMemoryDataset",
     "TensorPair",
     "Transform",
     "make_loader",
     "predict_logits",
     "scale_pixels",
+    "split_rows",
     "steps_per_epoch",
+    "to_device",
 ]
 
 TensorPair = tuple[torch.Tensor, torch.Tensor]
 Transform = Callable[[torch.Tensor], torch.Tensor]
+# A batch of several input groups, as the combined backbone takes it (`labelwise.models.combiner`).
+GroupBatch = Mapping[str, torch.Tensor]
+
+
+class _RowIndexed(Protocol):
+    """Rows of several input groups (`labelwise.inputs.Values`): a length and a lookup of many rows at once."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, rows: torch.Tensor) -> Any: ...
+
+
+def split_rows(batch: torch.Tensor | GroupBatch, size: int) -> list[Any]:
+    """``torch.split(batch, size)`` along the rows, of a tensor or of each group of a dict of tensors.
+
+    Example:
+        >>> [part["a"].tolist() for part in split_rows({"a": torch.arange(3)}, 2)]
+        [[0, 1], [2]]
+    """
+    if isinstance(batch, torch.Tensor):
+        return list(torch.split(batch, size))
+    pieces = {key: torch.split(value, size) for key, value in batch.items()}
+    return [dict(zip(pieces, parts, strict=True)) for parts in zip(*pieces.values(), strict=True)]
+
+
+def to_device(batch: torch.Tensor | GroupBatch, device: torch.device | str) -> Any:
+    """``batch`` on ``device``: a tensor, or each tensor of a dict of groups."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
 
 
 def scale_pixels(pixels: torch.Tensor) -> torch.Tensor:
@@ -82,6 +115,32 @@ class InMemoryDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         elif batch.dtype == torch.uint8:
             batch = scale_pixels(batch)
         return batch, self.targets[indices]
+
+
+class GroupedDataset(Dataset[tuple[Any, torch.Tensor]]):
+    """`InMemoryDataset` for inputs of several groups: one lookup of every group per batch, then ``transform``.
+
+    Args:
+        inputs: rows of every group (`labelwise.inputs.Values`), indexed by an index tensor.
+        targets: ``(N,)`` or ``(N, C)`` from ``task.encode``.
+        transform: a batch of ``inputs`` -> what the network takes (a dict of one tensor per group).
+    """
+
+    def __init__(self, inputs: _RowIndexed, targets: torch.Tensor, *, transform: Callable[[Any], Any]) -> None:
+        if len(targets) != len(inputs):
+            raise DataError(
+                f"inputs hold {len(inputs)} rows but targets hold {len(targets)}; they must be aligned row by row."
+            )
+        self.inputs, self.targets, self.transform = inputs, targets, transform
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, indices: torch.Tensor | int) -> tuple[Any, torch.Tensor]:
+        if isinstance(indices, int):  # item by item (`for x, y in dataset`): one row, without the batch dimension
+            batch, targets = self[torch.tensor([indices])]
+            return {key: value[0] for key, value in batch.items()}, targets[0]
+        return self.transform(self.inputs[indices]), self.targets[indices]
 
 
 class EpochBatches(Sampler[torch.Tensor]):
@@ -162,14 +221,14 @@ def make_loader(
     group: int = 1,
     num_replicas: int = 1,
 ) -> DataLoader[Any]:
-    """A DataLoader over ``data``: whole-batch lookups for `InMemoryDataset`, per-item collation otherwise.
+    """A DataLoader over ``data``: whole-batch lookups for the in-memory datasets, per-item collation otherwise.
 
     ``group`` batches are fetched together for an `InMemoryDataset` (see `EpochBatches`), each process of
     ``num_replicas`` taking its part of every batch; other datasets always yield single batches (Lightning's
     DistributedSampler slices them).
     """
     workers: dict[str, Any] = {"num_workers": num_workers, "persistent_workers": num_workers > 0}
-    if isinstance(data, InMemoryDataset):
+    if isinstance(data, InMemoryDataset | GroupedDataset):
         sampler = EpochBatches(
             len(data), batch_size=batch_size, shuffle=shuffle, seed=seed, group=group, num_replicas=num_replicas
         )
@@ -233,7 +292,7 @@ def predict_logits(
     try:
         with torch.inference_mode():
             for inputs, _ in make_loader(dataset, batch_size=batch_size, shuffle=False, seed=0):
-                outputs.append(network(inputs.to(device, non_blocking=True)).float().cpu())
+                outputs.append(network(to_device(inputs, device)).float().cpu())
     finally:
         network.train(was_training)
     if not outputs:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -37,6 +37,7 @@ from labelwise.errors import ConfigError
 __all__ = [
     "PRECISIONS",
     "STRATEGIES",
+    "ScaleOut",
     "average_buffers",
     "check_rows_per_process",
     "check_scale_out",
@@ -56,7 +57,29 @@ _GPU_ONLY_STRATEGIES = ("fsdp",)
 _GPU_ONLY_PRECISIONS = ("16-mixed",)
 
 
-def check_scale_out_values(config: Any) -> None:
+class ScaleOut(Protocol):
+    """The fields of a `TrainConfig` that say where and on how many processes training runs.
+
+    A protocol rather than the class: `labelwise.train.config` imports this module to check these fields.
+    """
+
+    @property
+    def accelerator(self) -> str: ...
+
+    @property
+    def devices(self) -> int | str: ...
+
+    @property
+    def num_nodes(self) -> int: ...
+
+    @property
+    def strategy(self) -> str: ...
+
+    @property
+    def precision(self) -> str: ...
+
+
+def check_scale_out_values(config: ScaleOut) -> None:
     """Check the types and values of ``devices``, ``num_nodes``, ``strategy`` and ``precision`` of a TrainConfig.
 
     Raises:
@@ -87,7 +110,7 @@ def check_scale_out_values(config: Any) -> None:
         )
 
 
-def check_scale_out(config: Any) -> None:
+def check_scale_out(config: ScaleOut) -> None:
     """Refuse, before any work, what this machine cannot run: more devices than exist, a strategy or precision
     the accelerator lacks, several nodes without a cluster environment to connect them.
 
@@ -137,7 +160,7 @@ def check_scale_out(config: Any) -> None:
         )
 
 
-def world_size(config: Any) -> int:
+def world_size(config: ScaleOut) -> int:
     """Processes training in all: devices per node (``"auto"``: the visible GPUs, else 1) times nodes.
 
     Example:
@@ -152,7 +175,7 @@ def world_size(config: Any) -> int:
     return int(devices) * int(config.num_nodes)
 
 
-def trainer_options(config: Any, *, own_sampler: bool) -> dict[str, Any]:
+def trainer_options(config: ScaleOut, *, own_sampler: bool) -> dict[str, Any]:
     """The ``lightning.Trainer`` keywords for ``config``'s accelerator, devices, nodes, strategy and precision.
 
     Args:

@@ -23,6 +23,7 @@ from torch import nn
 
 from labelwise.errors import TrainingError
 from labelwise.models.head import backbone_and_head
+from labelwise.train.batches import split_rows
 from labelwise.train.distributed import average_buffers, rank_slice_size, reduce_sum
 from labelwise.train.head_loss import HeadLoss
 
@@ -139,7 +140,7 @@ class LabelwiseModule(L.LightningModule):
         scheduler = self.lr_schedulers()
         inputs, targets = batch
         size = self._step_rows(len(targets))
-        for step_inputs, step_targets in zip(torch.split(inputs, size), torch.split(targets, size), strict=True):
+        for step_inputs, step_targets in zip(split_rows(inputs, size), torch.split(targets, size), strict=True):
             loss, _ = self._step((step_inputs, step_targets), "train")
             optimizer.zero_grad(set_to_none=True)  # type: ignore[union-attr]
             if self._plain_backward:
