@@ -266,7 +266,7 @@ def _valid_loss(clf: Any, path: Path) -> float:
     frame = pd.read_csv(path)
     frame = frame[frame["is_valid"]].drop(columns="is_valid")
     source = source_from_frame(frame, target="target")
-    logits = clf.predict_source(source).logits
+    logits = clf.predict_source(source).outputs.raw  # uncalibrated, as training scored them
     return float(loss_for(clf.task)(logits, clf.task.encode(source.labels)))
 
 

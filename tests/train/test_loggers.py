@@ -113,7 +113,7 @@ def test_resuming_with_other_loggers_is_allowed(tmp_path: Path, monkeypatch: pyt
         raise TrainingError("stopped after training, for the test")
 
     with monkeypatch.context() as patched:
-        patched.setattr("labelwise.fitting.fit_temperature", fails)
+        patched.setattr("labelwise.heads.dense.fit_temperature", fails)
         with pytest.raises(TrainingError, match="for the test"):
             labelwise.fit(data, out=run, config=TrainConfig(epochs=2), progress=False)
     assert (tmp_path / "run.partial" / "checkpoints" / "last.ckpt").is_file()
