@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn.metrics as skm
 import torch
 
 import labelwise
@@ -14,7 +15,7 @@ from labelwise.data.sources import load_source
 from labelwise.datasets import make_demo, make_imbalanced_cancer
 from labelwise.decide import fit_conformal, set_metrics
 from labelwise.metrics import compute_metrics
-from labelwise.task import TaskKind
+from labelwise.task import Task, TaskKind
 from labelwise.train import TrainConfig
 
 # Three epochs teach a model little: the guards (tested in tests/train/test_guards.py) would warn that it collapsed.
@@ -71,9 +72,33 @@ def test_every_decision_option_travels_in_the_artifact(kind: TaskKind, tmp_path:
         pd.testing.assert_frame_equal(labelwise.load(run).predictions_frame(source), frame)
         assert ("unknown_score" in frame) is ("allow_none" in options)
         assert ("set" in frame) is ("conformal" in options or "top_k" in options)
-        assert (frame["prediction"] == "").sum() >= frame["abstained"].sum()  # abstained rows predict nothing
+        _assert_abstained_rows_predict_nothing(frame, clf.task)
         metrics = clf.evaluate(new)
         assert ("set_coverage" in metrics) is ("set" in frame) and "ece_uncalibrated" in metrics
+
+
+def _assert_abstained_rows_predict_nothing(frame: pd.DataFrame, task: Task) -> None:
+    """Every abstained row predicts "" and every answered one a label: a class name (multilabel: a set of them)."""
+    abstained = frame["abstained"].to_numpy(dtype=bool)
+    predictions = frame["prediction"]
+    assert (predictions[abstained] == "").all(), predictions[abstained]
+    names = {str(name) for name in task.classes}
+    if task.kind is TaskKind.MULTILABEL:
+        # An empty set is an answer here ("none of the labels"), which is why a multilabel run never abstains.
+        assert not abstained.any()
+        assert all(set(p.split()) <= names for p in predictions), predictions
+    else:
+        assert predictions[~abstained].isin(names).all(), predictions[~abstained]
+
+
+def test_abstained_row_check_fails_on_a_labelled_abstention() -> None:
+    """The check above can fail: an abstained row with a label, and an answered row without one."""
+    task = Task(kind=TaskKind.MULTICLASS, classes=("a", "b", "c"))
+    good = pd.DataFrame({"prediction": ["a", "", "c"], "abstained": [False, True, False]})
+    _assert_abstained_rows_predict_nothing(good, task)
+    for bad in (good.assign(prediction=["a", "b", "c"]), good.assign(abstained=[False, False, False])):
+        with pytest.raises(AssertionError):
+            _assert_abstained_rows_predict_nothing(bad, task)
 
 
 def test_evaluate_takes_unseen_classes_as_unknown_only_when_the_model_may_abstain() -> None:
@@ -85,7 +110,15 @@ def test_evaluate_takes_unseen_classes_as_unknown_only_when_the_model_may_abstai
     test.loc[test.index[:30], "f0"] = 0.5
     clf = labelwise.fit(train, target="label", allow_none="max_prob", config=FAST, progress=False)
     metrics = clf.evaluate(test)
-    assert metrics["unknown_items"] == 30 and 0.5 <= metrics["unknown_auroc"] <= 1.0
+    assert metrics["unknown_items"] == 30
+    # The detector metric is scikit-learn's AUROC of the unknown scores `predict` reports, unknown = positive.
+    # How good a detector is gets its bar in the slow openset test below; three epochs on this table score ~0.65.
+    source = labelwise.data.sources.source_from_frame(test.drop(columns=["label"]), target=None, image_col=None)
+    scores = clf.predictions_frame(source)["unknown_score"].to_numpy()
+    is_zebra = (test["label"] == "zebra").to_numpy()
+    # labelwise's AUROC comes out of a float32 computation, sklearn's float64: they agree to float32 precision.
+    assert metrics["unknown_auroc"] == pytest.approx(skm.roc_auc_score(is_zebra, scores), abs=1e-6)
+    assert metrics["unknown_auroc"] > 0.5  # better than chance even after three epochs (measured: 0.65)
     assert {"unknown_fpr95", "unknown_rejected", "coverage", "selective_accuracy", "aurc"} <= set(metrics)
     only_unknown = clf.evaluate(test.iloc[:30])  # nothing to classify, only something to reject
     assert only_unknown["unknown_items"] == 30 and "unknown_rejected" in only_unknown and "accuracy" not in only_unknown
@@ -134,9 +167,14 @@ def test_digits_accuracy_calibration_and_conformal_coverage(tmp_path: Path) -> N
 
 
 @pytest.mark.slow
-def test_openset_known_accuracy_and_unknown_detection(tmp_path: Path) -> None:
+@pytest.mark.parametrize("allow_none", ["max_prob", "energy"])
+def test_openset_known_accuracy_and_unknown_detection(allow_none: str, tmp_path: Path) -> None:
+    """Digits 6-9 never seen in training must be told from 0-5: AUROC 0.95, where chance is 0.5.
+
+    Measured at seed 0: max_prob 0.982 (this test's setup), energy 0.984 (README, benchmarks/openset.py).
+    """
     demo = make_demo("openset", tmp_path, seed=0)
-    clf = labelwise.fit(demo.train, allow_none="energy", config=TrainConfig(seed=0), progress=False)
+    clf = labelwise.fit(demo.train, allow_none=allow_none, config=TrainConfig(seed=0), progress=False)
     metrics = clf.evaluate(demo.test)
     assert metrics["accuracy"] >= 0.98 and metrics["unknown_auroc"] >= 0.95
 

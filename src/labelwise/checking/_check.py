@@ -10,14 +10,26 @@ import torch
 
 from labelwise.checking import _outputs, _targets
 from labelwise.checking._report import CheckReport, Finding
-from labelwise.checking._wiring import _Wiring, describe, flat, forward, logits_of, read_classes, read_loss
+from labelwise.checking._wiring import (
+    _Loss,
+    _Trace,
+    _Wiring,
+    describe,
+    flat,
+    forward,
+    logits_of,
+    read_classes,
+    read_loss,
+)
 from labelwise.errors import ConfigError
-from labelwise.task import Label, Task
+from labelwise.task import Label, Task, TaskKind
 
 __all__ = ["LossFn", "check"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], object]
 _Rule = Callable[[_Wiring], Finding | None]
+# What `read_classes` returns: the class names, their number, where they came from, the kind.
+_Classes = tuple[tuple[Label, ...] | None, int | None, str, TaskKind | None]
 # In `RULES` order: a rule that explains a problem better runs first and silences the later ones.
 _BEFORE_LOSS: tuple[_Rule, ...] = (
     _outputs.non_finite,
@@ -81,13 +93,26 @@ def check(
     """
     inputs, targets = _unpack(batch)
     loss = read_loss(loss_fn)
-    names, num_classes, source, kind = read_classes(classes, task or loss.task, explicit=task is not None)
+    read = read_classes(classes, task or loss.task, explicit=task is not None)
     try:
         raw, trace = forward(model, inputs)
     except Exception as err:  # whatever the model raises on these inputs is the finding
         return CheckReport((_forward_failed(err, inputs),), checked=f"one forward pass on inputs {describe(inputs)}")
     outputs = logits_of(raw)
-    wiring = _Wiring(
+    wiring = _wiring_of(outputs, targets, loss=loss, classes_read=read, trace=trace)
+    findings = _run(wiring, _BEFORE_LOSS)
+    notes = [] if loss.family else [f"{loss.name} is not a loss check knows: it checked shapes and ranges only."]
+    findings, notes = _with_the_loss(wiring, loss_fn, outputs, targets, findings=findings, notes=notes)
+    checked = f"{loss.name} on outputs {describe(outputs)} and targets {describe(targets)}"
+    return CheckReport(tuple(findings), checked=checked, notes=tuple(notes))
+
+
+def _wiring_of(
+    outputs: torch.Tensor, targets: torch.Tensor, *, loss: _Loss, classes_read: _Classes, trace: _Trace
+) -> _Wiring:
+    """What the rules read: the outputs and targets on the CPU, the loss, the classes, the traced last step."""
+    names, num_classes, source, kind = classes_read
+    return _Wiring(
         outputs=flat(outputs.detach().float().cpu()),
         raw_shape=tuple(outputs.shape),
         targets=targets.detach().cpu(),
@@ -100,16 +125,6 @@ def check(
         last_op=trace.last_op,
         half_precision=outputs.dtype in (torch.float16, torch.bfloat16),
     )
-    findings = _run(wiring, _BEFORE_LOSS)
-    notes = [] if loss.family else [f"{loss.name} is not a loss check knows: it checked shapes and ranges only."]
-    if wiring.has_error and outputs.device.type != "cpu":
-        notes.append("the loss was not called: on CUDA a bad index or probability trips a device-side assert.")
-    else:
-        wiring.loss_value, wiring.loss_error, warned = _call_loss(loss_fn, outputs, targets)
-        notes += warned
-        findings += _run(wiring, _AFTER_LOSS)
-    checked = f"{loss.name} on outputs {describe(outputs)} and targets {describe(targets)}"
-    return CheckReport(tuple(findings), checked=checked, notes=tuple(notes))
 
 
 def _unpack(batch: object) -> tuple[object, torch.Tensor]:
@@ -134,6 +149,28 @@ def _forward_failed(err: Exception, inputs: object) -> Finding:
         "Check needs one forward pass to see what the loss receives, and training would fail at the same call.",
         "Make `model(inputs)` run on this batch: compare the inputs' shape, dtype and device with the first layer's.",
     )
+
+
+def _with_the_loss(
+    wiring: _Wiring,
+    loss_fn: LossFn,
+    outputs: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    findings: list[Finding],
+    notes: list[str],
+) -> tuple[list[Finding], list[str]]:
+    """The findings and notes after calling the loss once and running the rules that read its value or error.
+
+    On CUDA the loss is not called once a rule found an error: a bad index there trips a device-side assert.
+    """
+    if wiring.has_error and outputs.device.type != "cpu":
+        return findings, [
+            *notes,
+            "the loss was not called: on CUDA a bad index or probability trips a device-side assert.",
+        ]
+    wiring.loss_value, wiring.loss_error, warned = _call_loss(loss_fn, outputs, targets)
+    return [*findings, *_run(wiring, _AFTER_LOSS)], [*notes, *warned]
 
 
 def _call_loss(

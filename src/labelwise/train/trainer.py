@@ -19,24 +19,17 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, Timer, TQDMProgressBar
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.data import Dataset
 
-from labelwise.errors import ConfigError, DataError, format_rows
 from labelwise.models.head import backbone_and_head
 from labelwise.task import Task
+from labelwise.train._loaders import Loaders, as_dataset, batch_order, targets_at_hand, targets_of
 from labelwise.train._running import naming_kept_checkpoints, quiet_lightning, stop_on_sigint
-from labelwise.train.batches import (
-    EpochBatches,
-    InMemoryDataset,
-    TensorPair,
-    make_loader,
-    predict_logits,
-    steps_per_epoch,
-)
-from labelwise.train.checkpoints import BEST, LAST, AtomicCheckpointIO, BatchOrder, checkpoint_dir, last_checkpoint
+from labelwise.train.batches import EpochBatches, TensorPair, predict_logits
+from labelwise.train.checkpoints import BEST, LAST, AtomicCheckpointIO, checkpoint_dir, last_checkpoint
 from labelwise.train.config import TrainConfig
-from labelwise.train.distributed import check_rows_per_process, trainer_options, world_size
-from labelwise.train.guards import create_guards
+from labelwise.train.distributed import trainer_options
+from labelwise.train.guards import CollapseGuard, LearningGuard, create_guards
 from labelwise.train.head_loss import HeadLoss
 from labelwise.train.loggers import create_loggers, logging_environment
 from labelwise.train.module import LabelwiseModule
@@ -124,8 +117,44 @@ def fit_network(
     """
     run_dir = Path(run_dir)
     L.seed_everything(config.seed, workers=True, verbose=False)
-    train_data, valid_data = _as_dataset(train, "train"), _as_dataset(valid, "valid")
-    loaders = _Loaders.create(train_data, valid_data, config=config)
+    parts = _assemble(network, task, train=train, valid=valid, loss=loss, config=config)
+    callbacks = _Callbacks.create(
+        config, run_dir=run_dir, progress_bar=progress_bar, steps=len(parts.loaders.train), more=parts.callbacks
+    )
+    trainer, interrupted = _train(
+        parts, callbacks, config=config, run_dir=run_dir, progress_bar=progress_bar, resume=resume
+    )
+    return _collect(parts, trainer, callbacks=callbacks, loss=loss, interrupted=interrupted)
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """What one fit trains: the module, its loaders and validation rows, the guards and the epochs to run."""
+
+    module: LabelwiseModule
+    loaders: Loaders
+    valid: Dataset[Any]
+    guards: list[CollapseGuard | LearningGuard]
+    max_epochs: int
+
+    @property
+    def callbacks(self) -> list[Callback]:
+        """The guards, and the callback that checkpoints the training loader's shuffling."""
+        return [*self.guards, *batch_order(self.loaders.train)]
+
+
+def _assemble(
+    network: nn.Module,
+    task: Task,
+    *,
+    train: TensorPair | Dataset[Any],
+    valid: TensorPair | Dataset[Any],
+    loss: nn.Module,
+    config: TrainConfig,
+) -> _Parts:
+    """Stage 1 of `fit_network`: check the data, make its loaders, wrap the network, create the guards."""
+    train_data, valid_data = as_dataset(train, "train"), as_dataset(valid, "valid")
+    loaders = Loaders.create(train_data, valid_data, config=config)
     max_epochs = config.resolve_epochs(loaders.steps_per_epoch)
     module = LabelwiseModule(
         network,
@@ -141,41 +170,53 @@ def fit_network(
         # The guards read each validation batch's (N, C) logits, which a large head's loss never computes.
         action="off" if isinstance(loss, HeadLoss) else config.guards,
         loss=loss,
-        train_targets=_targets_at_hand(train_data),
-        valid_targets=_targets_at_hand(valid_data),
+        train_targets=targets_at_hand(train_data),
+        valid_targets=targets_at_hand(valid_data),
     )
-    callbacks = _Callbacks.create(
-        config,
-        run_dir=run_dir,
-        progress_bar=progress_bar,
-        steps=len(loaders.train),
-        more=[*guards, *_batch_order(loaders.train)],
-    )
+    return _Parts(module, loaders, valid_data, guards, max_epochs)
+
+
+def _train(
+    parts: _Parts, callbacks: _Callbacks, *, config: TrainConfig, run_dir: Path, progress_bar: bool, resume: bool
+) -> tuple[L.Trainer, bool]:
+    """Stage 2 of `fit_network`: Lightning's fit; the trainer, and whether Ctrl+C stopped it."""
+    loaders = parts.loaders
     with quiet_lightning(), logging_environment(config.loggers):
         trainer = _build_trainer(
             config,
             callbacks=callbacks,
             run_dir=run_dir,
-            max_epochs=max_epochs,
+            max_epochs=parts.max_epochs,
             progress_bar=progress_bar,
             own_sampler=any(isinstance(loader.sampler, EpochBatches) for loader in (loaders.train, loaders.valid)),
         )
         resume_from = last_checkpoint(run_dir) if resume else None
         with stop_on_sigint(trainer) as interrupted, naming_kept_checkpoints(run_dir):
-            trainer.fit(module, loaders.train, loaders.valid, ckpt_path=resume_from, weights_only=True)
+            trainer.fit(parts.module, loaders.train, loaders.valid, ckpt_path=resume_from, weights_only=True)
+    return trainer, bool(interrupted)
+
+
+def _collect(
+    parts: _Parts, trainer: L.Trainer, *, callbacks: _Callbacks, loss: nn.Module, interrupted: bool
+) -> TrainResult:
+    """Stage 3 of `fit_network`: the best weights back in the network, their validation outputs, the result."""
     # Ranks > 0 keep the last weights: rank 0 alone returns the run (and may be renaming its folder by then).
-    checkpoint = _restore_best(module, callbacks.checkpoint) if trainer.is_global_zero else None
+    checkpoint = _restore_best(parts.module, callbacks.checkpoint) if trainer.is_global_zero else None
     valid_logits, valid_features, best_val_loss = _validation_outputs(
-        module, valid_data, loss, batch_size=loaders.valid_batch_size, device=trainer.strategy.root_device
+        parts.module,
+        parts.valid,
+        loss,
+        batch_size=parts.loaders.valid_batch_size,
+        device=trainer.strategy.root_device,
     )
     return _result(
-        module,
+        parts.module,
         valid_logits=valid_logits,
         valid_features=valid_features,
         best_val_loss=best_val_loss,
         checkpoint=checkpoint,
-        stopped_reason=_stopped_reason(callbacks, interrupted=bool(interrupted)),
-        guards=[finding for guard in guards for finding in guard.findings],
+        stopped_reason=_stopped_reason(callbacks, interrupted=interrupted),
+        guards=[finding for guard in parts.guards for finding in guard.findings],
     )
 
 
@@ -185,7 +226,7 @@ def _validation_outputs(
     """The best weights' logits on the validation rows, or their features for a large head's loss; and a function
     scoring the validation loss from them. Lightning hands the model back on the CPU; the pass runs where training
     ran."""
-    network, targets = module.network, _targets(valid)
+    network, targets = module.network, targets_of(valid)
     if not (isinstance(loss, HeadLoss) and loss.ranks_in_chunks):
         logits = predict_logits(network, valid, batch_size=batch_size, device=device)
         score = loss.from_logits if isinstance(loss, HeadLoss) else loss
@@ -220,108 +261,6 @@ def _result(
         checkpoint=checkpoint,
         guards=guards,
     )
-
-
-@dataclass(frozen=True)
-class _Loaders:
-    train: DataLoader[Any]
-    valid: DataLoader[Any]
-    batch_size: int
-    valid_batch_size: int
-    steps_per_epoch: int
-
-    @classmethod
-    def create(cls, train: Dataset[Any], valid: Dataset[Any], *, config: TrainConfig) -> _Loaders:
-        if isinstance(train, IterableDataset):
-            return cls.streamed(train, valid)
-        batch_size = config.resolve_batch_size(len(train))  # type: ignore[arg-type]
-        group = _group_size(train, batch_size)
-        workers, replicas = config.num_workers, world_size(config)
-        check_rows_per_process(batch_size=batch_size, num_valid=len(valid), num_replicas=replicas)  # type: ignore[arg-type]
-        train_loader = make_loader(
-            train,
-            batch_size=batch_size,
-            shuffle=True,
-            seed=config.seed,
-            num_workers=workers,
-            group=group,
-            num_replicas=replicas,
-        )
-        # Validation holds no gradients: larger batches, fewer trips through Lightning's loop.
-        valid_batch_size = max(batch_size * group, 256)
-        valid_loader = make_loader(
-            valid, batch_size=valid_batch_size, shuffle=False, seed=0, num_workers=workers, num_replicas=replicas
-        )
-        return cls(train_loader, valid_loader, batch_size, valid_batch_size, steps_per_epoch(train_loader))
-
-    @classmethod
-    def streamed(cls, train: IterableDataset[Any], valid: Dataset[Any]) -> _Loaders:
-        """A `ParquetStream` brings its batch size, workers and step count (it shards and batches itself)."""
-        from labelwise.data.streaming import ParquetStream  # deferred: pyarrow only for streamed runs
-
-        if not isinstance(train, ParquetStream):
-            raise ConfigError(f"train= is a {type(train).__name__}; expected a ParquetStream.")
-        valid_batch_size = max(train.batch_size * train.group, 256)
-        valid_loader = make_loader(
-            valid, batch_size=valid_batch_size, shuffle=False, seed=0, num_replicas=train.world_size
-        )
-        return cls(train.loader(), valid_loader, train.batch_size, valid_batch_size, train.steps_per_epoch)
-
-
-def _group_size(data: Dataset[Any], batch_size: int) -> int:
-    """Batches fetched per Lightning step: ~8192 table rows (at most 64 batches); images one batch at a time.
-
-    A table step takes ~1 ms on a CPU, as long as Lightning's hooks around it; sharing them among several
-    steps keeps fit_network within 10% of a bare loop. Image steps are long enough on their own, and their
-    float batches after the transform would hold many batches in memory at once.
-    """
-    if isinstance(data, InMemoryDataset) and data.inputs.ndim == 2 and data.transform is None:
-        return max(1, min(64, 8192 // batch_size))
-    return 1
-
-
-def _batch_order(loader: DataLoader[Any]) -> list[Callback]:
-    """The callback that checkpoints the training loader's shuffling generator (none if it has none)."""
-    sampler = loader.sampler
-    generator = sampler.generator if isinstance(sampler, EpochBatches) else loader.generator
-    return [BatchOrder(generator)] if generator is not None else []
-
-
-def _as_dataset(data: TensorPair | Dataset[Any], name: str) -> Dataset[Any]:
-    if isinstance(data, tuple):
-        if len(data) != 2 or not all(isinstance(t, torch.Tensor) for t in data):
-            raise ConfigError(
-                f"{name}= must be an (inputs, targets) pair of tensors or a Dataset; got a tuple of {len(data)}."
-            )
-        data = InMemoryDataset(data[0], data[1])
-    if not isinstance(data, Dataset):
-        raise ConfigError(
-            f"{name}= must be an (inputs, targets) pair of tensors or a Dataset; got {type(data).__name__}."
-        )
-    minimum = 2 if name == "train" else 1  # BatchNorm cannot train on a single row
-    if not isinstance(data, IterableDataset) and len(data) < minimum:  # type: ignore[arg-type]
-        raise DataError(
-            f"the {name} data has {len(data)} rows; training needs at least {minimum} {name} rows."  # type: ignore[arg-type]
-        )
-    if isinstance(data, InMemoryDataset) and data.inputs.is_floating_point():
-        bad = (~torch.isfinite(data.inputs.reshape(len(data.inputs), -1))).any(dim=1).nonzero().flatten()
-        if len(bad):
-            raise DataError(
-                f"the {name} inputs hold NaN or infinite values in {format_rows(bad.tolist())}; a network cannot "
-                "train on them. Impute or drop those values (labelwise's table preprocessing imputes missing values)."
-            )
-    return data
-
-
-def _targets_at_hand(data: Dataset[Any]) -> torch.Tensor | None:
-    """The targets when held in memory; another Dataset would be read item by item (images decoded) to get them."""
-    return data.targets if isinstance(data, InMemoryDataset) else None
-
-
-def _targets(data: Dataset[Any]) -> torch.Tensor:
-    if isinstance(data, InMemoryDataset):
-        return data.targets
-    return torch.stack([torch.as_tensor(item[1]) for item in data])  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
