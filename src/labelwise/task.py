@@ -19,21 +19,21 @@ import pandas as pd
 import torch
 
 from labelwise._labels import (
-    _align_indicator,
-    _as_decisions,
-    _check_classes,
-    _check_known,
-    _check_label_sep,
-    _check_no_missing,
-    _check_one_per_item,
-    _check_one_type,
-    _free_separator,
-    _indicator_to_indices,
-    _is_missing,
-    _is_multilabel,
-    _parse,
-    _Parsed,
-    _sorted_classes,
+    Parsed,
+    align_indicator,
+    as_decisions,
+    check_classes,
+    check_known,
+    check_label_sep,
+    check_no_missing,
+    check_one_per_item,
+    check_one_type,
+    free_separator,
+    indicator_to_indices,
+    is_missing,
+    is_multilabel,
+    parse,
+    sorted_classes,
 )
 from labelwise.errors import ConfigError, LabelError, check_fields, format_examples, format_rows
 
@@ -92,8 +92,8 @@ class Task:
             raise ConfigError(
                 f"task kind {self.kind!r} is not one of binary, multiclass, multilabel; pass one of those or 'auto'."
             ) from None
-        object.__setattr__(self, "classes", _check_classes(self.classes))
-        _check_label_sep(self.label_sep)
+        object.__setattr__(self, "classes", check_classes(self.classes))
+        check_label_sep(self.label_sep)
         if len(self.classes) < 2:
             raise LabelError(f"a {self.kind} Task needs at least two classes, got {list(self.classes)!r}.")
         index = dict(zip(self.classes, range(len(self.classes)), strict=True))
@@ -250,17 +250,17 @@ class Task:
         """
         if self.kind is TaskKind.MULTILABEL:
             raise ConfigError("is_known takes single labels; a multilabel Task's items hold sets of labels.")
-        values = _check_no_missing(_parse(labels, label_sep=None, split=False).singles, self)
+        values = check_no_missing(parse(labels, label_sep=None, split=False).singles, self)
         return self._indices(values) >= 0
 
     def _encode_single(self, labels: Any) -> np.ndarray:
-        parsed = _parse(labels, label_sep=None, split=False)
+        parsed = parse(labels, label_sep=None, split=False)
         if parsed.indicator is not None:
-            return _indicator_to_indices(parsed.indicator, parsed.indicator_names, self)
-        _check_one_per_item(parsed, self.kind)
-        values = _check_no_missing(parsed.singles, self)
+            return indicator_to_indices(parsed.indicator, parsed.indicator_names, self)
+        check_one_per_item(parsed, self.kind)
+        values = check_no_missing(parsed.singles, self)
         indices = self._indices(values)
-        _check_known(values, indices, self)
+        check_known(values, indices, self)
         return indices
 
     def _indices(self, values: list[Any]) -> np.ndarray:
@@ -271,14 +271,14 @@ class Task:
         )
 
     def _encode_multilabel(self, labels: Any) -> np.ndarray:
-        parsed = _parse(labels, label_sep=self.label_sep, split=True)
+        parsed = parse(labels, label_sep=self.label_sep, split=True)
         if parsed.indicator is not None:
-            return _align_indicator(parsed.indicator, parsed.indicator_names, self)
-        sets = parsed.sets if parsed.sets is not None else [() if _is_missing(v) else (v,) for v in parsed.singles]
+            return align_indicator(parsed.indicator, parsed.indicator_names, self)
+        sets = parsed.sets if parsed.sets is not None else [() if is_missing(v) else (v,) for v in parsed.singles]
         flat = [label for row in sets for label in row]
         rows = np.repeat(np.arange(len(sets)), [len(row) for row in sets])
         cols = pd.Index(pd.Series(self.classes, dtype=object)).get_indexer(pd.Series(flat, dtype=object))
-        _check_known(flat, cols, self, rows=rows)
+        check_known(flat, cols, self, rows=rows)
         out = np.zeros((len(sets), self.num_classes), dtype=np.float32)
         out[rows, cols] = 1.0
         return out
@@ -297,7 +297,7 @@ class Task:
         Raises:
             ConfigError: a shape, or values (out-of-range indices, probabilities), that are not this Task's decisions.
         """
-        decisions = _as_decisions(decisions)
+        decisions = as_decisions(decisions)
         if self.kind is TaskKind.MULTILABEL:
             if decisions.ndim != 2 or decisions.shape[1] != self.num_classes:
                 raise ConfigError(
@@ -432,10 +432,10 @@ def infer_task(
         (0, 1, 2)
     """
     forced = None if kind in (None, "auto") else _coerce_kind(kind)
-    parsed = _parse(labels, label_sep=label_sep, split=forced in (None, TaskKind.MULTILABEL))
+    parsed = parse(labels, label_sep=label_sep, split=forced in (None, TaskKind.MULTILABEL))
     if parsed.indicator is not None:
         task = _task_from_indicator(parsed, forced=forced, binary_head=binary_head, positive=positive)
-    elif parsed.sets is not None and (forced is TaskKind.MULTILABEL or (forced is None and _is_multilabel(parsed))):
+    elif parsed.sets is not None and (forced is TaskKind.MULTILABEL or (forced is None and is_multilabel(parsed))):
         task = _task_from_sets(parsed, forced=forced)
     else:
         task = _task_from_singles(parsed, forced=forced, positive=positive, binary_head=binary_head)
@@ -472,14 +472,14 @@ def _coerce_kind(kind: TaskKind | str) -> TaskKind:
         raise ConfigError(f"task={kind!r} is not one of 'auto', 'binary', 'multiclass', 'multilabel'.") from None
 
 
-def _task_from_indicator(parsed: _Parsed, *, forced: TaskKind | None, binary_head: BinaryHead, positive: Any) -> Task:
+def _task_from_indicator(parsed: Parsed, *, forced: TaskKind | None, binary_head: BinaryHead, positive: Any) -> Task:
     assert parsed.indicator is not None and parsed.indicator_names is not None  # noqa: S101 - internal invariant
     matrix, names = parsed.indicator, parsed.indicator_names
     if forced in (TaskKind.BINARY, TaskKind.MULTICLASS):
-        indices = _indicator_to_indices(matrix, names, None)
+        indices = indicator_to_indices(matrix, names, None)
         singles = [names[i] for i in indices]
         return _task_from_singles(
-            _Parsed(form="indicator", singles=singles), forced=forced, positive=positive, binary_head=binary_head
+            Parsed(form="indicator", singles=singles), forced=forced, positive=positive, binary_head=binary_head
         )
     per_row = matrix.sum(axis=1)
     reason = (
@@ -499,13 +499,13 @@ def _check_each_label_varies(matrix: np.ndarray, names: list[Any]) -> None:
         )
 
 
-def _task_from_sets(parsed: _Parsed, *, forced: TaskKind | None) -> Task:
+def _task_from_sets(parsed: Parsed, *, forced: TaskKind | None) -> Task:
     assert parsed.sets is not None  # noqa: S101 - internal invariant
     sets = parsed.sets
-    classes = _sorted_classes({label for row in sets for label in row})
+    classes = sorted_classes({label for row in sets for label in row})
     if not classes:
         raise LabelError(f"no item has any label (all {len(sets)} rows are empty); a classifier needs labels.")
-    _check_one_type([label for row in sets for label in row], rows=[i for i, row in enumerate(sets) for _ in row])
+    check_one_type([label for row in sets for label in row], rows=[i for i, row in enumerate(sets) for _ in row])
     multi = sum(len(row) > 1 for row in sets)
     empty = sum(len(row) == 0 for row in sets)
     how = {
@@ -532,16 +532,16 @@ def _task_from_sets(parsed: _Parsed, *, forced: TaskKind | None) -> Task:
             "Expected at least two labels. For a present/absent problem use a binary target (e.g. True/False)."
         )
     # Written predictions join labels with label_sep; a class holding it would read back as two labels.
-    label_sep = parsed.sep or _free_separator(classes)
+    label_sep = parsed.sep or free_separator(classes)
     return Task(kind=TaskKind.MULTILABEL, classes=tuple(classes), reason=reason, label_sep=label_sep)
 
 
-def _task_from_singles(parsed: _Parsed, *, forced: TaskKind | None, positive: Any, binary_head: BinaryHead) -> Task:
-    _check_one_per_item(parsed, str(forced) if forced else "single-label")
-    values = _check_no_missing(parsed.singles, None)
-    _check_one_type(values)
+def _task_from_singles(parsed: Parsed, *, forced: TaskKind | None, positive: Any, binary_head: BinaryHead) -> Task:
+    check_one_per_item(parsed, str(forced) if forced else "single-label")
+    values = check_no_missing(parsed.singles, None)
+    check_one_type(values)
     counts = pd.Series(values, dtype=object).value_counts(sort=False)
-    classes = _sorted_classes(counts.index.tolist())
+    classes = sorted_classes(counts.index.tolist())
     if len(classes) == 1:
         raise LabelError(
             f"the target holds one class ({classes[0]!r}) in all {len(values)} rows; a classifier needs at least two. "
@@ -549,7 +549,7 @@ def _task_from_singles(parsed: _Parsed, *, forced: TaskKind | None, positive: An
         )
     if forced is TaskKind.MULTILABEL:
         sets = [(v,) for v in values]
-        return _task_from_sets(_Parsed(form=parsed.form, sets=sets), forced=forced)
+        return _task_from_sets(Parsed(form=parsed.form, sets=sets), forced=forced)
     kind = forced or (TaskKind.BINARY if len(classes) == 2 else TaskKind.MULTICLASS)
     if kind is TaskKind.BINARY and len(classes) != 2:
         raise ConfigError(
