@@ -23,7 +23,7 @@ OPTIONS = [
 
 def _two_logit_batch() -> tuple[Task, torch.Tensor, torch.Tensor]:
     task, logits, targets = make_batch("binary")
-    two = Task(kind=TaskKind.BINARY, classes=task.classes, binary_head="two")
+    two = Task(kind=TaskKind.BINARY, classes=task.classes, head="two_logits")
     return two, torch.cat([torch.zeros_like(logits), logits], dim=1), targets.long()
 
 
@@ -158,7 +158,7 @@ def test_balance_weights_follow_sklearn(kind: TaskKind) -> None:
 
 
 def test_two_logit_binary_balance_uses_class_weights() -> None:
-    task = Task(kind=TaskKind.BINARY, classes=("benign", "malignant"), binary_head="two")
+    task = Task(kind=TaskKind.BINARY, classes=("benign", "malignant"), head="two_logits")
     targets = _imbalanced_targets(task)
     balance = infer_balance(targets, task)
     assert balance.pos_weight is None and balance.class_weight is not None
@@ -177,7 +177,7 @@ def test_mild_imbalance_gets_no_weights(kind: TaskKind) -> None:
 @pytest.mark.parametrize("options", OPTIONS)
 def test_one_vs_rest_loss_is_bce_on_one_hot_targets(options: dict[str, object]) -> None:
     _, logits, targets = make_batch("multiclass", seed=2)
-    task = Task(kind=TaskKind.MULTICLASS, classes=make_task("multiclass").classes, one_vs_rest=True)
+    task = Task(kind=TaskKind.MULTICLASS, classes=make_task("multiclass").classes, head="one_vs_rest")
     kwargs = _loss_kwargs(task, options)
     as_multilabel = torch.nn.functional.one_hot(targets, task.num_classes).float()
     expected = reference_loss(TaskKind.MULTILABEL, logits, as_multilabel, **kwargs)  # type: ignore[arg-type]
@@ -185,7 +185,7 @@ def test_one_vs_rest_loss_is_bce_on_one_hot_targets(options: dict[str, object]) 
 
 
 def test_one_vs_rest_balance_evens_out_the_classes_positives() -> None:
-    task = Task(kind=TaskKind.MULTICLASS, classes=("a", "b", "c"), one_vs_rest=True)
+    task = Task(kind=TaskKind.MULTICLASS, classes=("a", "b", "c"), head="one_vs_rest")
     targets = torch.tensor([0] * 100 + [1] * 50 + [2] * 5)
     balance = infer_balance(targets, task)
     assert balance.class_weight is None and balance.pos_weight is not None

@@ -143,7 +143,7 @@ def test_binary_two_heads_are_the_same_model() -> None:
     """sigmoid(z1 - z0) == softmax(z)[1]: two logits add a parameter, not a capability (seed article 3)."""
     logits = torch.randn(100, 2, dtype=torch.float64)
     one = Task(kind="binary", classes=("n", "p")).probabilities((logits[:, 1] - logits[:, 0]).unsqueeze(1))
-    two = Task(kind="binary", classes=("n", "p"), binary_head="two").probabilities(logits)
+    two = Task(kind="binary", classes=("n", "p"), head="two_logits").probabilities(logits)
     torch.testing.assert_close(one, two, rtol=1e-12, atol=1e-12)  # exact identity up to float64 rounding
 
 
@@ -208,11 +208,7 @@ def test_one_vs_rest_head_is_a_sigmoid_per_class_over_class_indices(classes: tup
 def test_one_vs_rest_conflicts_are_explained() -> None:
     with pytest.raises(ConfigError, match="already has one sigmoid per label.*Drop the option"):
         infer_task(["a b", "a", ""], one_vs_rest=True)
-    with pytest.raises(ConfigError, match="for single-label tasks.*Drop one_vs_rest"):
-        Task(kind="multilabel", classes=("a", "b"), one_vs_rest=True)
     with pytest.raises(ConfigError, match="binary_head='two'.*Pass one of them"):
-        Task(kind="binary", classes=("a", "b"), binary_head="two", one_vs_rest=True)
-    with pytest.raises(ConfigError, match="binary_head='two'.*Pass one of them"):  # not dropped on the way
         infer_task(["a", "b"], binary_head="two", one_vs_rest=True)
     with pytest.raises(ConfigError, match="softmax head.*Use `task.encode"):
         make_task("multiclass").bce_targets(torch.tensor([0, 1]))

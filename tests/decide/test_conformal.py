@@ -308,7 +308,9 @@ def test_sets_on_cuda_equal_sets_on_cpu(kind: str, method: str) -> None:
     assert torch.equal(conformal.sets(probs.cuda()).cpu(), conformal.sets(probs))
 
 
-@pytest.mark.parametrize("options", [{"binary_head": "two"}, {"one_vs_rest": True}], ids=["two-logits", "one-vs-rest"])
+@pytest.mark.parametrize(
+    "options", [{"head": "two_logits"}, {"head": "one_vs_rest"}], ids=["two-logits", "one-vs-rest"]
+)
 def test_binary_float_and_long_targets_give_the_same_sets(options: dict[str, object]) -> None:
     # One logit encodes binary targets as float 0/1; two logits and one-vs-rest heads as long indices. The
     # probabilities are two columns either way, so the sets must not depend on the head.
