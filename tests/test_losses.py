@@ -8,10 +8,10 @@ import torch
 from sklearn.utils.class_weight import compute_class_weight
 
 from _factories import make_batch, make_task
-from _references import reference_loss
+from _references import reference_head_loss, reference_loss
 from labelwise.errors import ConfigError, LabelError
 from labelwise.losses import IMBALANCE_RATIO, infer_balance, loss_for
-from labelwise.task import Task, TaskKind
+from labelwise.task import KIND_HEADS, HeadType, Task, TaskKind
 
 OPTIONS = [
     pytest.param({}, id="plain"),
@@ -63,9 +63,22 @@ def test_two_logits_are_the_same_model_as_one() -> None:
     torch.testing.assert_close(two.probabilities(both), one.probabilities(logits), rtol=1e-6, atol=1e-7)
 
 
-def test_task_loss_is_the_same_loss(kind: TaskKind) -> None:
-    task, logits, targets = make_batch(kind)
-    torch.testing.assert_close(task.loss()(logits, targets), loss_for(task)(logits, targets))
+# Every head type, on each kind that allows it.
+HEAD_CASES = [pytest.param(kind, head, id=f"{kind}-{head}") for kind, heads in KIND_HEADS.items() for head in heads]
+
+
+@pytest.mark.parametrize(("kind", "head"), HEAD_CASES)
+@pytest.mark.parametrize("options", OPTIONS)
+def test_task_loss_of_every_head_matches_torch(kind: TaskKind, head: HeadType, options: dict[str, object]) -> None:
+    """`task.loss()` (what the README tells users to call) against each head's loss written with torch.nn.functional."""
+    base, _, targets = make_batch(kind, seed=3)
+    task = base.with_head(head)
+    logits = torch.randn(len(targets), task.head_width, generator=torch.Generator().manual_seed(4)) * 2
+    targets = targets.to(task.target_dtype)
+    kwargs = _loss_kwargs(task, options)
+    expected = reference_head_loss(head, logits, targets, **kwargs)  # type: ignore[arg-type]
+    # The same formula in float32, summed in a different order.
+    torch.testing.assert_close(task.loss(**kwargs)(logits, targets), expected, rtol=1e-6, atol=1e-7)  # type: ignore[arg-type]
 
 
 # -- what the loss says when it is misused ------------------------------------------------------------
