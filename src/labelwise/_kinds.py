@@ -72,7 +72,7 @@ def check_head(kind: TaskKind, head: HeadType | str | None) -> HeadType:
     try:
         head = HeadType(head)
     except ValueError:
-        close = difflib.get_close_matches(str(head), list(HeadType), n=1)
+        close = difflib.get_close_matches(str(head), [str(h) for h in HeadType], n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ConfigError(
             f"head={head!r} is not a head type; expected one of {', '.join(HeadType)}.{hint} "

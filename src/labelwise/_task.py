@@ -120,7 +120,7 @@ class Task:
             (<HeadType.RANKED: 'ranked'>, [[0.3333333432674408, 0.3333333432674408, 0.3333333432674408]])
         """
         head = check_head(self.kind, head)
-        old, new = self.head_sentence, head_sentence(head, self.num_classes)
+        old, new = head_sentence(self.head, self.num_classes), head_sentence(head, self.num_classes)
         reason = self.reason[: -len(old)] + new if self.reason.endswith(old) else self.reason
         return dataclasses.replace(self, head=head, reason=reason)
 
@@ -162,11 +162,6 @@ class Task:
     def loss_name(self) -> str:
         """The torch loss this Task trains with."""
         return self._head.loss_name
-
-    @property
-    def head_sentence(self) -> str:
-        """The sentence of `reason` that describes the head."""
-        return head_sentence(self.head, self.num_classes)
 
     def bce_targets(self, targets: torch.Tensor) -> torch.Tensor:
         """Targets ``(N, head_width)`` float 0/1, as a sigmoid head's BCE compares them with the logits.
