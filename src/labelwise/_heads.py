@@ -164,18 +164,6 @@ def _sigmoid_head(
     )
 
 
-_ONE_VS_REST = _sigmoid_head(
-    one_logit=False,
-    # Class indices, so that splits, metrics and decisions treat it as the single-label task it is; its loss
-    # compares the logits with one-hot `bce_targets`.
-    target_dtype=torch.long,
-    probabilities=_one_vs_rest_probabilities,
-    to_01=_one_hot_targets,
-    balanced_weight=_most_frequent_per_class,
-    sentence="{num_classes} logits, a sigmoid each, BCEWithLogitsLoss on one-hot targets (one-vs-rest, asked for so "
-    "that no class above its threshold can mean none of these).",
-)
-
 HEADS: dict[HeadType, HeadBehaviour] = {
     HeadType.ONE_LOGIT: _sigmoid_head(
         one_logit=True,
@@ -189,7 +177,17 @@ HEADS: dict[HeadType, HeadBehaviour] = {
         "Two logits, softmax, CrossEntropyLoss with long targets (binary_head='two'; the same model as one logit)."
     ),
     HeadType.SOFTMAX: _softmax_head("{num_classes} logits, softmax, CrossEntropyLoss with long class-index targets."),
-    HeadType.ONE_VS_REST: _ONE_VS_REST,
+    HeadType.ONE_VS_REST: _sigmoid_head(
+        one_logit=False,
+        # Class indices, so that splits, metrics and decisions treat it as the single-label task it is; its loss
+        # compares the logits with one-hot `bce_targets`.
+        target_dtype=torch.long,
+        probabilities=_one_vs_rest_probabilities,
+        to_01=_one_hot_targets,
+        balanced_weight=_most_frequent_per_class,
+        sentence="{num_classes} logits, a sigmoid each, BCEWithLogitsLoss on one-hot targets (one-vs-rest, asked for "
+        "so that no class above its threshold can mean none of these).",
+    ),
     HeadType.MULTILABEL: _sigmoid_head(
         one_logit=False,
         target_dtype=torch.float32,
