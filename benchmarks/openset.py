@@ -145,16 +145,16 @@ def bench_plain_torch(demo: Demo, train: Split, valid: Split, test: Split) -> li
 def _plain_torch_cnn(demo: Demo, train: Split, valid: Split, test: Split) -> dict[str, dict[str, float]]:
     net, task = train_plain_cnn(train[0], list(train[1]), epochs=EPOCHS)  # the same peer as benchmarks/peers.py
     with torch.no_grad():
-        valid_logits, test_logits = net(plain_images(valid[0])).double(), net(plain_images(test[0])).double()
+        valid_outputs, test_logits = net(plain_images(valid[0])).double(), net(plain_images(test[0])).double()
     scores = {
         "MSP": lambda z: 1.0 - torch.softmax(z, dim=1).max(dim=1).values,
         "energy": lambda z: -torch.logsumexp(z, dim=1),
     }
-    valid_pred = np.array([str(c) for c in task.decode(valid_logits.argmax(1))])
+    valid_pred = np.array([str(c) for c in task.decode(valid_outputs.argmax(1))])
     test_pred = np.array([str(c) for c in task.decode(test_logits.argmax(1))])
     return {
         name: _peer_metrics(
-            score(valid_logits).numpy(),
+            score(valid_outputs).numpy(),
             valid_pred == valid[1],
             score(test_logits).numpy(),
             test_pred,

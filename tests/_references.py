@@ -49,6 +49,55 @@ def reference_loss(
     return -(pw * t * F.logsigmoid(z) + (1 - t) * F.logsigmoid(-z)).mean()
 
 
+# Head types (`labelwise.task.HeadType`, spelled as strings here) whose loss is cross-entropy on class indices.
+_SOFTMAX_HEADS = ("two_logits", "softmax", "ranked")
+
+
+def reference_head_loss(
+    head: str,
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    pos_weight: torch.Tensor | None = None,
+    class_weight: torch.Tensor | None = None,
+    label_smoothing: float = 0.0,
+) -> torch.Tensor:
+    """The loss each head type is defined to train with (`reference_loss` does the arithmetic).
+
+    Softmax heads: cross-entropy on class indices. ``one_logit``: BCE on the one logit. ``multilabel``: BCE per
+    label. ``one_vs_rest``: BCE per class on the one-hot encoding of the class indices.
+    """
+    head = str(head)
+    if head in _SOFTMAX_HEADS:
+        return reference_loss(
+            "multiclass", logits, targets.long(), class_weight=class_weight, label_smoothing=label_smoothing
+        )
+    if head == "one_vs_rest":
+        targets = F.one_hot(targets.long(), logits.shape[1]).float()
+    kind = "binary" if head == "one_logit" else "multilabel"
+    return reference_loss(kind, logits, targets.float(), pos_weight=pos_weight, label_smoothing=label_smoothing)
+
+
+def reference_probabilities(head: str, logits: torch.Tensor) -> torch.Tensor:
+    """Class probabilities ``(N, C)`` of each head type, from the definitions with exp only.
+
+    ``two_logits`` is written as ``sigmoid(z1 - z0)``, not as a softmax: the identity the two binary heads share.
+    """
+    head = str(head)
+    sigmoid = 1.0 / (1.0 + torch.exp(-logits))
+    if head == "one_logit":
+        return torch.cat([1.0 - sigmoid, sigmoid], dim=1)
+    if head == "two_logits":
+        positive = 1.0 / (1.0 + torch.exp(-(logits[:, 1] - logits[:, 0])))
+        return torch.stack([1.0 - positive, positive], dim=1)
+    if head in _SOFTMAX_HEADS:
+        exp = torch.exp(logits - logits.max(dim=1, keepdim=True).values)
+        return exp / exp.sum(dim=1, keepdim=True)
+    if head == "one_vs_rest":
+        return sigmoid / sigmoid.sum(dim=1, keepdim=True)
+    return sigmoid
+
+
 # -- metrics -----------------------------------------------------------------------------------------
 def reference_ece(confidences: np.ndarray, hits: np.ndarray, *, n_bins: int = 15) -> float:
     """L1 expected calibration error with equal-width bins ``[k/n, (k+1)/n)`` (and 1.0 in a bin of its own)."""

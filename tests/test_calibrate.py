@@ -54,7 +54,7 @@ def test_temperature_matches_sklearn(kind: TaskKind, scale: float) -> None:
 
 @pytest.mark.parametrize("scale", SCALES)
 def test_two_logit_binary_temperature_matches_sklearn(scale: float) -> None:
-    task = Task(kind=TaskKind.BINARY, classes=("benign", "malignant"), binary_head="two")
+    task = Task(kind=TaskKind.BINARY, classes=("benign", "malignant"), head="two_logits")
     _assert_matches_sklearn(task, *_calibrated_batch(task, scale=scale))
 
 
@@ -198,7 +198,7 @@ def test_fit_rejects_targets_of_the_wrong_dtype() -> None:
 
 
 def test_one_vs_rest_gets_a_temperature_per_class_like_its_one_hot_multilabel_twin() -> None:
-    task = Task(kind=TaskKind.MULTICLASS, classes=("a", "b", "c"), one_vs_rest=True)
+    task = Task(kind=TaskKind.MULTICLASS, classes=("a", "b", "c"), head="one_vs_rest")
     twin = Task(kind=TaskKind.MULTILABEL, classes=task.classes)  # the same BCE on one-hot targets
     gen = torch.Generator().manual_seed(3)
     targets = torch.randint(0, 3, (300,), generator=gen)

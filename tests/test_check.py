@@ -26,10 +26,10 @@ from labelwise.train.batches import make_loader
 N, D = 32, 6
 CE, BCE = nn.CrossEntropyLoss, nn.BCEWithLogitsLoss
 BINARY = Task(kind="binary", classes=("benign", "malignant"))
-BINARY_TWO = Task(kind="binary", classes=("benign", "malignant"), binary_head="two")
+BINARY_TWO = Task(kind="binary", classes=("benign", "malignant"), head="two_logits")
 MULTICLASS = Task(kind="multiclass", classes=("bird", "cat", "dog", "fish"))
 MULTILABEL = Task(kind="multilabel", classes=("cloud", "haze", "road", "water"))
-ONE_VS_REST = Task(kind="multiclass", classes=("bird", "cat", "dog", "fish"), one_vs_rest=True)
+ONE_VS_REST = Task(kind="multiclass", classes=("bird", "cat", "dog", "fish"), head="one_vs_rest")
 
 
 # -- batches and models ----------------------------------------------------------------------------------------

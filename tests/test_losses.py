@@ -8,10 +8,10 @@ import torch
 from sklearn.utils.class_weight import compute_class_weight
 
 from _factories import make_batch, make_task
-from _references import reference_loss
+from _references import reference_head_loss, reference_loss
 from labelwise.errors import ConfigError, LabelError
 from labelwise.losses import IMBALANCE_RATIO, infer_balance, loss_for
-from labelwise.task import Task, TaskKind
+from labelwise.task import KIND_HEADS, HeadType, Task, TaskKind
 
 OPTIONS = [
     pytest.param({}, id="plain"),
@@ -23,7 +23,7 @@ OPTIONS = [
 
 def _two_logit_batch() -> tuple[Task, torch.Tensor, torch.Tensor]:
     task, logits, targets = make_batch("binary")
-    two = Task(kind=TaskKind.BINARY, classes=task.classes, binary_head="two")
+    two = Task(kind=TaskKind.BINARY, classes=task.classes, head="two_logits")
     return two, torch.cat([torch.zeros_like(logits), logits], dim=1), targets.long()
 
 
@@ -63,9 +63,22 @@ def test_two_logits_are_the_same_model_as_one() -> None:
     torch.testing.assert_close(two.probabilities(both), one.probabilities(logits), rtol=1e-6, atol=1e-7)
 
 
-def test_task_loss_is_the_same_loss(kind: TaskKind) -> None:
-    task, logits, targets = make_batch(kind)
-    torch.testing.assert_close(task.loss()(logits, targets), loss_for(task)(logits, targets))
+# Every head type, on each kind that allows it.
+HEAD_CASES = [pytest.param(kind, head, id=f"{kind}-{head}") for kind, heads in KIND_HEADS.items() for head in heads]
+
+
+@pytest.mark.parametrize(("kind", "head"), HEAD_CASES)
+@pytest.mark.parametrize("options", OPTIONS)
+def test_task_loss_of_every_head_matches_torch(kind: TaskKind, head: HeadType, options: dict[str, object]) -> None:
+    """`task.loss()` (what the README tells users to call) against each head's loss written with torch.nn.functional."""
+    base, _, targets = make_batch(kind, seed=3)
+    task = base.with_head(head)
+    logits = torch.randn(len(targets), task.head_width, generator=torch.Generator().manual_seed(4)) * 2
+    targets = targets.to(task.target_dtype)
+    kwargs = _loss_kwargs(task, options)
+    expected = reference_head_loss(head, logits, targets, **kwargs)  # type: ignore[arg-type]
+    # The same formula in float32, summed in a different order.
+    torch.testing.assert_close(task.loss(**kwargs)(logits, targets), expected, rtol=1e-6, atol=1e-7)  # type: ignore[arg-type]
 
 
 # -- what the loss says when it is misused ------------------------------------------------------------
@@ -158,7 +171,7 @@ def test_balance_weights_follow_sklearn(kind: TaskKind) -> None:
 
 
 def test_two_logit_binary_balance_uses_class_weights() -> None:
-    task = Task(kind=TaskKind.BINARY, classes=("benign", "malignant"), binary_head="two")
+    task = Task(kind=TaskKind.BINARY, classes=("benign", "malignant"), head="two_logits")
     targets = _imbalanced_targets(task)
     balance = infer_balance(targets, task)
     assert balance.pos_weight is None and balance.class_weight is not None
@@ -177,7 +190,7 @@ def test_mild_imbalance_gets_no_weights(kind: TaskKind) -> None:
 @pytest.mark.parametrize("options", OPTIONS)
 def test_one_vs_rest_loss_is_bce_on_one_hot_targets(options: dict[str, object]) -> None:
     _, logits, targets = make_batch("multiclass", seed=2)
-    task = Task(kind=TaskKind.MULTICLASS, classes=make_task("multiclass").classes, one_vs_rest=True)
+    task = Task(kind=TaskKind.MULTICLASS, classes=make_task("multiclass").classes, head="one_vs_rest")
     kwargs = _loss_kwargs(task, options)
     as_multilabel = torch.nn.functional.one_hot(targets, task.num_classes).float()
     expected = reference_loss(TaskKind.MULTILABEL, logits, as_multilabel, **kwargs)  # type: ignore[arg-type]
@@ -185,7 +198,7 @@ def test_one_vs_rest_loss_is_bce_on_one_hot_targets(options: dict[str, object]) 
 
 
 def test_one_vs_rest_balance_evens_out_the_classes_positives() -> None:
-    task = Task(kind=TaskKind.MULTICLASS, classes=("a", "b", "c"), one_vs_rest=True)
+    task = Task(kind=TaskKind.MULTICLASS, classes=("a", "b", "c"), head="one_vs_rest")
     targets = torch.tensor([0] * 100 + [1] * 50 + [2] * 5)
     balance = infer_balance(targets, task)
     assert balance.class_weight is None and balance.pos_weight is not None

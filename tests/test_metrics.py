@@ -54,7 +54,7 @@ def test_metrics_match_sklearn(kind: TaskKind, seed: int, n: int) -> None:
 
 def test_binary_two_logit_probs_score_the_same() -> None:
     task, probs, targets, decisions = _inputs(TaskKind.BINARY)
-    two = Task(kind=TaskKind.BINARY, classes=task.classes, binary_head="two")
+    two = Task(kind=TaskKind.BINARY, classes=task.classes, head="two_logits")
     ours = compute_metrics(probs, targets.long(), two, decisions=decisions)
     _assert_matches(ours, reference_metrics("binary", probs, targets, decisions, task.classes))
 

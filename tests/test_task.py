@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _factories import make_task
+from _references import reference_probabilities
 from labelwise.errors import ConfigError, LabelError
-from labelwise.task import Task, TaskKind, infer_task, join_labels
+from labelwise.task import HeadType, Task, TaskKind, infer_task, join_labels
 
 # Expected kind -> the spellings that must infer it (torchmetrics-style ids name the spelling).
 INFERENCE_TABLE = {
@@ -143,7 +144,7 @@ def test_binary_two_heads_are_the_same_model() -> None:
     """sigmoid(z1 - z0) == softmax(z)[1]: two logits add a parameter, not a capability (seed article 3)."""
     logits = torch.randn(100, 2, dtype=torch.float64)
     one = Task(kind="binary", classes=("n", "p")).probabilities((logits[:, 1] - logits[:, 0]).unsqueeze(1))
-    two = Task(kind="binary", classes=("n", "p"), binary_head="two").probabilities(logits)
+    two = Task(kind="binary", classes=("n", "p"), head="two_logits").probabilities(logits)
     torch.testing.assert_close(one, two, rtol=1e-12, atol=1e-12)  # exact identity up to float64 rounding
 
 
@@ -208,11 +209,7 @@ def test_one_vs_rest_head_is_a_sigmoid_per_class_over_class_indices(classes: tup
 def test_one_vs_rest_conflicts_are_explained() -> None:
     with pytest.raises(ConfigError, match="already has one sigmoid per label.*Drop the option"):
         infer_task(["a b", "a", ""], one_vs_rest=True)
-    with pytest.raises(ConfigError, match="for single-label tasks.*Drop one_vs_rest"):
-        Task(kind="multilabel", classes=("a", "b"), one_vs_rest=True)
     with pytest.raises(ConfigError, match="binary_head='two'.*Pass one of them"):
-        Task(kind="binary", classes=("a", "b"), binary_head="two", one_vs_rest=True)
-    with pytest.raises(ConfigError, match="binary_head='two'.*Pass one of them"):  # not dropped on the way
         infer_task(["a", "b"], binary_head="two", one_vs_rest=True)
     with pytest.raises(ConfigError, match="softmax head.*Use `task.encode"):
         make_task("multiclass").bce_targets(torch.tensor([0, 1]))
@@ -319,3 +316,158 @@ def test_classes_are_json_ready() -> None:
 def test_pipe_separated_labels_are_multilabel() -> None:
     task = infer_task(["Action|Comedy", "Drama", ""])
     assert task.kind is TaskKind.MULTILABEL and task.classes == ("Action", "Comedy", "Drama")
+
+
+# -- head types ----------------------------------------------------------------------------------
+# What each head type is, written from the design (not read from labelwise's table): (one logit whatever the
+# number of classes, activation, target dtype, loss).
+HEAD_SPEC = {
+    HeadType.ONE_LOGIT: (True, "sigmoid", torch.float32, "BCEWithLogitsLoss"),
+    HeadType.TWO_LOGITS: (False, "softmax", torch.long, "CrossEntropyLoss"),
+    HeadType.SOFTMAX: (False, "softmax", torch.long, "CrossEntropyLoss"),
+    HeadType.ONE_VS_REST: (False, "sigmoid", torch.long, "BCEWithLogitsLoss"),
+    HeadType.MULTILABEL: (False, "sigmoid", torch.float32, "BCEWithLogitsLoss"),
+    HeadType.RANKED: (False, "softmax", torch.long, "CrossEntropyLoss"),
+}
+# Which head types each kind allows, the default first.
+LEGAL_HEADS = {
+    TaskKind.BINARY: ["one_logit", "two_logits", "one_vs_rest"],
+    TaskKind.MULTICLASS: ["softmax", "one_vs_rest", "ranked"],
+    TaskKind.MULTILABEL: ["multilabel"],
+}
+HEAD_CASES = [pytest.param(kind, head, id=f"{kind}-{head}") for kind, heads in LEGAL_HEADS.items() for head in heads]
+ILLEGAL_CASES = [
+    pytest.param(kind, head, id=f"{kind}-{head}")
+    for kind in TaskKind
+    for head in HeadType
+    if head not in LEGAL_HEADS[kind]
+]
+
+
+def _task_with_head(kind: TaskKind, head: str) -> Task:
+    return Task(kind=kind, classes=make_task(kind).classes, reason="why.", label_sep=";", head=head)
+
+
+def test_every_head_type_is_allowed_somewhere() -> None:
+    assert {head for heads in LEGAL_HEADS.values() for head in heads} == set(HeadType) == set(HEAD_SPEC)
+
+
+@pytest.mark.parametrize(("kind", "head"), HEAD_CASES)
+def test_head_type_sets_width_activation_targets_and_loss(kind: TaskKind, head: str) -> None:
+    task = _task_with_head(kind, head)
+    one_logit, activation, target_dtype, loss_name = HEAD_SPEC[HeadType(head)]
+    assert task.head is HeadType(head)
+    assert task.head_width == (1 if one_logit else task.num_classes)
+    assert (task.activation, task.target_dtype, task.loss_name) == (activation, target_dtype, loss_name)
+    assert task.encode(
+        list(task.classes) if kind is not TaskKind.MULTILABEL else [[c] for c in task.classes]
+    ).dtype == (target_dtype)
+
+
+@pytest.mark.parametrize(("kind", "head"), HEAD_CASES)
+def test_head_type_probabilities_match_their_definition(kind: TaskKind, head: str) -> None:
+    task = _task_with_head(kind, head)
+    logits = torch.randn(50, task.head_width, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 4
+    # float64 both sides; the formulas differ (softmax of logsigmoid vs sigmoid / sum, ...) by a few ulps.
+    torch.testing.assert_close(
+        task.probabilities(logits), reference_probabilities(head, logits), rtol=1e-12, atol=1e-14
+    )
+
+
+@pytest.mark.parametrize(("kind", "head"), HEAD_CASES)
+def test_head_type_survives_json(kind: TaskKind, head: str) -> None:
+    task = _task_with_head(kind, head)
+    stored = json.loads(json.dumps(task.to_dict()))
+    assert stored["head"] == head and "binary_head" not in stored and "one_vs_rest" not in stored
+    assert Task.from_dict(stored) == task
+
+
+# A Task as labelwise stored it before `head` existed (binary_head and one_vs_rest), and the head it reads as.
+OLD_FORMAT = [
+    pytest.param({"kind": "binary", "binary_head": "one", "one_vs_rest": False}, "one_logit", id="binary-one"),
+    pytest.param({"kind": "binary", "binary_head": "two", "one_vs_rest": False}, "two_logits", id="binary-two"),
+    pytest.param({"kind": "binary", "binary_head": "one", "one_vs_rest": True}, "one_vs_rest", id="binary-ovr"),
+    pytest.param({"kind": "multiclass", "binary_head": "one", "one_vs_rest": False}, "softmax", id="multiclass"),
+    pytest.param({"kind": "multiclass", "binary_head": "one", "one_vs_rest": True}, "one_vs_rest", id="multiclass-ovr"),
+    # binary_head had no effect on a multiclass Task; it still has none.
+    pytest.param({"kind": "multiclass", "binary_head": "two", "one_vs_rest": False}, "softmax", id="multiclass-two"),
+    pytest.param({"kind": "multilabel", "binary_head": "one", "one_vs_rest": False}, "multilabel", id="multilabel"),
+    pytest.param({"kind": "binary"}, "one_logit", id="neither-field"),
+]
+
+
+@pytest.mark.parametrize(("fields", "head"), OLD_FORMAT)
+def test_old_binary_head_and_one_vs_rest_fields_still_load(fields: dict[str, object], head: str) -> None:
+    kind = TaskKind(str(fields["kind"]))
+    stored = {"classes": list(make_task(kind).classes), "reason": "why.", "label_sep": ";"} | fields
+    task = Task.from_dict(stored)
+    assert task == _task_with_head(kind, head)
+    assert Task.from_dict(task.to_dict()) == task  # and is written back in the new format
+
+
+OLD_FORMAT_REFUSED = [
+    pytest.param(
+        {"kind": "binary", "binary_head": "two", "one_vs_rest": True},
+        r"one_vs_rest=True gives a binary Task one sigmoid logit per class; binary_head='two' asks for a softmax over "
+        r"two logits instead. Pass one of them",
+        id="two-and-one-vs-rest",
+    ),
+    pytest.param(
+        {"kind": "multilabel", "binary_head": "one", "one_vs_rest": True},
+        r"head='one_vs_rest' does not fit a multilabel Task; a multilabel Task takes head 'multilabel'",
+        id="multilabel-one-vs-rest",
+    ),
+    pytest.param(
+        {"kind": "binary", "binary_head": "three", "one_vs_rest": False},
+        r"binary_head='three'; expected 'one' or 'two'",
+        id="binary-head-three",
+    ),
+    pytest.param(
+        {"kind": "binary", "head": "one_logit", "binary_head": "two"},
+        r"unknown Task fields 'binary_head'.*expected some of kind, classes, reason, label_sep, head",
+        id="both-formats",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "match"), OLD_FORMAT_REFUSED)
+def test_old_format_combinations_that_never_were_tasks_are_refused(fields: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        Task.from_dict({"classes": ["a", "b"]} | fields)
+
+
+@pytest.mark.parametrize(("kind", "head"), ILLEGAL_CASES)
+def test_a_head_type_the_kind_does_not_allow_is_explained(kind: TaskKind, head: HeadType) -> None:
+    allowed = " or ".join(f"'{h}'" for h in LEGAL_HEADS[kind])
+    match = (
+        rf"head='{head}' does not fit a {kind} Task; a {kind} Task takes head {allowed}\. "
+        rf"Pass one of those, or leave head out for '{LEGAL_HEADS[kind][0]}'\."
+    )
+    with pytest.raises(ConfigError, match=match):
+        _task_with_head(kind, head)
+    with pytest.raises(ConfigError, match=match):
+        _task_with_head(kind, LEGAL_HEADS[kind][0]).with_head(head)
+
+
+def test_an_unknown_head_type_names_the_closest() -> None:
+    with pytest.raises(ConfigError, match=r"head='softmx' is not a head type; expected one of one_logit, .*ranked\. "):
+        Task(kind="multiclass", classes=("a", "b", "c"), head="softmx")
+    with pytest.raises(ConfigError, match=r"Did you mean 'softmax'\? Leave head out for the kind's default"):
+        Task(kind="multiclass", classes=("a", "b", "c"), head="softmx")
+
+
+def test_the_default_head_follows_the_kind(kind: TaskKind) -> None:
+    assert make_task(kind).head == LEGAL_HEADS[kind][0]
+
+
+def test_with_head_ranked_keeps_the_softmax_and_rewrites_the_head_sentence() -> None:
+    task = infer_task(["bird", "cat", "dog", "cat"])
+    ranked = task.with_head(HeadType.RANKED)
+    assert (ranked.kind, ranked.classes, ranked.head) == (task.kind, task.classes, HeadType.RANKED)
+    assert ranked.reason == (
+        "multiclass: 3 classes, exactly one per item. 3 logits, softmax, CrossEntropyLoss with long class-index "
+        "targets; the logits are computed in class chunks, never all at once."
+    )
+    logits = torch.randn(5, 3)
+    torch.testing.assert_close(ranked.probabilities(logits), task.probabilities(logits), rtol=0, atol=0)
+    assert task.head is HeadType.SOFTMAX  # frozen: with_head returns a new Task

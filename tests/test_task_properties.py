@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from labelwise.errors import ConfigError, LabelError, LabelwiseError, format_examples, format_rows
-from labelwise.task import Label, Task, TaskKind, infer_task, join_labels
+from labelwise.task import KIND_HEADS, Label, Task, TaskKind, infer_task, join_labels
 
 
 def _settings(max_examples: int) -> settings:
@@ -464,15 +464,12 @@ def _tasks(draw: st.DrawFn) -> Task:
     size = 2 if kind is TaskKind.BINARY else draw(st.integers(2 if kind is TaskKind.MULTILABEL else 3, 8))
     atoms = draw(st.sampled_from([_INTS, text, st.booleans()] if size == 2 else [_INTS, text]))
     classes = cast("list[Label]", draw(st.lists(atoms, min_size=size, max_size=size, unique=True)))
-    one_vs_rest = kind is not TaskKind.MULTILABEL and draw(st.booleans())
-    binary_head = "one" if one_vs_rest else draw(st.sampled_from(["one", "two"]))
     return Task(
         kind=kind,
         classes=tuple(classes),
         reason=draw(st.text(_ANY_CHAR, max_size=30)),
         label_sep=draw(st.one_of(st.sampled_from(_AUTO_SEPARATORS), st.text(_ANY_CHAR, min_size=1, max_size=3))),
-        binary_head=binary_head,  # type: ignore[arg-type]
-        one_vs_rest=one_vs_rest,
+        head=draw(st.sampled_from(KIND_HEADS[kind])),
     )
 
 
@@ -500,7 +497,11 @@ _BAD_FIELDS: list[tuple[Callable[[dict[str, Any]], Any], str]] = [
     (lambda d: d | {"classes": ["a", "a"]}, "distinct"),
     (lambda d: d | {"label_sep": ""}, "non-empty string"),
     (lambda d: d | {"label_sep": 3}, "non-empty string"),
-    (lambda d: d | {"binary_head": "three"}, "binary_head"),
+    (lambda d: d | {"head": "three"}, "not a head type"),
+    (lambda d: d | {"head": "one_vs_rest", "kind": "multilabel"}, "does not fit a multilabel Task"),
+    # The format before `head`: its fields are still read, and checked.
+    (lambda d: {k: v for k, v in d.items() if k != "head"} | {"binary_head": "three"}, "binary_head='three'"),
+    (lambda d: d | {"binary_head": "two"}, "unknown Task fields 'binary_head'"),
     (lambda d: d | {"clases": ["a", "b"]}, "did you mean 'classes'"),
     (lambda d: [d], "JSON object"),
 ]
@@ -512,8 +513,6 @@ def test_from_dict_refuses_damaged_dicts(task: Task, bad: tuple[Callable[[dict[s
     """A damaged or hand-edited labelwise.json is refused with a LabelwiseError saying what is wrong."""
     damage, fragment = bad
     data = damage(task.to_dict())
-    if fragment == "binary_head" and task.kind is not TaskKind.BINARY:
-        data["binary_head"] = "three"
     with pytest.raises(LabelwiseError, match=fragment):
         Task.from_dict(data)
 

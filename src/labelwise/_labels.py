@@ -25,7 +25,7 @@ _AUTO_SEPARATORS = ("|", ";", ",", " ")
 
 
 @dataclass
-class _Parsed:
+class Parsed:
     """Labels read into one of three shapes: single labels, label sets, or an indicator matrix."""
 
     form: str  # strings | ints | bools | delimited | lists | indicator: how the user wrote them
@@ -40,7 +40,7 @@ class _Parsed:
         return self.sets is not None and any(len(row) != 1 for row in self.sets)
 
 
-def _is_multilabel(parsed: _Parsed) -> bool:
+def is_multilabel(parsed: Parsed) -> bool:
     """Collections with 0 or 2+ labels are multilabel; strings only when some row holds 2+ labels.
 
     An empty string in a column of single labels is more often a missing label than "none", so that case
@@ -52,11 +52,11 @@ def _is_multilabel(parsed: _Parsed) -> bool:
     return any(len(row) > 1 for row in parsed.sets)
 
 
-def _parse(labels: Any, *, label_sep: str | None, split: bool) -> _Parsed:
-    _check_label_sep(label_sep)
+def parse(labels: Any, *, label_sep: str | None, split: bool) -> Parsed:
+    check_label_sep(label_sep)
     if isinstance(labels, pd.DataFrame):
         if labels.shape[1] == 1:
-            return _parse(labels.iloc[:, 0], label_sep=label_sep, split=split)
+            return parse(labels.iloc[:, 0], label_sep=label_sep, split=split)
         return _parse_indicator(labels.to_numpy(), names=[_scalar(c) for c in labels.columns])
     if isinstance(labels, torch.Tensor):
         labels = labels.detach().cpu().numpy()
@@ -73,10 +73,10 @@ def _parse(labels: Any, *, label_sep: str | None, split: bool) -> _Parsed:
     values = list(labels.tolist() if isinstance(labels, (np.ndarray, pd.Series)) else labels)
     if values and _looks_like_indicator_rows(values):
         return _parse_indicator(np.asarray(values, dtype=np.float64), names=list(range(len(values[0]))))
-    if values and all(_is_collection(v) for v in values if not _is_missing(v)) and not all(map(_is_missing, values)):
+    if values and all(_is_collection(v) for v in values if not is_missing(v)) and not all(map(is_missing, values)):
         _check_collections(values)
-        sets = [() if _is_missing(v) else _label_set(v) for v in values]
-        return _Parsed(form="lists", sets=sets, singles=[row[0] if len(row) == 1 else None for row in sets])
+        sets = [() if is_missing(v) else _label_set(v) for v in values]
+        return Parsed(form="lists", sets=sets, singles=[row[0] if len(row) == 1 else None for row in sets])
     plain = set(map(type, values)) <= _PLAIN_TYPES
     if not plain:  # numpy scalars, floats, collections: per item; 10^6 plain labels skip these loops
         values = [_scalar(v) for v in values]
@@ -86,7 +86,7 @@ def _parse(labels: Any, *, label_sep: str | None, split: bool) -> _Parsed:
         # Read as delimited even when no separator occurs: the tokens are stripped exactly as `encode` strips them.
         sep = label_sep if label_sep is not None else _detect_separator(strings)
         return _parse_delimited(values, sep)
-    return _Parsed(form=_form_of(values), singles=values)
+    return Parsed(form=_form_of(values), singles=values)
 
 
 # Labels of these types are already what `_scalar` returns, and hashable.
@@ -95,10 +95,10 @@ _PLAIN_TYPES = frozenset({str, int, bool, type(None)})
 
 def _num_present(values: list[Any], *, plain: bool) -> int:
     # Among plain labels only None is missing, and list.count runs without a Python call per label.
-    return len(values) - values.count(None) if plain else sum(not _is_missing(v) for v in values)
+    return len(values) - values.count(None) if plain else sum(not is_missing(v) for v in values)
 
 
-def _check_label_sep(label_sep: Any) -> None:
+def check_label_sep(label_sep: Any) -> None:
     if label_sep is not None and (not isinstance(label_sep, str) or not label_sep):
         raise ConfigError(
             f"label_sep={label_sep!r}; expected a non-empty string such as ' ', ';' or ','. "
@@ -121,10 +121,10 @@ def _check_collections(values: list[Any]) -> None:
     """Each collection must hold labels: no nested collections, no missing or empty labels inside."""
     nested, missing = [], []
     for i, row in enumerate(values):
-        items = [] if _is_missing(row) else [_scalar(x) for x in row]
+        items = [] if is_missing(row) else [_scalar(x) for x in row]
         if any(_is_collection(x) or not isinstance(x, Hashable) for x in items):
             nested.append(i)
-        elif any(_is_missing(x) or (isinstance(x, str) and not x.strip()) for x in items):
+        elif any(is_missing(x) or (isinstance(x, str) and not x.strip()) for x in items):
             missing.append(i)
     if nested:
         raise LabelError(
@@ -138,20 +138,20 @@ def _check_collections(values: list[Any]) -> None:
         )
 
 
-def _parse_delimited(values: list[Any], sep: str | None) -> _Parsed:
+def _parse_delimited(values: list[Any], sep: str | None) -> Parsed:
     if sep is None and set(map(type, values)) == {str}:
         # No separator: each label string is one label (10^6 single labels read without splitting each one).
         stripped = [v.strip() for v in values]
-        return _Parsed(form="delimited", sets=[(t,) if t else () for t in stripped], singles=values, sep=None)
+        return Parsed(form="delimited", sets=[(t,) if t else () for t in stripped], singles=values, sep=None)
     sets = []
     for v in values:
-        text = "" if _is_missing(v) else str(v).strip()
+        text = "" if is_missing(v) else str(v).strip()
         parts = text.split(sep) if sep is not None else [text]
         sets.append(_label_set(p.strip() for p in parts if p.strip()))
-    return _Parsed(form="delimited", sets=sets, singles=values, sep=sep)
+    return Parsed(form="delimited", sets=sets, singles=values, sep=sep)
 
 
-def _free_separator(classes: Iterable[Any]) -> str:
+def free_separator(classes: Iterable[Any]) -> str:
     """The first separator no class contains (space first, the default), so joined labels split back."""
     names = [c for c in classes if isinstance(c, str)]
     return next((sep for sep in (" ", ";", ",") if not any(sep in name for name in names)), " ")
@@ -171,7 +171,7 @@ def _detect_separator(strings: list[str]) -> str | None:
     return present[0] if present else None
 
 
-def _parse_indicator(matrix: np.ndarray, *, names: list[Any]) -> _Parsed:
+def _parse_indicator(matrix: np.ndarray, *, names: list[Any]) -> Parsed:
     if matrix.dtype == object:
         try:
             matrix = matrix.astype(np.float64)
@@ -190,7 +190,7 @@ def _parse_indicator(matrix: np.ndarray, *, names: list[Any]) -> _Parsed:
         )
     if len(set(names)) != len(names):
         raise LabelError(f"indicator target columns must have distinct names, got {names!r}.")
-    return _Parsed(form="indicator", indicator=matrix.astype(np.float32), indicator_names=names)
+    return Parsed(form="indicator", indicator=matrix.astype(np.float32), indicator_names=names)
 
 
 # -- small helpers ---------------------------------------------------------------------------------
@@ -207,7 +207,7 @@ def _scalar(value: Any) -> Any:
     return value
 
 
-def _is_missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or value is pd.NaT
 
 
@@ -237,7 +237,7 @@ def _form_of(values: list[Any]) -> str:
     types = set(map(type, values)) - {type(None)}
     if types <= _PLAIN_TYPES and len(types) == 1:  # one plain type: the answer without a pass per label
         return {str: "strings", int: "ints", bool: "bools"}[types.pop()]
-    present = [v for v in values if not _is_missing(v)]
+    present = [v for v in values if not is_missing(v)]
     if present and all(isinstance(v, bool) for v in present):
         return "bools"
     if present and all(isinstance(v, int) for v in present):
@@ -245,7 +245,7 @@ def _form_of(values: list[Any]) -> str:
     return "strings"
 
 
-def _sorted_classes(classes: Iterable[Any]) -> list[Any]:
+def sorted_classes(classes: Iterable[Any]) -> list[Any]:
     items = list(classes)
     try:
         return sorted(items)
@@ -253,11 +253,11 @@ def _sorted_classes(classes: Iterable[Any]) -> list[Any]:
         return sorted(items, key=lambda c: (type(c).__name__, str(c)))
 
 
-def _check_no_missing(values: list[Any], task: Task | None) -> list[Any]:
+def check_no_missing(values: list[Any], task: Task | None) -> list[Any]:
     if set(map(type, values)) <= _PLAIN_TYPES:  # the same test without a call per label
         missing = [i for i, v in enumerate(values) if v is None or (v.__class__ is str and not v.strip())]
     else:
-        missing = [i for i, v in enumerate(values) if _is_missing(v) or (isinstance(v, str) and not v.strip())]
+        missing = [i for i, v in enumerate(values) if is_missing(v) or (isinstance(v, str) and not v.strip())]
     if missing:
         fix = (
             "Drop those rows (unlabelled items cannot be learned from), or, if empty means 'no label', "
@@ -267,7 +267,7 @@ def _check_no_missing(values: list[Any], task: Task | None) -> list[Any]:
     return values
 
 
-def _check_one_per_item(parsed: _Parsed, kind: str) -> None:
+def check_one_per_item(parsed: Parsed, kind: str) -> None:
     """Collections of several labels cannot feed a single-label Task (they are not missing labels either)."""
     sets = parsed.sets or []
     several = [i for i, row in enumerate(sets) if len(row) > 1]
@@ -278,7 +278,7 @@ def _check_one_per_item(parsed: _Parsed, kind: str) -> None:
         )
 
 
-def _check_one_type(values: list[Any], *, rows: Sequence[int] | None = None) -> None:
+def check_one_type(values: list[Any], *, rows: Sequence[int] | None = None) -> None:
     """One label type (str, int or bool) in all ``values``; ``rows`` maps each value to its row (default: itself)."""
     if len(types := set(map(type, values))) == 1 and types <= {str, int, bool}:
         return  # one plain type: nothing to report, and no per-row bookkeeping for 10^6 labels
@@ -310,7 +310,7 @@ def _check_one_type(values: list[Any], *, rows: Sequence[int] | None = None) -> 
         )
 
 
-def _check_classes(classes: Iterable[Any]) -> tuple[Any, ...]:
+def check_classes(classes: Iterable[Any]) -> tuple[Any, ...]:
     """Classes as Python scalars; labelwise.json must hold them, and JSON has strings, integers and booleans."""
     out = tuple(classes)
     if not set(map(type, out)) <= _PLAIN_TYPES - {type(None)}:  # 10^6 plain classes skip the per-class loops
@@ -324,7 +324,7 @@ def _check_classes(classes: Iterable[Any]) -> tuple[Any, ...]:
     return out
 
 
-def _as_decisions(decisions: torch.Tensor | np.ndarray) -> torch.Tensor:
+def as_decisions(decisions: torch.Tensor | np.ndarray) -> torch.Tensor:
     if isinstance(decisions, torch.Tensor):
         return decisions
     try:
@@ -336,7 +336,7 @@ def _as_decisions(decisions: torch.Tensor | np.ndarray) -> torch.Tensor:
         ) from None
 
 
-def _check_known(values: Sequence[Any], indices: np.ndarray, task: Task, *, rows: np.ndarray | None = None) -> None:
+def check_known(values: Sequence[Any], indices: np.ndarray, task: Task, *, rows: np.ndarray | None = None) -> None:
     unknown = np.flatnonzero(indices < 0)
     if unknown.size:
         unseen = list(dict.fromkeys(values[int(i)] for i in unknown))
@@ -348,7 +348,7 @@ def _check_known(values: Sequence[Any], indices: np.ndarray, task: Task, *, rows
         )
 
 
-def _indicator_to_indices(matrix: np.ndarray, names: list[Any] | None, task: Task | None) -> np.ndarray:
+def indicator_to_indices(matrix: np.ndarray, names: list[Any] | None, task: Task | None) -> np.ndarray:
     per_row = matrix.sum(axis=1)
     bad = np.flatnonzero(per_row != 1)
     if bad.size:
@@ -360,14 +360,14 @@ def _indicator_to_indices(matrix: np.ndarray, names: list[Any] | None, task: Tas
         # A single-label Task inferred from an indicator holds only the columns that occur: look the names up.
         labels = [names[j] for j in matrix.argmax(axis=1)]
         indices = pd.Index(pd.Series(task.classes, dtype=object)).get_indexer(pd.Series(labels, dtype=object))
-        _check_known(labels, indices, task)
+        check_known(labels, indices, task)
         return np.asarray(indices, dtype=np.int64)
     if task is not None and names is not None:
-        matrix = _align_indicator(matrix, names, task)
+        matrix = align_indicator(matrix, names, task)
     return np.asarray(matrix.argmax(axis=1), dtype=np.int64)
 
 
-def _align_indicator(matrix: np.ndarray, names: list[Any] | None, task: Task) -> np.ndarray:
+def align_indicator(matrix: np.ndarray, names: list[Any] | None, task: Task) -> np.ndarray:
     names = names if names is not None else list(range(matrix.shape[1]))
     if names == list(task.classes):
         return matrix.astype(np.float32)

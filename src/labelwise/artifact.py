@@ -206,7 +206,9 @@ def upgrade_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
         return metadata
     upgraded = {**metadata, "format_version": FORMAT_VERSION}
     if isinstance(metadata.get("head"), dict) and metadata["head"].get("outputs") == "ranked":
-        upgraded["task"] = {**metadata["task"], "head": "ranked"}
+        # A version-2 ranked run is a multiclass softmax (binary_head "one", one_vs_rest False) ranked in chunks.
+        legacy = ("binary_head", "one_vs_rest")
+        upgraded["task"] = {**{k: v for k, v in metadata["task"].items() if k not in legacy}, "head": "ranked"}
     return upgraded
 
 

@@ -102,8 +102,7 @@ class Classifier:
     head: Head = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        ranked = self.record.head.get("outputs") == "ranked"
-        object.__setattr__(self, "head", create_head(self.task, self.network, ranked=ranked))
+        object.__setattr__(self, "head", create_head(self.task, self.network))
 
     @property
     def calibration(self) -> Calibration:

@@ -26,7 +26,7 @@ from labelwise.classifier import Predictions
 from labelwise.data.sources import Source
 from labelwise.errors import ConfigError, LabelError, NotFittedError, format_rows
 from labelwise.fitting import fit as labelwise_fit
-from labelwise.task import Task, TaskKind
+from labelwise.task import HeadType, Task, TaskKind
 
 __all__ = ["LabelwiseClassifier"]
 
@@ -220,7 +220,7 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         logits = logits.double()
         if self.task_.kind is TaskKind.MULTICLASS:
             return np.asarray(logits.numpy())
-        if self.task_.kind is TaskKind.BINARY and self.task_.head_width != 1:
+        if self.task_.kind is TaskKind.BINARY and self.task_.head is not HeadType.ONE_LOGIT:
             # A one-vs-rest binary head has two sigmoids, normalised; its score is the logit of that probability.
             logits = torch.logit(predicted.probs[:, 1:].double())
         thresholds = torch.logit(torch.as_tensor(self.thresholds_, dtype=torch.float64))

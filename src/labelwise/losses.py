@@ -9,13 +9,18 @@ of a torch traceback.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from labelwise._heads import HEADS
+from labelwise._kinds import TaskKind
 from labelwise.errors import ConfigError, LabelError, format_examples
-from labelwise.task import Task, TaskKind
+
+if TYPE_CHECKING:
+    # Only for annotations: labelwise.task imports this module (`Task.loss`), so a runtime import would be a cycle.
+    from labelwise.task import Task
 
 __all__ = ["Balance", "TaskLoss", "infer_balance", "loss_for"]
 
@@ -52,12 +57,8 @@ class TaskLoss(nn.Module):
             targets: ``task.encode(labels)``: ``(N,)`` or ``(N, C)`` of ``task.target_dtype``.
         """
         self._check(logits, targets)
-        if self.task.activation == "softmax":
-            return F.cross_entropy(logits, targets, weight=self.class_weight, label_smoothing=self.label_smoothing)
-        targets = self.task.bce_targets(targets)
-        if self.label_smoothing:
-            targets = targets * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
-        return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight)
+        head = HEADS[self.task.head]
+        return head.loss(logits, targets, getattr(self, head.weight), self.label_smoothing)
 
     def _check(self, logits: torch.Tensor, targets: torch.Tensor) -> None:
         task = self.task
@@ -92,22 +93,24 @@ def loss_for(
         task: the Task.
         pos_weight: weight of positive targets for sigmoid losses, ``(task.head_width,)``: ``(1,)`` for one-logit
             binary, ``(C,)`` for multilabel and one-vs-rest.
-        class_weight: per-class weight ``(C,)`` for cross-entropy losses (multiclass, binary with two logits).
+        class_weight: per-class weight ``(C,)`` for cross-entropy losses (softmax heads: ``softmax``, ``ranked``,
+            ``two_logits``).
         label_smoothing: in ``[0, 1)``; for sigmoid losses targets move toward 0.5.
 
     Example:
+        >>> from labelwise.task import Task
         >>> task = Task(kind="binary", classes=("no", "yes"))
         >>> loss_for(task)(torch.zeros(2, 1), task.encode(["no", "yes"]))
         tensor(0.6931)
     """
     if not 0.0 <= label_smoothing < 1.0:
         raise ConfigError(f"label_smoothing={label_smoothing!r} must be in [0, 1).")
-    sigmoid = task.activation == "sigmoid"
-    if pos_weight is not None and not sigmoid:
+    takes = HEADS[task.head].weight
+    if pos_weight is not None and takes != "pos_weight":
         raise ConfigError(
             f"pos_weight applies to sigmoid losses; this {task.kind} Task uses {task.loss_name}: pass class_weight."
         )
-    if class_weight is not None and sigmoid:
+    if class_weight is not None and takes != "class_weight":
         raise ConfigError(
             f"class_weight applies to cross-entropy; this {task.kind} Task uses {task.loss_name}: pass pos_weight."
         )
@@ -141,16 +144,16 @@ def infer_balance(targets: torch.Tensor, task: Task) -> Balance:
         task: the Task.
     """
     counts = _class_counts(targets, task)
+    head = HEADS[task.head]
+    weight = head.balanced_weight(counts, len(targets)).to(torch.float32)
     if task.kind is TaskKind.MULTILABEL:
-        positives, negatives = counts, targets.shape[0] - counts
-        ratio = negatives / positives.clamp(min=1)
-        heavy = ratio >= IMBALANCE_RATIO
+        # Per label: only the labels rarer than the ratio are weighted.
+        heavy = weight >= IMBALANCE_RATIO
         if not heavy.any():
             return Balance(None, None, f"no label is rarer than 1:{IMBALANCE_RATIO:g}; no loss weights.")
-        weight = torch.where(heavy, ratio, torch.ones_like(ratio))
         names = [task.classes[i] for i in heavy.nonzero().flatten().tolist()]
         return Balance(
-            weight,
+            torch.where(heavy, weight, torch.ones_like(weight)),
             None,
             f"pos_weight = negatives/positives for {len(names)} labels rarer than 1:{IMBALANCE_RATIO:g} "
             f"({format_examples(names)}).",
@@ -160,16 +163,9 @@ def infer_balance(targets: torch.Tensor, task: Task) -> Balance:
         return Balance(
             None, None, f"class imbalance {imbalance:.1f}:1 is below {IMBALANCE_RATIO:g}:1; no loss weights."
         )
-    message = f"class imbalance {imbalance:.1f}:1; weighting the loss by inverse class frequency."
-    if task.activation == "softmax":
-        weight = counts.sum() / (task.num_classes * counts.clamp(min=1))
-        return Balance(None, weight.to(torch.float32), message)
-    if task.one_vs_rest:
-        # Each class's positives weigh as much as the most frequent class's: the between-class imbalance is
-        # undone, the 1:(C-1) positives:negatives of one-vs-rest itself is not (the thresholds handle that).
-        weight = counts.max() / counts.clamp(min=1)
-        return Balance(weight.to(torch.float32), None, message.replace("inverse class frequency", "pos_weight"))
-    return Balance((counts[0] / counts[1].clamp(min=1)).reshape(1).to(torch.float32), None, message)
+    message = f"class imbalance {imbalance:.1f}:1; weighting the loss by inverse class frequency ({head.weight})."
+    pos_weight, class_weight = (weight, None) if head.weight == "pos_weight" else (None, weight)
+    return Balance(pos_weight, class_weight, message)
 
 
 def _class_counts(targets: torch.Tensor, task: Task) -> torch.Tensor:

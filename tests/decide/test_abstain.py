@@ -90,7 +90,7 @@ def test_unreachable_selective_accuracy_warns_and_uses_the_best() -> None:
     [
         pytest.param("binary", {}, id="binary-one-logit"),
         pytest.param("multiclass", {}, id="multiclass"),
-        pytest.param("multiclass", {"one_vs_rest": True}, id="multiclass-one-vs-rest"),
+        pytest.param("multiclass", {"head": "one_vs_rest"}, id="multiclass-one-vs-rest"),
     ],
 )
 def test_fit_on_unknown_scores_of_each_head(head: str, options: dict[str, bool]) -> None:

@@ -12,7 +12,7 @@ import pytest
 import torch
 from crepes import ConformalClassifier
 
-import labelwise.decide.conformal as conformal_module
+import labelwise.decide._conformal_scores as scores_module
 from _factories import make_task
 from labelwise.decide.conformal import (
     RAPS_PENALTY,
@@ -86,7 +86,7 @@ def _calibrated(kind: str, n: int, *, seed: int) -> tuple[Task, torch.Tensor, to
 
 def _fixed_uniforms(monkeypatch: pytest.MonkeyPatch, values: list[float]) -> None:
     """Replace the hashed ``u`` by ``values`` (one per row) so scores can be worked out on paper."""
-    monkeypatch.setattr(conformal_module, "_uniforms", lambda probs: torch.tensor(values, dtype=torch.float64))
+    monkeypatch.setattr(scores_module, "uniforms", lambda probs: torch.tensor(values, dtype=torch.float64))
 
 
 # Six items, three classes, dyadic numbers so every sum below is exact. Worked out by hand, level 0.7:
@@ -208,7 +208,7 @@ def test_aps_sets_equal_crepes_on_reference_scores(num_samples: int, level: floa
 def test_uniforms_match_the_reference_hash_and_look_uniform() -> None:
     rng = np.random.default_rng(0)
     probs = torch.tensor(rng.dirichlet(np.ones(5), size=20_000), dtype=torch.float32)
-    u = conformal_module._uniforms(probs)
+    u = scores_module.uniforms(probs)
     assert u.dtype == torch.float64
     assert u[:200].tolist() == [_reference_uniform(row) for row in probs[:200].tolist()]
     assert 0.0 <= u.min().item() and u.max().item() < 1.0
@@ -218,9 +218,9 @@ def test_uniforms_match_the_reference_hash_and_look_uniform() -> None:
     # Rows one float32 ulp apart get unrelated u; -0.0 and 0.0 are the same probability.
     nudged = probs[:1].clone()
     nudged[0, 0] = torch.nextafter(nudged[0, 0], torch.tensor(1.0))
-    assert abs(conformal_module._uniforms(nudged).item() - u[0].item()) > 1e-6
+    assert abs(scores_module.uniforms(nudged).item() - u[0].item()) > 1e-6
     signed_zero = torch.tensor([[0.0, 1.0], [-0.0, 1.0]])
-    assert torch.unique(conformal_module._uniforms(signed_zero)).numel() == 1
+    assert torch.unique(scores_module.uniforms(signed_zero)).numel() == 1
 
 
 # -- coverage on calibrated data ---------------------------------------------------------------------
@@ -304,11 +304,13 @@ def test_sets_on_cuda_equal_sets_on_cpu(kind: str, method: str) -> None:
     task, probs, targets = _calibrated(kind, 300, seed=7)
     conformal = fit_conformal(probs, targets, task, level=0.9, method=method)
     assert fit_conformal(probs.cuda(), targets.cuda(), task, level=0.9, method=method) == conformal
-    assert torch.equal(conformal_module._uniforms(probs.cuda()).cpu(), conformal_module._uniforms(probs))
+    assert torch.equal(scores_module.uniforms(probs.cuda()).cpu(), scores_module.uniforms(probs))
     assert torch.equal(conformal.sets(probs.cuda()).cpu(), conformal.sets(probs))
 
 
-@pytest.mark.parametrize("options", [{"binary_head": "two"}, {"one_vs_rest": True}], ids=["two-logits", "one-vs-rest"])
+@pytest.mark.parametrize(
+    "options", [{"head": "two_logits"}, {"head": "one_vs_rest"}], ids=["two-logits", "one-vs-rest"]
+)
 def test_binary_float_and_long_targets_give_the_same_sets(options: dict[str, object]) -> None:
     # One logit encodes binary targets as float 0/1; two logits and one-vs-rest heads as long indices. The
     # probabilities are two columns either way, so the sets must not depend on the head.

@@ -21,10 +21,10 @@ from labelwise.task import Task, TaskKind
 # Every single-label head: (kind, Task options, which formulas apply).
 HEADS = {
     "binary-one-logit": (TaskKind.BINARY, {}, "one_logit"),
-    "binary-two-logits": (TaskKind.BINARY, {"binary_head": "two"}, "softmax"),
+    "binary-two-logits": (TaskKind.BINARY, {"head": "two_logits"}, "softmax"),
     "multiclass": (TaskKind.MULTICLASS, {}, "softmax"),
-    "binary-one-vs-rest": (TaskKind.BINARY, {"one_vs_rest": True}, "one_vs_rest"),
-    "multiclass-one-vs-rest": (TaskKind.MULTICLASS, {"one_vs_rest": True}, "one_vs_rest"),
+    "binary-one-vs-rest": (TaskKind.BINARY, {"head": "one_vs_rest"}, "one_vs_rest"),
+    "multiclass-one-vs-rest": (TaskKind.MULTICLASS, {"head": "one_vs_rest"}, "one_vs_rest"),
 }
 SUPPORTED = [
     pytest.param(head, score, id=f"{head}-{score}")

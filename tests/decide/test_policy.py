@@ -33,7 +33,7 @@ def _batch(name: str, *, seed: int) -> tuple[Task, torch.Tensor, torch.Tensor]:
     if name != "one_vs_rest":
         return make_batch(name, seed=seed, n=200)
     task, logits, targets = make_batch("multiclass", seed=seed, n=200)
-    return Task(kind=task.kind, classes=task.classes, one_vs_rest=True), logits, targets
+    return Task(kind=task.kind, classes=task.classes, head="one_vs_rest"), logits, targets
 
 
 @pytest.mark.parametrize(("name", "options"), CONFIGS)

@@ -45,7 +45,7 @@ BINARY = Task(kind=TaskKind.BINARY, classes=("benign", "malignant"))
             id="binary",
         ),
         pytest.param(
-            Task(kind=TaskKind.BINARY, classes=("benign", "malignant"), binary_head="two"),
+            Task(kind=TaskKind.BINARY, classes=("benign", "malignant"), head="two_logits"),
             [[1.0, 0.0], [0.0, 1.0], [0.0, 2.0]],
             [0, 0, 1],
             [[1, 2], [2, 1], [1, 1]],
@@ -225,7 +225,7 @@ HALF_LN2 = math.log(2) / 2
         ),
         # One sigmoid per class on one-hot targets: per-class frequencies (1/2, 1/4, 1/4); valid is class 0.
         pytest.param(
-            Task(kind=TaskKind.MULTICLASS, classes=("a", "b", "c"), one_vs_rest=True),
+            Task(kind=TaskKind.MULTICLASS, classes=("a", "b", "c"), head="one_vs_rest"),
             {},
             [0, 0, 1, 2],
             [0],

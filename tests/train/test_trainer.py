@@ -62,7 +62,7 @@ def test_result_for_each_kind(kind: TaskKind, tmp_path: Path) -> None:
     task = make_task(kind)
     result = _fit(task, tmp_path)
     assert result.epochs_run == 3 == len(result.history) and result.stopped_reason == "max_epochs"
-    assert result.valid_logits.shape == (40, task.head_width) and result.valid_logits.dtype == torch.float32
+    assert result.valid_outputs.shape == (40, task.head_width) and result.valid_outputs.dtype == torch.float32
     assert [row["epoch"] for row in result.history] == [0, 1, 2]
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     assert not result.network.training
@@ -79,9 +79,9 @@ def test_best_weights_are_restored(tmp_path: Path) -> None:
     val_losses = [row["val_loss"] for row in result.history]
     assert result.best_epoch == 0 == min(range(5), key=val_losses.__getitem__)
     assert val_losses[-1] > val_losses[0] + 0.05
-    best_loss = float(loss_for(task)(result.valid_logits, 1 - y))
+    best_loss = float(loss_for(task)(result.valid_outputs, 1 - y))
     assert best_loss == pytest.approx(val_losses[0], rel=1e-5) == pytest.approx(result.best_val_loss, rel=1e-5)
-    torch.testing.assert_close(result.valid_logits, predict_logits(result.network, x), rtol=0, atol=0)
+    torch.testing.assert_close(result.valid_outputs, predict_logits(result.network, x), rtol=0, atol=0)
 
 
 def test_early_stopping_after_patience_epochs(tmp_path: Path) -> None:
@@ -98,7 +98,7 @@ def test_time_budget_stops_training(tmp_path: Path) -> None:
         task, tmp_path, train=_table(task, n=4000), config=TrainConfig(epochs=1000, batch_size=16, time_budget=0.5)
     )
     assert result.stopped_reason == "time_budget" and result.epochs_run < 1000
-    assert result.valid_logits.shape == (40, 4)
+    assert result.valid_outputs.shape == (40, 4)
 
 
 def test_non_finite_loss_raises_with_what_to_try(tmp_path: Path) -> None:
@@ -206,7 +206,7 @@ def test_same_seed_same_result(tmp_path: Path) -> None:
     task = make_task("multiclass")
     first = _fit(task, tmp_path / "a", config=TrainConfig(epochs=2, seed=5), network=_mlp(task, seed=5))
     second = _fit(task, tmp_path / "b", config=TrainConfig(epochs=2, seed=5), network=_mlp(task, seed=5))
-    torch.testing.assert_close(first.valid_logits, second.valid_logits, rtol=0, atol=0)
+    torch.testing.assert_close(first.valid_outputs, second.valid_outputs, rtol=0, atol=0)
 
 
 def test_rerun_into_the_same_directory(tmp_path: Path) -> None:
@@ -253,11 +253,11 @@ def test_images_with_a_batch_transform(tmp_path: Path) -> None:
     train = InMemoryDataset(pixels, targets, transform=augment)
     network = build_network(create_backbone("cnn", in_chans=1, widths=[4, 8]), task)
     result = _fit(task, tmp_path, train=train, valid=(pixels, targets), network=network, config=TrainConfig(epochs=1))
-    assert sum(calls) == 40 and len(calls) < 40 and result.valid_logits.shape == (40, 4)
+    assert sum(calls) == 40 and len(calls) < 40 and result.valid_outputs.shape == (40, 4)
 
 
 def test_any_dataset_of_items(tmp_path: Path) -> None:
     task = make_task("multilabel")
     x, y = _table(task)
     result = _fit(task, tmp_path, train=TensorDataset(x, y), valid=TensorDataset(x[:30], y[:30]))
-    assert result.valid_logits.shape == (30, 4) and result.epochs_run == 3
+    assert result.valid_outputs.shape == (30, 4) and result.epochs_run == 3

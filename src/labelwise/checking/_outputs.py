@@ -14,7 +14,7 @@ from torch import nn
 
 from labelwise.checking._report import Finding, Severity
 from labelwise.checking._wiring import ENCODE, MIN_VALUES, _Wiring, dtype_name, module_path, shape_of, zero_one
-from labelwise.task import TaskKind
+from labelwise.task import HeadType, TaskKind
 
 
 def non_finite(w: _Wiring) -> Finding | None:
@@ -57,7 +57,7 @@ def batch_shape(w: _Wiring) -> Finding | None:
             "the items.",
         )
     if w.outputs.ndim == 1 and (loss.family in ("ce", "nll") or loss.task is not None):
-        one = loss.task is not None and loss.task.head_width == 1
+        one = loss.task is not None and loss.task.head is HeadType.ONE_LOGIT
         return Finding(
             "shape_mismatch",
             "error",

@@ -17,7 +17,7 @@ from torch.overrides import TorchFunctionMode
 from labelwise.checking._report import Severity
 from labelwise.errors import ConfigError
 from labelwise.losses import TaskLoss
-from labelwise.task import Label, Task, TaskKind
+from labelwise.task import HeadType, Label, Task, TaskKind
 
 ENCODE = "`task.encode(labels)`"
 MIN_VALUES = 16  # fewer raw scores than this can all fall in [0, 1] by chance
@@ -48,7 +48,7 @@ class _Loss:
     @property
     def indices(self) -> bool:
         """Targets are class indices (cross-entropy, NLL, a one-vs-rest Task)."""
-        return self.family in ("ce", "nll") or (self.task is not None and self.task.one_vs_rest)
+        return self.family in ("ce", "nll") or (self.task is not None and self.task.head is HeadType.ONE_VS_REST)
 
     @property
     def elementwise(self) -> bool:

@@ -47,83 +47,74 @@ from __future__ import annotations
 import difflib
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from fractions import Fraction
 from typing import Any
 
 import torch
 
-from labelwise.errors import ConfigError, DataError, DataWarning, check_fields
+from labelwise.decide._conformal_checks import (
+    RAPS_PENALTY,
+    check_enough,
+    check_level,
+    check_raps_params,
+    cutoff_rank,
+    min_calibration_size,
+)
+from labelwise.decide._conformal_scores import all_scores
+from labelwise.errors import ConfigError, DataWarning, check_fields
 from labelwise.metrics import check_probs, check_targets
 from labelwise.task import Task, TaskKind
 
 __all__ = ["CONFORMAL_METHODS", "RAPS_PENALTY", "ConformalSets", "fit_conformal", "min_calibration_size", "set_metrics"]
 
-RAPS_PENALTY = 0.01
 _SINGLE = frozenset({TaskKind.BINARY, TaskKind.MULTICLASS})
-# Which Task kinds each method serves; "auto" picks by kind.
+# Which Task kinds each method serves; "auto" picks by kind (`_KindSets.auto_method`).
 CONFORMAL_METHODS: dict[str, frozenset[TaskKind]] = {
     "aps": _SINGLE,
     "raps": _SINGLE,
     "threshold": frozenset(TaskKind),
 }
-_AUTO = {TaskKind.BINARY: "aps", TaskKind.MULTICLASS: "aps", TaskKind.MULTILABEL: "threshold"}
-# Rows scored per chunk: bounds the float64 (rows, num_classes) intermediates to ~32 MB each.
-_CHUNK_ELEMENTS = 4_000_000
+
+
+def _one_hot(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    return torch.nn.functional.one_hot(targets.long(), num_classes).bool()
+
+
+def _indicator(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    return targets.bool()
+
+
+@dataclass(frozen=True)
+class _KindSets:
+    """What conformal sets mean for one kind of task."""
+
+    auto_method: str  # the method ``method="auto"`` picks
+    truth: Callable[[torch.Tensor, int], torch.Tensor]  # (targets, num_classes) -> (N, C) bool, True = true class
+    covers: str  # what a covering set holds
+    members: str  # what the set's members are called
+    zero_causes: str | None  # why many items score exactly 0, the lowest score (None: nothing typical)
+
+
+_SINGLE_LABEL = _KindSets("aps", _one_hot, "the true class", "classes", None)
+_KINDS: dict[TaskKind, _KindSets] = {
+    TaskKind.BINARY: _SINGLE_LABEL,
+    TaskKind.MULTICLASS: _SINGLE_LABEL,
+    TaskKind.MULTILABEL: _KindSets(
+        "threshold",
+        _indicator,
+        "all true labels",
+        "labels",
+        "items with no true label, or labels with probability exactly 1",
+    ),
+}
 # How far past ``k / n`` the validation coverage may go before `fit_conformal` warns about ties.
 _TIE_SLACK = 0.01
 
 
-def _signed(value: int) -> int:
-    """A 64-bit unsigned constant as the int64 of the same bits."""
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
-_GOLDEN = _signed(0x9E3779B97F4A7C15)
-_MIX1 = _signed(0xBF58476D1CE4E5B9)
-_MIX2 = _signed(0x94D049BB133111EB)
-
-
-def min_calibration_size(level: float) -> int:
-    """Fewest validation items for which split conformal can guarantee ``level``.
-
-    The set cutoff is the ``ceil((n + 1) * level)``-th smallest of ``n`` scores, which exists only when
-    ``n >= level / (1 - level)``.
-
-    Example:
-        >>> min_calibration_size(0.9), min_calibration_size(0.95), min_calibration_size(0.8)
-        (9, 19, 4)
-    """
-    exact = _exact_level(level)
-    return math.ceil(exact / (1 - exact))
-
-
-def _exact_level(level: float) -> Fraction:
-    _check_level(level)
-    # repr gives the shortest decimal that round-trips, the one the user wrote: 0.9 -> 9/10, not 0.900000000000000022.
-    return Fraction(repr(float(level)))
-
-
-def _rank(num_samples: int, level: float) -> int:
-    """``k = ceil((n + 1) * level)``: the order statistic that is the cutoff."""
-    return math.ceil((num_samples + 1) * _exact_level(level))
-
-
-def _check_level(level: object) -> None:
-    number = None if isinstance(level, bool) or not isinstance(level, int | float) else float(level)
-    if number is not None and 0 < number < 1:
-        return
-    # Only a number that reads as a percentage gets the percentage hint.
-    hint = f" Levels are fractions: for {number:g}% pass {number / 100:g}." if number and 1 < number < 100 else ""
-    raise ConfigError(
-        f"conformal level={level!r}; expected a number strictly between 0 and 1, the fraction of items whose set "
-        f"must hold the truth.{hint} Pass e.g. `--conformal 0.9`."
-    )
-
-
 def _resolve_method(method: str, kind: TaskKind) -> str:
     if method == "auto":
-        return _AUTO[kind]
+        return _KINDS[kind].auto_method
     if method not in CONFORMAL_METHODS:
         close = difflib.get_close_matches(str(method), [*CONFORMAL_METHODS, "auto"], n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -174,14 +165,14 @@ class ConformalSets:
             raise ConfigError(f"kind={self.kind!r}; expected binary, multiclass or multilabel.") from None
         if self.method == "auto" or _resolve_method(self.method, self.kind) != self.method:
             raise ConfigError(f"method={self.method!r}; a fitted ConformalSets names its method: aps, raps, threshold.")
-        _check_level(self.level)
+        check_level(self.level)
         if not isinstance(self.qhat, int | float) or isinstance(self.qhat, bool) or not math.isfinite(self.qhat):
             raise ConfigError(f"qhat={self.qhat!r}; expected a finite number. Fit it with `fit_conformal`.")
         for name, low in (("num_classes", 2), ("num_samples", 0)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"{name}={value!r}; expected an integer >= {low}.")
-        _check_raps_params(self.method, self.penalty, self.k_reg, fitted=True)
+        check_raps_params(self.method, self.penalty, self.k_reg, fitted=True)
         object.__setattr__(self, "level", float(self.level))
         object.__setattr__(self, "qhat", float(self.qhat))
         if self.penalty is not None:
@@ -198,7 +189,7 @@ class ConformalSets:
             ConfigError: probs that do not fit (width, range, dtype).
         """
         probs = check_probs(probs, kind=self.kind, num_classes=self.num_classes)
-        return _all_scores(probs, method=self.method, penalty=self.penalty, k_reg=self.k_reg) <= self.qhat
+        return all_scores(probs, method=self.method, penalty=self.penalty, k_reg=self.k_reg) <= self.qhat
 
     def describe(self) -> str:
         """One line for the training summary.
@@ -208,17 +199,16 @@ class ConformalSets:
             ...               num_samples=500).describe()
             'APS prediction sets hold the true class for >= 90% of items (cutoff 0.934 from 500 validation items)'
         """
-        multilabel = self.kind is TaskKind.MULTILABEL
+        kind = _KINDS[self.kind]
         if self.method == "raps":
             name = f"RAPS (penalty {self.penalty:g} past rank {self.k_reg})"
         elif self.method == "threshold":
-            name = f"threshold (all {'labels' if multilabel else 'classes'} with P >= {1 - self.qhat:.3g})"
+            name = f"threshold (all {kind.members} with P >= {1 - self.qhat:.3g})"
         else:
             name = "APS"
-        truth = "all true labels" if multilabel else "the true class"
         fitted = f" from {self.num_samples} validation items" if self.num_samples else ""
         cutoff = f"(cutoff {self.qhat:.3g}{fitted})"
-        return f"{name} prediction sets hold {truth} for >= {self.level * 100:.4g}% of items {cutoff}"
+        return f"{name} prediction sets hold {kind.covers} for >= {self.level * 100:.4g}% of items {cutoff}"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description; `from_dict` inverts it."""
@@ -233,23 +223,6 @@ class ConformalSets:
         """
         check_fields(data, [f.name for f in fields(cls)], what="ConformalSets")
         return cls(**data)
-
-
-def _check_raps_params(method: str, penalty: float | None, k_reg: int | None, *, fitted: bool) -> None:
-    given = [name for name, value in (("penalty", penalty), ("k_reg", k_reg)) if value is not None]
-    if method != "raps":
-        if given:
-            raise ConfigError(
-                f"{' and '.join(given)} only apply to method='raps', not {method!r}; drop them or pass method='raps'."
-            )
-        return
-    if fitted and len(given) != 2:
-        raise ConfigError(f"a fitted RAPS ConformalSets needs penalty and k_reg, got {given or 'neither'}.")
-    bad_penalty = isinstance(penalty, bool) or not isinstance(penalty, int | float) or not math.isfinite(penalty)
-    if penalty is not None and (bad_penalty or penalty < 0):
-        raise ConfigError(f"penalty={penalty!r}; expected a finite number >= 0 (default {RAPS_PENALTY}).")
-    if k_reg is not None and (isinstance(k_reg, bool) or not isinstance(k_reg, int) or k_reg < 0):
-        raise ConfigError(f"k_reg={k_reg!r}; expected an integer >= 0 (default: read from the validation data).")
 
 
 def fit_conformal(
@@ -292,28 +265,19 @@ def fit_conformal(
         >>> conformal.sets(torch.tensor([[0.65, 0.5, 0.55]]))
         tensor([[ True, False, False]])
     """
-    _check_level(level)
+    check_level(level)
     resolved = _resolve_method(method, task.kind)
-    _check_raps_params(resolved, penalty, k_reg, fitted=False)
-    probs = check_probs(probs, kind=task.kind, num_classes=task.num_classes)
-    targets = check_targets(targets, kind=task.kind, num_classes=task.num_classes, num_samples=len(probs))
-    _check_enough(len(probs), level)
-    truth = targets.bool() if task.kind is TaskKind.MULTILABEL else _one_hot(targets, task.num_classes)
+    check_raps_params(resolved, penalty, k_reg, fitted=False)
+    probs, truth = _validation_truth(probs, targets, task, level=level)
     if resolved == "raps":
         penalty = RAPS_PENALTY if penalty is None else penalty
         k_reg = _default_k_reg(probs, truth, level) if k_reg is None else k_reg
-    scores = _all_scores(probs, method=resolved, penalty=penalty, k_reg=k_reg)
-    # An item's score is its worst true class's; 0 (the lowest possible) for a multilabel item with no label.
-    item_scores = torch.where(truth, scores, torch.zeros_like(scores)).amax(dim=1)
-    item_scores = item_scores.cpu()
-    rank = _rank(len(probs), level)
-    qhat = torch.kthvalue(item_scores, rank).values.item()
-    _warn_if_tied(item_scores, qhat, rank=rank, level=level, kind=task.kind)
+    scores = all_scores(probs, method=resolved, penalty=penalty, k_reg=k_reg)
     return ConformalSets(
         kind=task.kind,
         method=resolved,
         level=level,
-        qhat=qhat,
+        qhat=_qhat(scores, truth, level=level, kind=task.kind),
         num_classes=task.num_classes,
         penalty=penalty,
         k_reg=k_reg,
@@ -321,14 +285,24 @@ def fit_conformal(
     )
 
 
-def _check_enough(num_samples: int, level: float) -> None:
-    need = min_calibration_size(level)
-    if num_samples < need:
-        raise DataError(
-            f"conformal sets at level {level:g} need at least {need} validation items, got {num_samples}: the cutoff "
-            "is the ceil((n + 1) * level)-th smallest of n scores. Use a larger validation split or a lower "
-            f"`--conformal` level ({num_samples} items allow at most {num_samples / (num_samples + 1):.3g})."
-        )
+def _validation_truth(
+    probs: torch.Tensor, targets: torch.Tensor, task: Task, *, level: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The checked probabilities, and the truth ``(N, C)`` bool of enough validation items to fit ``level``."""
+    probs = check_probs(probs, kind=task.kind, num_classes=task.num_classes)
+    targets = check_targets(targets, kind=task.kind, num_classes=task.num_classes, num_samples=len(probs))
+    check_enough(len(probs), level)
+    return probs, _KINDS[task.kind].truth(targets, task.num_classes)
+
+
+def _qhat(scores: torch.Tensor, truth: torch.Tensor, *, level: float, kind: TaskKind) -> float:
+    """The cutoff: the ``ceil((n + 1) * level)``-th smallest item score."""
+    # An item's score is its worst true class's; 0 (the lowest possible) for a multilabel item with no label.
+    item_scores = torch.where(truth, scores, torch.zeros_like(scores)).amax(dim=1).cpu()
+    rank = cutoff_rank(len(item_scores), level)
+    qhat = torch.kthvalue(item_scores, rank).values.item()
+    _warn_if_tied(item_scores, qhat, rank=rank, level=level, kind=kind)
+    return qhat
 
 
 def _warn_if_tied(item_scores: torch.Tensor, qhat: float, *, rank: int, level: float, kind: TaskKind) -> None:
@@ -339,8 +313,9 @@ def _warn_if_tied(item_scores: torch.Tensor, qhat: float, *, rank: int, level: f
         return
     tied = int((item_scores == qhat).sum().item())
     causes = "identical probability rows, such as outputs saturated at exactly 0 or 1"
-    if kind is TaskKind.MULTILABEL and qhat == 0:
-        causes = "items with no true label, or labels with probability exactly 1"
+    zero_causes = _KINDS[kind].zero_causes
+    if qhat == 0 and zero_causes is not None:
+        causes = zero_causes
     warnings.warn(
         DataWarning(
             f"{tied} of the {len(item_scores)} validation items score exactly the conformal cutoff {qhat:.4g} "
@@ -348,59 +323,15 @@ def _warn_if_tied(item_scores: torch.Tensor, qhat: float, *, rank: int, level: f
             f"items where level {level:g} needs {level:.1%}. The guarantee holds but the sets are larger than "
             "needed; softer probabilities (a fitted temperature, a less overfit model) break the ties."
         ),
-        stacklevel=3,
+        stacklevel=4,  # the caller of fit_conformal
     )
-
-
-def _one_hot(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
-    return torch.nn.functional.one_hot(targets, num_classes).bool()
 
 
 def _default_k_reg(probs: torch.Tensor, truth: torch.Tensor, level: float) -> int:
     """The ``k``-th smallest 1-based rank of the true class: the top-k size covering ``level`` of the items."""
     order = torch.sort(probs, dim=1, descending=True, stable=True).indices
     ranks = truth.gather(1, order).long().argmax(dim=1) + 1
-    return int(torch.kthvalue(ranks.cpu(), _rank(len(probs), level)).values.item())
-
-
-def _all_scores(probs: torch.Tensor, *, method: str, penalty: float | None, k_reg: int | None) -> torch.Tensor:
-    """Every class's score ``(N, C)`` float64, in row chunks: each row's scores depend on that row alone."""
-    chunk = max(1, _CHUNK_ELEMENTS // probs.shape[1])
-    parts = [probs[i : i + chunk].double() for i in range(0, len(probs), chunk)]
-    if method == "threshold":
-        return torch.cat([1 - part for part in parts])
-    return torch.cat([_ranked_scores(part, penalty=penalty or 0.0, k_reg=k_reg or 0) for part in parts])
-
-
-def _ranked_scores(probs: torch.Tensor, *, penalty: float, k_reg: int) -> torch.Tensor:
-    """APS (``penalty`` 0) and RAPS scores: mass ranked above + ``u`` * own + ``penalty * max(0, rank - k_reg)``."""
-    ordered, order = torch.sort(probs, dim=1, descending=True, stable=True)
-    above = torch.cumsum(ordered, dim=1) - ordered
-    # cumsum - ordered may differ from the exact sum above by an ulp; harmless, it is the same in fit and sets.
-    ranks = torch.arange(1, probs.shape[1] + 1, dtype=torch.float64, device=probs.device)
-    ranked = above + _uniforms(probs)[:, None] * ordered + penalty * (ranks - k_reg).clamp(min=0)
-    return torch.empty_like(ranked).scatter_(1, order, ranked)
-
-
-def _shift_right(x: torch.Tensor, bits: int) -> torch.Tensor:
-    """Logical right shift of int64 (torch's ``>>`` copies the sign bit)."""
-    return (x >> bits) & ((1 << (64 - bits)) - 1)
-
-
-def _splitmix64(x: torch.Tensor) -> torch.Tensor:
-    z = x + _GOLDEN
-    z = (z ^ _shift_right(z, 30)) * _MIX1
-    z = (z ^ _shift_right(z, 27)) * _MIX2
-    return z ^ _shift_right(z, 31)
-
-
-def _uniforms(probs: torch.Tensor) -> torch.Tensor:
-    """One ``u`` in [0, 1) per row, ``(N,)`` float64, hashed from the row's float32 bit patterns (module docstring)."""
-    rounded = probs.to(torch.float32) + 0.0  # + 0.0 turns -0.0 into 0.0: equal values, equal bits
-    bits = rounded.contiguous().view(torch.int32).long() & 0xFFFFFFFF
-    columns = torch.arange(probs.shape[1], dtype=torch.int64, device=probs.device)
-    mixed = _splitmix64(bits ^ _splitmix64(columns)).sum(dim=1)
-    return _shift_right(_splitmix64(mixed), 11).double() / 2.0**53
+    return int(torch.kthvalue(ranks.cpu(), cutoff_rank(len(probs), level)).values.item())
 
 
 def set_metrics(sets: torch.Tensor, targets: torch.Tensor, task: Task) -> dict[str, float]:
@@ -432,7 +363,7 @@ def set_metrics(sets: torch.Tensor, targets: torch.Tensor, task: Task) -> dict[s
             "Make them with `conformal.sets(probs)`."
         )
     targets = check_targets(targets, kind=task.kind, num_classes=task.num_classes, num_samples=len(sets))
-    truth = targets.bool() if task.kind is TaskKind.MULTILABEL else _one_hot(targets, task.num_classes)
+    truth = _KINDS[task.kind].truth(targets, task.num_classes)
     sizes = sets.sum(dim=1).double()
     return {
         "set_coverage": (~(truth & ~sets).any(dim=1)).double().mean().item(),

@@ -3,19 +3,19 @@
 `unknown_scores` turns calibrated logits into one float64 score per item, higher = more likely none of the known
 classes. Two scores, by head:
 
-- softmax head (multiclass, binary with two logits): ``max_prob = 1 - max_j softmax(z)_j`` (Hendrycks & Gimpel
+- softmax head (``softmax``, ``ranked``, ``two_logits``): ``max_prob = 1 - max_j softmax(z)_j`` (Hendrycks & Gimpel
   2017, "A Baseline for Detecting Misclassified and Out-of-Distribution Examples") and ``energy = -logsumexp(z)``
   (Liu et al. 2020, "Energy-based Out-of-distribution Detection"). Energy uses T = 1 on logits that already hold
   the fitted temperature: Liu et al. score pre-trained networks with T = 1, which keeps the score free of a tuned
   parameter, and with calibrated logits it is the free energy of the model whose probabilities we report, not of
   a second, untuned temperature. (A constant factor in front, their ``-T logsumexp(z / T)``, changes neither the
   ranking nor which items a fitted threshold accepts; only the T inside matters, and that one is calibrated.)
-- one sigmoid per class (``task.one_vs_rest``): ``max_prob = 1 - max_j sigmoid(z_j)``, i.e. no class claims the
+- one sigmoid per class (``one_vs_rest``): ``max_prob = 1 - max_j sigmoid(z_j)``, i.e. no class claims the
   item; ``energy = -sum_j softplus(z_j)``, the JointEnergy of Wang et al. 2021 ("Can multi-label classification
   networks know what they don't know?"): each sigmoid is its own two-state model with logits ``(0, z_j)`` and free
   energy ``-log(1 + e^{z_j})``, and the head's free energy is their sum because the heads are independent.
-- binary with one logit: ``max_prob = 1 - max(p, 1 - p)``. Energy is not defined: one logit is the difference of
-  the two classes' logits, which fixes them only up to a shared constant that ``logsumexp`` depends on.
+- binary with one logit (``one_logit``): ``max_prob = 1 - max(p, 1 - p)``. Energy is not defined: one logit is the
+  difference of the two classes' logits, which fixes them only up to a shared constant that ``logsumexp`` depends on.
 
 Multilabel models need none of this: they answer "none" when no label passes its threshold. The scores keep
 precision for confident items (``1 - max softmax`` as the other classes' share ``rest / (1 + rest)``,
@@ -52,7 +52,7 @@ import torch.nn.functional as F
 import torchmetrics.functional.classification as tmf
 
 from labelwise.errors import ConfigError, DataError, format_examples, format_rows
-from labelwise.task import Task, TaskKind
+from labelwise.task import HeadType, Task
 
 __all__ = ["UNKNOWN_SCORES", "aurc", "check_score", "ood_metrics", "risk_coverage", "unknown_scores"]
 
@@ -89,22 +89,16 @@ def _one_vs_rest_energy(logits: torch.Tensor) -> torch.Tensor:
 
 
 _Score = Callable[[torch.Tensor], torch.Tensor]
-# (head, score) -> formula; a pair that is missing is explained by `_unsupported`.
-_SCORES: dict[tuple[str, str], _Score] = {
-    ("softmax", "max_prob"): _softmax_max_prob,
-    ("softmax", "energy"): _softmax_energy,
-    ("one_logit", "max_prob"): _one_logit_max_prob,
-    ("one_vs_rest", "max_prob"): _one_vs_rest_max_prob,
-    ("one_vs_rest", "energy"): _one_vs_rest_energy,
+_SOFTMAX_SCORES: dict[str, _Score] = {"max_prob": _softmax_max_prob, "energy": _softmax_energy}
+# head type -> score name -> formula; a score that is missing is explained by `_unsupported`.
+_SCORES: dict[HeadType, dict[str, _Score]] = {
+    HeadType.ONE_LOGIT: {"max_prob": _one_logit_max_prob},
+    HeadType.TWO_LOGITS: _SOFTMAX_SCORES,
+    HeadType.SOFTMAX: _SOFTMAX_SCORES,
+    HeadType.RANKED: _SOFTMAX_SCORES,
+    HeadType.ONE_VS_REST: {"max_prob": _one_vs_rest_max_prob, "energy": _one_vs_rest_energy},
+    HeadType.MULTILABEL: {},
 }
-
-
-def _head(task: Task) -> str:
-    if task.kind is TaskKind.MULTILABEL:
-        return "multilabel"
-    if task.one_vs_rest:
-        return "one_vs_rest"
-    return "softmax" if task.activation == "softmax" else "one_logit"
 
 
 def unknown_scores(logits: torch.Tensor, task: Task, *, score: str) -> torch.Tensor:
@@ -129,7 +123,7 @@ def unknown_scores(logits: torch.Tensor, task: Task, *, score: str) -> torch.Ten
         tensor([0.0353, 0.6667], dtype=torch.float64)
     """
     check_score(task, score=score)
-    return _SCORES[_head(task), score](_check_logits(logits, task).double())
+    return _SCORES[task.head][score](_check_logits(logits, task).double())
 
 
 def check_score(task: Task, *, score: str) -> None:
@@ -142,12 +136,11 @@ def check_score(task: Task, *, score: str) -> None:
             binary head.
 
     Example:
-        >>> check_score(Task(kind="binary", classes=("no", "yes"), binary_head="two"), score="energy")
+        >>> check_score(Task(kind="binary", classes=("no", "yes"), head="two_logits"), score="energy")
     """
     _check_score_name(score)
-    head = _head(task)
-    if (head, score) not in _SCORES:
-        raise _unsupported(task, head, score)
+    if score not in _SCORES[task.head]:
+        raise _unsupported(task, score)
 
 
 def _check_score_name(score: str) -> None:
@@ -160,8 +153,8 @@ def _check_score_name(score: str) -> None:
         )
 
 
-def _unsupported(task: Task, head: str, score: str) -> ConfigError:
-    if head == "multilabel":
+def _unsupported(task: Task, score: str) -> ConfigError:
+    if task.head is HeadType.MULTILABEL:
         return ConfigError(
             f"unknown scores are for single-label models, and this Task is multilabel ({task.num_classes} labels); "
             "a multilabel model already answers none when no label passes its threshold. Drop `--allow-none`."

@@ -7,6 +7,7 @@ positive when its probability is ``>= threshold``, compared in float64, the prec
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -88,7 +89,7 @@ class DecisionRule:
             )
 
     def _check_thresholds(self) -> None:
-        wants = {TaskKind.BINARY: "threshold", TaskKind.MULTILABEL: "thresholds", TaskKind.MULTICLASS: None}[self.kind]
+        wants = _KIND_RULES[self.kind].field
         given = [name for name in ("threshold", "thresholds") if getattr(self, name) is not None]
         if given != ([wants] if wants else []):
             raise ConfigError(
@@ -97,7 +98,7 @@ class DecisionRule:
                 "Use `DecisionRule.default(task)` or `tune_thresholds`."
             )
         values = [self.threshold] if self.threshold is not None else list(self.thresholds or ())
-        if self.kind is TaskKind.MULTILABEL and len(values) != len(self.classes):
+        if wants == "thresholds" and len(values) != len(self.classes):
             raise ConfigError(f"{len(values)} thresholds for {len(self.classes)} labels; expected one per label.")
         bad = [v for v in values + [self.shared_threshold or 0.5] if not 0.0 <= v <= 1.0]
         if bad:
@@ -106,11 +107,12 @@ class DecisionRule:
     @classmethod
     def default(cls, task: Task) -> DecisionRule:
         """The untuned rule: threshold 0.5 (binary, each label of multilabel) or argmax (multiclass)."""
+        field = _KIND_RULES[task.kind].field
         return cls(
             kind=task.kind,
             classes=task.classes,
-            threshold=0.5 if task.kind is TaskKind.BINARY else None,
-            thresholds=(0.5,) * task.num_classes if task.kind is TaskKind.MULTILABEL else None,
+            threshold=0.5 if field == "threshold" else None,
+            thresholds=(0.5,) * task.num_classes if field == "thresholds" else None,
         )
 
     def decide(self, probs: torch.Tensor) -> torch.Tensor:
@@ -120,14 +122,7 @@ class DecisionRule:
             binary and multiclass: ``(N,)`` long class indices; multilabel: ``(N, C)`` bool.
         """
         probs = check_probs(probs, kind=self.kind, num_classes=len(self.classes))
-        if self.kind is TaskKind.MULTICLASS:
-            return probs.argmax(dim=1)
-        # float64, the precision the thresholds were tuned in: a midpoint between two float32 probabilities
-        # may round onto one of them in float32 and flip that item.
-        if self.kind is TaskKind.BINARY:
-            threshold = self.threshold if self.threshold is not None else 0.5  # set for binary by __post_init__
-            return (probs[:, 1].double() >= threshold).long()
-        return probs.double() >= torch.tensor(self.thresholds, dtype=torch.float64, device=probs.device)
+        return _KIND_RULES[self.kind].decide(self, probs)
 
     def describe(self) -> str:
         """One line for the training summary.
@@ -137,25 +132,16 @@ class DecisionRule:
             ...              num_samples=114).describe()
             "threshold 0.37 on P('malignant'), tuned for f1 on 114 validation items"
         """
+        return _KIND_RULES[self.kind].describe(self)
+
+    def _tuned(self) -> str:
+        """How the thresholds were tuned and what that gained, for `describe`."""
         tuned = f", tuned for {self.metric} on {self.num_samples} validation items" if self.metric else " (not tuned)"
-        gain = self._gain()
-        if self.kind is TaskKind.MULTICLASS:
-            return f"argmax over {len(self.classes)} classes"
-        if self.kind is TaskKind.BINARY:
-            return f"threshold {self.threshold:.3g} on P({self.classes[1]!r}){tuned}{gain}"
-        values = self.thresholds or ()
-        spread = f"{min(values):.3g}" if min(values) == max(values) else f"{min(values):.3g}-{max(values):.3g}"
-        shared = ""
-        if self.shared_labels:
-            shared = (
-                f"; {len(self.shared_labels)} rare labels ({format_examples(self.shared_labels, limit=3)}) "
-                f"use the shared {self.shared_threshold:.3g}"
-            )
-        return f"per-label thresholds {spread}{tuned}{gain}{shared}"
+        return tuned + self._gain()
 
     def _gain(self) -> str:
         """The tuned score against 0.5's, for `describe`."""
-        if self.metric is None or self.kind is TaskKind.MULTICLASS:
+        if self.metric is None:
             return ""
         metric = parse_metric(self.metric)
         tuned, default = self.tuned_score, self.default_score
@@ -178,3 +164,55 @@ class DecisionRule:
         """Rebuild a DecisionRule written by `to_dict`."""
         check_fields(data, [f.name for f in fields(cls)], what="DecisionRule")
         return cls(**data)
+
+
+# -- per kind: which threshold field, how probabilities become decisions, the summary line ------------------------
+# Decisions compare in float64, the precision the thresholds were tuned in: a midpoint between two float32
+# probabilities may round onto one of them in float32 and flip that item.
+def _binary_decide(rule: DecisionRule, probs: torch.Tensor) -> torch.Tensor:
+    threshold = rule.threshold if rule.threshold is not None else 0.5  # set for binary by __post_init__
+    return (probs[:, 1].double() >= threshold).long()
+
+
+def _multiclass_decide(rule: DecisionRule, probs: torch.Tensor) -> torch.Tensor:
+    return probs.argmax(dim=1)
+
+
+def _multilabel_decide(rule: DecisionRule, probs: torch.Tensor) -> torch.Tensor:
+    return probs.double() >= torch.tensor(rule.thresholds, dtype=torch.float64, device=probs.device)
+
+
+def _binary_describe(rule: DecisionRule) -> str:
+    return f"threshold {rule.threshold:.3g} on P({rule.classes[1]!r}){rule._tuned()}"
+
+
+def _multiclass_describe(rule: DecisionRule) -> str:
+    return f"argmax over {len(rule.classes)} classes"
+
+
+def _multilabel_describe(rule: DecisionRule) -> str:
+    values = rule.thresholds or ()
+    spread = f"{min(values):.3g}" if min(values) == max(values) else f"{min(values):.3g}-{max(values):.3g}"
+    shared = ""
+    if rule.shared_labels:
+        shared = (
+            f"; {len(rule.shared_labels)} rare labels ({format_examples(rule.shared_labels, limit=3)}) "
+            f"use the shared {rule.shared_threshold:.3g}"
+        )
+    return f"per-label thresholds {spread}{rule._tuned()}{shared}"
+
+
+@dataclass(frozen=True)
+class _KindRule:
+    """One kind's rule: the threshold field it takes (None: argmax), `decide` and `describe`."""
+
+    field: str | None
+    decide: Callable[[DecisionRule, torch.Tensor], torch.Tensor]
+    describe: Callable[[DecisionRule], str]
+
+
+_KIND_RULES: dict[TaskKind, _KindRule] = {
+    TaskKind.BINARY: _KindRule("threshold", _binary_decide, _binary_describe),
+    TaskKind.MULTICLASS: _KindRule(None, _multiclass_decide, _multiclass_describe),
+    TaskKind.MULTILABEL: _KindRule("thresholds", _multilabel_decide, _multilabel_describe),
+}

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import torch
 
@@ -109,16 +109,20 @@ def tune_thresholds(
     probs = check_probs(probs, kind=task.kind, num_classes=task.num_classes)
     targets = check_targets(targets, kind=task.kind, num_classes=task.num_classes, num_samples=len(probs))
     common: dict[str, Any] = {"classes": task.classes, "metric": str(objective), "num_samples": len(probs)}
-    if task.kind is TaskKind.MULTICLASS:
-        return DecisionRule(kind=task.kind, **common)
-    if task.kind is TaskKind.BINARY:
-        return _tune_binary(probs[:, 1:].double(), targets[:, None].double(), objective, common, min_count=min_count)
-    return _tune_multilabel(probs.double(), targets.double(), objective, common, min_count=min_count)
+    return _TUNERS[task.kind](probs, targets, objective, common, min_count=min_count)
+
+
+def _tune_multiclass(
+    probs: torch.Tensor, targets: torch.Tensor, metric: ThresholdMetric, common: dict[str, Any], *, min_count: int
+) -> DecisionRule:
+    return DecisionRule(kind=TaskKind.MULTICLASS, **common)  # argmax: nothing to tune
 
 
 def _tune_binary(
     probs: torch.Tensor, targets: torch.Tensor, metric: ThresholdMetric, common: dict[str, Any], *, min_count: int
 ) -> DecisionRule:
+    # One threshold on P(positive): the positive column against (N, 1) targets, in float64 as every tuner.
+    probs, targets = probs[:, 1:].double(), targets[:, None].double()
     threshold = 0.5
     if _enough_or_warn(targets, min_count):
         best = _best_thresholds(probs, targets, metric)
@@ -136,6 +140,7 @@ def _tune_binary(
 def _tune_multilabel(
     probs: torch.Tensor, targets: torch.Tensor, metric: ThresholdMetric, common: dict[str, Any], *, min_count: int
 ) -> DecisionRule:
+    probs, targets = probs.double(), targets.double()
     classes = common["classes"]
     pooled_probs, pooled_targets = probs.reshape(-1, 1), targets.reshape(-1, 1)
     missed: list[tuple[str, float]] = []
@@ -157,6 +162,26 @@ def _tune_multilabel(
         default_score=_reported(_score(pooled_probs, pooled_targets, torch.tensor([0.5]).double(), metric)),
         **common,
     )
+
+
+class _Tuner(Protocol):
+    def __call__(
+        self,
+        probs: torch.Tensor,
+        targets: torch.Tensor,
+        metric: ThresholdMetric,
+        common: dict[str, Any],
+        *,
+        min_count: int,
+    ) -> DecisionRule: ...
+
+
+# Checked (N, C) probs and the targets -> the kind's rule.
+_TUNERS: dict[TaskKind, _Tuner] = {
+    TaskKind.BINARY: _tune_binary,
+    TaskKind.MULTICLASS: _tune_multiclass,
+    TaskKind.MULTILABEL: _tune_multilabel,
+}
 
 
 def _shrunk_thresholds(

@@ -35,7 +35,7 @@ from labelwise.heads.base import Fitted, Head, HeadOutputs, Truth
 from labelwise.huge import DEFAULT_CHUNK, TopK, chunked_top_k
 from labelwise.models.head import backbone_and_head
 from labelwise.ranking import AUTO_TOP_K, Ranked, ranking_metrics
-from labelwise.task import Task, TaskKind
+from labelwise.task import HeadType, Task
 
 __all__ = [
     "CALIBRATION_ROWS",
@@ -64,7 +64,7 @@ _KS = (1, 5)
 def uses_ranked_path(task: Task, loss_name: str) -> bool:
     """True when a run of ``task`` trained with head loss ``loss_name`` predicts through the ranked path: a softmax
     head trained with ``chunked`` or ``sampled``, or one of more than `RANKED_ABOVE` classes whatever its loss."""
-    softmax = task.kind is TaskKind.MULTICLASS and not task.one_vs_rest
+    softmax = task.head in (HeadType.SOFTMAX, HeadType.RANKED)
     return softmax and (loss_name in ("chunked", "sampled") or task.num_classes > RANKED_ABOVE)
 
 

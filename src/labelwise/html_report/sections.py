@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,7 +28,7 @@ _THUMB = 64  # pixels on the long side of a thumbnail
 
 def figure_blocks(data: ReportData, task: Task) -> list[FigureBlock]:
     """The figures for ``task``'s kind, in reading order."""
-    blocks = _KIND_BLOCKS[task.kind](data, task)
+    blocks = _KINDS[task.kind].blocks(data, task)
     blocks.append(_reliability(data, task))
     if data.unknown_score is not None and data.correct is not None:
         blocks.append(_risk_coverage(data))
@@ -88,13 +89,6 @@ def _multiclass(data: ReportData, task: Task) -> list[FigureBlock]:
     ]
 
 
-_KIND_BLOCKS: dict[TaskKind, Callable[[ReportData, Task], list[FigureBlock]]] = {
-    TaskKind.BINARY: _binary,
-    TaskKind.MULTICLASS: _multiclass,
-    TaskKind.MULTILABEL: _multilabel,
-}
-
-
 def _roc_pr(curves: list[figures.Curve], *, what: str) -> list[FigureBlock]:
     return [
         FigureBlock(
@@ -119,13 +113,10 @@ def _per_label_f1(targets: np.ndarray, decisions: np.ndarray) -> np.ndarray:
 
 
 def _reliability(data: ReportData, task: Task) -> FigureBlock:
-    before, after = (_confidence(probs, data.targets, task.kind) for probs in (data.raw_probs, data.probs))
+    kind = _KINDS[task.kind]
+    before, after = (kind.confidence(probs, data.targets) for probs in (data.raw_probs, data.probs))
     ece = (data.metrics.get("ece_uncalibrated", float("nan")), data.metrics.get("ece", float("nan")))
-    what = {
-        TaskKind.BINARY: f"P({task.classes[1]!r}) against how often it is the true class",
-        TaskKind.MULTICLASS: "the top class's probability against how often it is right",
-        TaskKind.MULTILABEL: "every label's probability against how often the label is present",
-    }[task.kind]
+    what = kind.reliability.format(positive=task.positive)
     return FigureBlock(
         name="reliability",
         title="Reliability before and after calibration",
@@ -135,12 +126,16 @@ def _reliability(data: ReportData, task: Task) -> FigureBlock:
     )
 
 
-def _confidence(probs: np.ndarray, targets: np.ndarray, kind: TaskKind) -> tuple[np.ndarray, np.ndarray]:
-    """The (probability, outcome) pairs the ECE of ``kind`` bins (see `labelwise.metrics`)."""
-    if kind is TaskKind.BINARY:
-        return probs[:, 1], targets == 1
-    if kind is TaskKind.MULTICLASS:
-        return probs.max(axis=1), probs.argmax(axis=1) == targets
+# The (probability, outcome) pairs each kind's ECE bins (see `labelwise.metrics`).
+def _binary_confidence(probs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return probs[:, 1], targets == 1
+
+
+def _multiclass_confidence(probs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return probs.max(axis=1), probs.argmax(axis=1) == targets
+
+
+def _multilabel_confidence(probs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return probs.ravel(), targets.ravel()
 
 
@@ -169,16 +164,14 @@ def _risk_coverage(data: ReportData) -> FigureBlock:
 
 def worst_items(data: ReportData, task: Task) -> list[WorstItem]:
     """The items whose true answer got the lowest probability, worst first."""
-    if task.kind is TaskKind.MULTILABEL:
-        p_truth = np.where(data.targets, data.probs, 1.0 - data.probs).min(axis=1)
-    else:
-        p_truth = data.probs[np.arange(len(data.targets)), data.targets]
+    kind = _KINDS[task.kind]
+    p_truth = kind.p_truth(data.probs, data.targets)
     order = np.argsort(p_truth, kind="stable")[:_WORST]
     return [
         WorstItem(
             id=data.ids[i],
-            truth=_names(data.targets[i], task),
-            prediction=_names(data.decisions[i], task),
+            truth=kind.names(data.targets[i], task),
+            prediction=kind.names(data.decisions[i], task),
             p_truth=float(p_truth[i]),
             thumbnail=_thumbnail(data.image_paths[i]) if data.image_paths else None,
         )
@@ -186,10 +179,21 @@ def worst_items(data: ReportData, task: Task) -> list[WorstItem]:
     ]
 
 
-def _names(value: np.ndarray, task: Task) -> str:
-    if task.kind is TaskKind.MULTILABEL:
-        return ", ".join(str(c) for c, on in zip(task.classes, value, strict=True) if on) or "(none)"
+def _single_p_truth(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    return np.asarray(probs[np.arange(len(targets)), targets])
+
+
+def _multilabel_p_truth(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    # An item is as wrong as its worst label: the lowest probability of that label's true outcome.
+    return np.asarray(np.where(targets, probs, 1.0 - probs).min(axis=1))
+
+
+def _single_names(value: np.ndarray, task: Task) -> str:
     return str(task.classes[int(value)])
+
+
+def _multilabel_names(value: np.ndarray, task: Task) -> str:
+    return ", ".join(str(c) for c, on in zip(task.classes, value, strict=True) if on) or "(none)"
 
 
 def _thumbnail(path: str) -> str | None:
@@ -204,3 +208,42 @@ def _thumbnail(path: str) -> str | None:
     buffer = io.BytesIO()
     small.save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+_Pairs = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class _KindFigures:
+    """What a report shows for one kind of task."""
+
+    blocks: Callable[[ReportData, Task], list[FigureBlock]]  # the kind's own figures, first in the report
+    reliability: str  # what the reliability diagram plots; ``{positive}`` is the binary positive class
+    confidence: _Pairs  # (probs, targets) -> the (probability, outcome) pairs its ECE bins
+    p_truth: Callable[[np.ndarray, np.ndarray], np.ndarray]  # (probs, targets) -> P(the true answer) per item
+    names: Callable[[np.ndarray, Task], str]  # one item's targets or decisions, written out
+
+
+_KINDS: dict[TaskKind, _KindFigures] = {
+    TaskKind.BINARY: _KindFigures(
+        _binary,
+        "P({positive!r}) against how often it is the true class",
+        _binary_confidence,
+        _single_p_truth,
+        _single_names,
+    ),
+    TaskKind.MULTICLASS: _KindFigures(
+        _multiclass,
+        "the top class's probability against how often it is right",
+        _multiclass_confidence,
+        _single_p_truth,
+        _single_names,
+    ),
+    TaskKind.MULTILABEL: _KindFigures(
+        _multilabel,
+        "every label's probability against how often the label is present",
+        _multilabel_confidence,
+        _multilabel_p_truth,
+        _multilabel_names,
+    ),
+}

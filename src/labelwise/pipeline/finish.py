@@ -24,11 +24,10 @@ __all__ = ["finish"]
 def finish(trained: Trained, prepared: Prepared, options: FitOptions) -> Classifier:
     """Fit the head's calibration and policy on the validation rows, score them, and assemble the Classifier."""
     result, targets = trained.result, prepared.valid_targets
-    head = create_head(prepared.task, result.network, ranked=trained.head.get("outputs") == "ranked")
-    raw = result.valid_logits if result.valid_logits is not None else result.valid_features
-    assert raw is not None  # noqa: S101 - training returns one of the two
+    head = create_head(trained.task, result.network)
+    raw = result.valid_outputs
     fitted = head.fit(raw, targets, options.decide, seed=options.train.seed)
-    train_counts = count_targets(prepared.train_targets, prepared.task)  # evaluate's head/torso/tail segments
+    train_counts = count_targets(prepared.train_targets, trained.task)  # evaluate's head/torso/tail segments
     metrics = _valid_metrics(head, raw, fitted, targets=targets, train_counts=np.asarray(train_counts))
     record = RunRecord(
         target=prepared.target,
@@ -40,7 +39,7 @@ def finish(trained: Trained, prepared: Prepared, options: FitOptions) -> Classif
         metrics={"valid": metrics},
     )
     return Classifier(
-        task=prepared.task,
+        task=trained.task,
         network=result.network,
         inputs=prepared.inputs,
         model_spec=prepared.spec,

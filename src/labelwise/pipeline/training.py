@@ -13,7 +13,7 @@ from labelwise.losses import Balance, infer_balance
 from labelwise.models import create_network
 from labelwise.options import FitOptions
 from labelwise.pipeline.prepare import Prepared
-from labelwise.task import Task
+from labelwise.task import HeadType, Task
 from labelwise.train import TrainConfig, TrainResult, fit_network
 from labelwise.train.checkpoints import check_run_record
 from labelwise.train.distributed import is_global_zero
@@ -31,12 +31,15 @@ _FREE_ON_RESUME = frozenset(
 
 @dataclass(frozen=True, eq=False)
 class Trained:
-    """What training produced: the Lightning result, the class balance used, and the head loss's record.
+    """What training produced: the Task with its final head type, the Lightning result, the class balance used,
+    and the head loss's record.
 
-    ``head`` holds ``loss`` (full, chunked or sampled), ``reason``, ``balance`` and ``outputs`` (``ranked`` when the
-    head ranks its classes in chunks, else ``logits``), as `labelwise.train.head_loss.build_loss` chose them.
+    ``task`` is the prepared Task, with head type ``ranked`` when the loss chosen for a huge softmax head means that
+    every later stage works in class chunks. ``head`` holds ``loss`` (full, chunked or sampled), ``reason``,
+    ``balance`` and ``outputs`` (``ranked`` or ``logits``), as `labelwise.train.head_loss.build_loss` chose them.
     """
 
+    task: Task
     result: TrainResult
     balance: Balance
     head: Mapping[str, str]
@@ -74,7 +77,9 @@ def train(prepared: Prepared, options: FitOptions, *, run_dir: Path, resume: boo
         progress_bar=progress,
         resume=resume,
     )
-    return Trained(result, balance, head)
+    if head["outputs"] == "ranked":
+        task = task.with_head(HeadType.RANKED)
+    return Trained(task, result, balance, head)
 
 
 def decide_balance(train_targets: torch.Tensor, task: Task, config: TrainConfig) -> Balance:

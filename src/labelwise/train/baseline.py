@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from labelwise.task import Task, TaskKind
+from labelwise.task import HeadType, Task, TaskKind
 
 __all__ = ["STALL_PASSES", "constant_loss", "is_not_learning"]
 
@@ -88,7 +88,7 @@ def _frequency_logits(targets: torch.Tensor, task: Task) -> torch.Tensor:
     if task.activation == "softmax":
         return freq.log().reshape(1, -1)
     logits = torch.logit(freq)
-    return (logits[1:] if task.head_width == 1 else logits).reshape(1, -1)
+    return (logits[1:] if task.head is HeadType.ONE_LOGIT else logits).reshape(1, -1)
 
 
 def _sample(targets: torch.Tensor, task: Task) -> torch.Tensor:

@@ -25,7 +25,7 @@ from labelwise.huge import (
     sampled_softmax_loss,
 )
 from labelwise.losses import Balance, loss_for
-from labelwise.task import Task, TaskKind
+from labelwise.task import HeadType, Task, TaskKind
 from labelwise.train.config import TrainConfig
 
 __all__ = ["HeadLoss", "build_loss"]
@@ -229,10 +229,11 @@ def _check(
     class_weight: torch.Tensor | None,
     label_smoothing: float,
 ) -> None:
-    if task.kind is TaskKind.BINARY or task.one_vs_rest:
+    one_vs_rest = task.head is HeadType.ONE_VS_REST
+    if task.kind is TaskKind.BINARY or one_vs_rest:
         raise ConfigError(
             f"--loss {method} is for softmax over many classes (or many labels); this {task.kind} Task"
-            f"{' with one sigmoid per class' if task.one_vs_rest else ''} has {task.head_width} logits, which the "
+            f"{' with one sigmoid per class' if one_vs_rest else ''} has {task.head_width} logits, which the "
             "full loss trains at no cost. Use --loss full (or auto)."
         )
     if method not in ("full", "chunked", "sampled"):

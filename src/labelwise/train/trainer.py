@@ -49,13 +49,12 @@ class TrainResult:
         epochs_run: epochs that finished.
         stopped_reason: ``"early_stopping"``, ``"time_budget"``, ``"max_epochs"`` or ``"interrupted"``.
         history: one dict per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``lr``.
-        valid_logits: ``(N_valid, head_width)`` float32 logits of the best weights on the validation rows, in order;
-            None when a large head's loss trained it (`labelwise.train.head_loss`): see ``valid_features``.
+        valid_outputs: the best weights' raw outputs on the validation rows, in order, as the run's head reads them
+            (`labelwise.heads.Head.raw`): ``(N_valid, head_width)`` float32 logits, or ``(N_valid, num_features)``
+            backbone features when a large softmax head's loss trained it (its logits are computed in class chunks).
         best_val_loss: validation loss of the best epoch.
         checkpoint: path of the best checkpoint, or None if none was written.
         guards: the training guards' findings (`labelwise.train.guards`): ``dict(epoch, rule, message)`` each.
-        valid_features: ``(N_valid, num_features)`` backbone features of the validation rows, in order, when a large
-            head's loss trained the network (its logits are computed in class chunks from these); else None.
     """
 
     network: nn.Module
@@ -63,11 +62,10 @@ class TrainResult:
     epochs_run: int
     stopped_reason: StopReason
     history: list[dict[str, float]] = field(default_factory=list)
-    valid_logits: torch.Tensor | None
+    valid_outputs: torch.Tensor
     best_val_loss: float
     checkpoint: Path | None = None
     guards: list[dict[str, Any]] = field(default_factory=list)
-    valid_features: torch.Tensor | None = None
 
 
 def fit_network(
@@ -112,7 +110,7 @@ def fit_network(
         >>> x = torch.randn(64, 4); y = (x[:, 0] > 0).float()
         >>> result = fit_network(nn.Linear(4, 1), task, train=(x, y), valid=(x, y), loss=loss_for(task),
         ...                      config=TrainConfig(epochs=2), run_dir=tempfile.mkdtemp(), progress_bar=False)
-        >>> result.epochs_run, result.valid_logits.shape
+        >>> result.epochs_run, result.valid_outputs.shape
         (2, torch.Size([64, 1]))
     """
     run_dir = Path(run_dir)
@@ -202,7 +200,7 @@ def _collect(
     """Stage 3 of `fit_network`: the best weights back in the network, their validation outputs, the result."""
     # Ranks > 0 keep the last weights: rank 0 alone returns the run (and may be renaming its folder by then).
     checkpoint = _restore_best(parts.module, callbacks.checkpoint) if trainer.is_global_zero else None
-    valid_logits, valid_features, best_val_loss = _validation_outputs(
+    valid_outputs, best_val_loss = _validation_outputs(
         parts.module,
         parts.valid,
         loss,
@@ -211,8 +209,7 @@ def _collect(
     )
     return _result(
         parts.module,
-        valid_logits=valid_logits,
-        valid_features=valid_features,
+        valid_outputs=valid_outputs,
         best_val_loss=best_val_loss,
         checkpoint=checkpoint,
         stopped_reason=_stopped_reason(callbacks, interrupted=interrupted),
@@ -222,7 +219,7 @@ def _collect(
 
 def _validation_outputs(
     module: LabelwiseModule, valid: Dataset[Any], loss: nn.Module, *, batch_size: int, device: torch.device
-) -> tuple[torch.Tensor | None, torch.Tensor | None, Callable[[], float]]:
+) -> tuple[torch.Tensor, Callable[[], float]]:
     """The best weights' logits on the validation rows, or their features for a large head's loss; and a function
     scoring the validation loss from them. Lightning hands the model back on the CPU; the pass runs where training
     ran."""
@@ -230,17 +227,16 @@ def _validation_outputs(
     if not (isinstance(loss, HeadLoss) and loss.ranks_in_chunks):
         logits = predict_logits(network, valid, batch_size=batch_size, device=device)
         score = loss.from_logits if isinstance(loss, HeadLoss) else loss
-        return logits, None, lambda: float(score(logits, targets))
+        return logits, lambda: float(score(logits, targets))
     backbone, head = backbone_and_head(network)
     features = predict_logits(backbone, valid, batch_size=batch_size, device=device)
-    return None, features, lambda: float(loss(features, head, targets, train=False))
+    return features, lambda: float(loss(features, head, targets, train=False))
 
 
 def _result(
     module: LabelwiseModule,
     *,
-    valid_logits: torch.Tensor | None,
-    valid_features: torch.Tensor | None,
+    valid_outputs: torch.Tensor,
     best_val_loss: Callable[[], float],
     checkpoint: Path | None,
     stopped_reason: StopReason,
@@ -254,8 +250,7 @@ def _result(
         epochs_run=len(history),
         stopped_reason=stopped_reason,
         history=history,
-        valid_logits=valid_logits,
-        valid_features=valid_features,
+        valid_outputs=valid_outputs,
         # Without a checkpoint (no epoch finished) the last weights are kept: score them.
         best_val_loss=float(best["val_loss"]) if best else best_val_loss(),
         checkpoint=checkpoint,
