@@ -77,20 +77,25 @@ def fit(
     if resume and out is None:
         raise ConfigError("resume=True needs out=: the run directory whose interrupted training to continue.")
     prepared = prepare(data, resolved, resume=resume)
-    if out is not None and not is_global_zero():
-        # A rank > 0 (Lightning re-ran the command, or torchrun / srun started it) trains alongside rank 0 and
-        # writes nothing: rank 0 saves the run. It reads RUN.partial only to resume from the same checkpoint.
-        return _fit_in(artifact.partial_dir(out), prepared, resolved, resume=resume, progress=progress)
     if out is None:
         with tempfile.TemporaryDirectory(prefix="labelwise-") as scratch:
             return _fit_in(Path(scratch), prepared, resolved, resume=False, progress=progress)
+    return _fit_into_run(Path(out), prepared, resolved, resume=resume, progress=progress)
+
+
+def _fit_into_run(out: Path, prepared: Prepared, options: FitOptions, *, resume: bool, progress: bool) -> Classifier:
+    """Train in ``out.partial`` and swap the finished run into ``out``; a rank > 0 trains and writes nothing."""
+    if not is_global_zero():
+        # A rank > 0 (Lightning re-ran the command, or torchrun / srun started it) trains alongside rank 0 and
+        # writes nothing: rank 0 saves the run. It reads RUN.partial only to resume from the same checkpoint.
+        return _fit_in(artifact.partial_dir(out), prepared, options, resume=resume, progress=progress)
     with artifact.training_dir(out, resume=resume, is_resumable=lambda d: last_checkpoint(d) is not None) as work:
-        clf = _fit_in(work, prepared, resolved, resume=resume, progress=progress)
+        clf = _fit_in(work, prepared, options, resume=resume, progress=progress)
         if clf.record.training["stopped"] == "interrupted":
             # Ctrl+C: keep the checkpoints in out.partial for `resume`, rather than saving half a training as a run.
             raise KeyboardInterrupt
         clf.save_into(work)
-    drop_resume_state(Path(out))
+    drop_resume_state(out)
     return replace(clf, record=clf.record.saved_to(str(out)))
 
 
