@@ -52,7 +52,8 @@ def install(point: str, n: int) -> None:
     from labelwise.train import module
 
     if point == "prepare":
-        fitting._prepare = _after_nth(fitting._prepare, n)  # type: ignore[attr-defined]
+        # The data is prepared before the run folder is made; die as the prepared data enters training, in RUN.partial.
+        fitting.train = _after_nth(fitting.train, n, before=True)  # type: ignore[attr-defined]
     elif point in ("step", "sigint-step", "sigterm-step"):
         signum = {"step": signal.SIGKILL, "sigint-step": signal.SIGINT, "sigterm-step": signal.SIGTERM}[point]
         module.LabelwiseModule._check_finite = _after_nth(  # type: ignore[method-assign]

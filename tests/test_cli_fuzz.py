@@ -42,7 +42,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import labelwise
-import labelwise.fitting
+import labelwise.pipeline.training
 from labelwise.cli import main
 from labelwise.train import TrainConfig
 
@@ -104,7 +104,7 @@ def check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runs: Runs) -> Iterat
     def refuse(*args: object, **kwargs: object) -> None:
         raise _TrainingStarted("training started on a bad input")
 
-    monkeypatch.setattr(labelwise.fitting, "fit_network", refuse)
+    monkeypatch.setattr(labelwise.pipeline.training, "fit_network", refuse)
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)
