@@ -154,16 +154,25 @@ def test_digits_accuracy_calibration_and_conformal_coverage(tmp_path: Path) -> N
     metrics = clf.evaluate(demo.test)
     assert metrics["accuracy"] >= 0.98
     assert metrics["ece"] <= 0.03 and metrics["ece"] <= metrics["ece_uncalibrated"]
-    # Conformal sets at three levels from the one trained network, calibrated on its validation split.
+    # Conformal sets at three levels from the one trained network. Split conformal promises the level on average
+    # over the draw of the calibration rows: one draw of ~250 calibration and 270 test items alone misses it by
+    # 0.03 or more now and then (a 2-3 sigma event, seen at 0.9). So: the validation and test rows (neither seen
+    # in training) pooled, 40 seeded re-draws into halves, the mean coverage within 0.02 of the level.
     trainval = load_source(demo.train, for_training=False)
-    valid = clf.predict_source(trainval).probs[np.flatnonzero(trainval.is_valid)]
-    valid_targets = clf.task.encode(trainval.labels[trainval.is_valid])
     test = load_source(demo.test, for_training=False)
-    test_probs, test_targets = clf.predict_source(test).probs, clf.task.encode(test.labels)
+    probs = torch.cat(
+        [clf.predict_source(trainval).probs[np.flatnonzero(trainval.is_valid)], clf.predict_source(test).probs]
+    )
+    targets = torch.cat([clf.task.encode(trainval.labels[trainval.is_valid]), clf.task.encode(test.labels)])
+    generator = torch.Generator().manual_seed(0)
     for level in (0.8, 0.9, 0.95):
-        conformal = fit_conformal(valid, valid_targets, clf.task, level=level)
-        coverage = set_metrics(conformal.sets(test_probs), test_targets, clf.task)["set_coverage"]
-        assert abs(coverage - level) <= 0.03, (level, coverage)
+        coverages = []
+        for _ in range(40):
+            order = torch.randperm(len(targets), generator=generator)
+            cal, held = order[: len(order) // 2], order[len(order) // 2 :]
+            conformal = fit_conformal(probs[cal], targets[cal], clf.task, level=level)
+            coverages.append(set_metrics(conformal.sets(probs[held]), targets[held], clf.task)["set_coverage"])
+        assert abs(float(np.mean(coverages)) - level) <= 0.02, (level, np.mean(coverages))
 
 
 @pytest.mark.slow

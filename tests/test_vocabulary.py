@@ -109,7 +109,8 @@ def _large(clf: Classifier, classes: tuple[Any, ...]) -> Classifier:
     task = Task(kind="multiclass", classes=classes)
     counts = list(range(len(classes)))
     network = create_network(clf.model_spec, task)
-    return dataclasses.replace(clf, task=task, network=network, record=dataclasses.replace(clf.record, train_counts=counts))
+    record = dataclasses.replace(clf.record, train_counts=counts)
+    return dataclasses.replace(clf, task=task, network=network, record=record)
 
 
 @pytest.mark.parametrize(

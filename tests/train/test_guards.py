@@ -525,7 +525,10 @@ def test_imbalanced_demo_collapses_without_class_weights_at_a_high_learning_rate
     warned = [w for w in record if issubclass(w.category, TrainingWarning)]
     assert "collapse" in rules and len(warned) == len(rules)  # a warning per finding, one per rule
     collapse = next(f["message"] for f in clf.info["training"]["guards"] if f["rule"] == "collapse")
-    assert re.search(r"collapsed in validation \(epochs \d+-\d+, \d passes in a row\): 'malignant' \(3 of 60", collapse)
+    # Which class the diverging model settles on changes with the last bits of float arithmetic (BLAS build, threads):
+    # either way the message names it with its validation count.
+    found = r"collapsed in validation \(epochs \d+-\d+, \d passes in a row\): '(malignant' \(3|benign' \(57) of 60"
+    assert re.search(found, collapse), collapse
 
 
 @pytest.mark.slow
