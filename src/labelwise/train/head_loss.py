@@ -9,9 +9,13 @@ estimate, so early stopping and the reported losses mean the same for every choi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
+from labelwise._class_file import count_targets
 from labelwise.decide.config import DecideConfig
 from labelwise.errors import ConfigError
 from labelwise.heads.ranked import check_ranked_decide, uses_ranked_path
@@ -25,7 +29,7 @@ from labelwise.huge import (
     sampled_softmax_loss,
 )
 from labelwise.losses import Balance, loss_for
-from labelwise.task import HeadType, Task, TaskKind
+from labelwise.task import HeadType, Task
 from labelwise.train.config import TrainConfig
 
 __all__ = ["HeadLoss", "build_loss"]
@@ -91,12 +95,8 @@ def _loss(
     if balance.pos_weight is not None or balance.class_weight is not None:
         # The frequency proposal already shapes which negatives a class meets; the sampled softmax has no weights.
         record["balance"] = "no loss weights: --loss sampled trains without them (the counts shape the proposal)."
-    counts = (
-        train_targets.sum(dim=0)
-        if task.kind is TaskKind.MULTILABEL
-        else torch.bincount(train_targets.long(), minlength=task.num_classes)
-    )
-    proposal = Proposal.create(config.proposal, num_classes=task.num_classes, counts=counts.float())
+    counts = torch.tensor(count_targets(train_targets, task), dtype=torch.float32)
+    proposal = Proposal.create(config.proposal, num_classes=task.num_classes, counts=counts)
     sampled = HeadLoss(
         task,
         method=name,
@@ -106,6 +106,62 @@ def _loss(
         seed=config.seed,
     )
     return sampled, record
+
+
+def _softmax_from_logits(logits: torch.Tensor, targets: torch.Tensor, loss: HeadLoss) -> torch.Tensor:
+    return nn.functional.cross_entropy(logits, targets, weight=loss.class_weight, label_smoothing=loss.label_smoothing)
+
+
+def _softmax_exact(features: torch.Tensor, head: nn.Linear, targets: torch.Tensor, loss: HeadLoss) -> torch.Tensor:
+    return chunked_cross_entropy(
+        features,
+        head.weight,
+        head.bias,
+        targets,
+        chunk_size=DEFAULT_CHUNK,
+        class_weight=loss.class_weight,
+        label_smoothing=loss.label_smoothing,
+    )
+
+
+def _sigmoid_from_logits(logits: torch.Tensor, targets: torch.Tensor, loss: HeadLoss) -> torch.Tensor:
+    return nn.functional.binary_cross_entropy_with_logits(logits, targets.float())
+
+
+def _sigmoid_exact(features: torch.Tensor, head: nn.Linear, targets: torch.Tensor, loss: HeadLoss) -> torch.Tensor:
+    """Exact mean per-label BCE, one chunk of labels at a time (validation of a sampled multilabel head)."""
+    total = features.new_zeros((), dtype=torch.float32)
+    for start in range(0, head.out_features, DEFAULT_CHUNK):
+        stop = min(start + DEFAULT_CHUNK, head.out_features)
+        logits = features @ head.weight[start:stop].T + head.bias[start:stop]
+        total = total + nn.functional.binary_cross_entropy_with_logits(
+            logits.float(), targets[:, start:stop].float(), reduction="sum"
+        )
+    return total / targets.numel()
+
+
+@dataclass(frozen=True)
+class _HeadLosses:
+    """How a head type's loss is computed without its logits matrix."""
+
+    methods: tuple[str, ...]  # the methods it takes
+    exact: Callable[[torch.Tensor, nn.Linear, torch.Tensor, HeadLoss], torch.Tensor]  # validation, from features
+    from_logits: Callable[[torch.Tensor, torch.Tensor, HeadLoss], torch.Tensor]  # validation, from full logits
+    sampled: Callable[..., torch.Tensor]  # training with sampled negatives
+    # A softmax head's validation and predictions are ranked in chunks from the features; a multilabel head still
+    # gives its (N, C) logits (its targets are dense (N, C) already).
+    ranks_in_chunks: bool
+
+
+# The head types a `HeadLoss` trains: one softmax over many classes, or one sigmoid per label. The others have
+# one logit, or one per class of a few, which the full loss trains at no cost.
+_HEAD_LOSSES: dict[HeadType, _HeadLosses] = {
+    HeadType.SOFTMAX: _HeadLosses(
+        ("full", "chunked", "sampled"), _softmax_exact, _softmax_from_logits, sampled_softmax_loss, True
+    ),
+    HeadType.MULTILABEL: _HeadLosses(("sampled",), _sigmoid_exact, _sigmoid_from_logits, sampled_bce_loss, False),
+}
+_HEAD_LOSSES[HeadType.RANKED] = _HEAD_LOSSES[HeadType.SOFTMAX]
 
 
 class HeadLoss(nn.Module):
@@ -156,19 +212,14 @@ class HeadLoss(nn.Module):
         self.seed = seed
         self.register_buffer("class_weight", class_weight, persistent=False)
         self.generator = torch.Generator().manual_seed(seed)
-        # A softmax head's validation and predictions are ranked in chunks from the features; a multilabel head
-        # still gives its (N, C) logits (its targets are dense (N, C) already).
-        self.ranks_in_chunks = task.kind is TaskKind.MULTICLASS
+        self.losses = _HEAD_LOSSES[task.head]
+        self.ranks_in_chunks = self.losses.ranks_in_chunks
 
     class_weight: torch.Tensor | None
 
     def from_logits(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The exact loss from full logits (a multilabel head's validation loss)."""
-        if self.task.kind is TaskKind.MULTILABEL:
-            return nn.functional.binary_cross_entropy_with_logits(logits, targets.float())
-        return nn.functional.cross_entropy(
-            logits, targets, weight=self.class_weight, label_smoothing=self.label_smoothing
-        )
+        return self.losses.from_logits(logits, targets, self)
 
     def for_rank(self, rank: int) -> None:
         """Seed the negatives' generator for the process of global rank ``rank``."""
@@ -180,25 +231,12 @@ class HeadLoss(nn.Module):
         if train and self.method == "sampled":
             return self._sampled(features, head, targets)
         if train and self.method == "full":
-            return nn.functional.cross_entropy(
-                head(features), targets, weight=self.class_weight, label_smoothing=self.label_smoothing
-            )
-        if self.task.kind is TaskKind.MULTILABEL:
-            return _chunked_bce(features, head, targets)
-        return chunked_cross_entropy(
-            features,
-            head.weight,
-            head.bias,
-            targets,
-            chunk_size=DEFAULT_CHUNK,
-            class_weight=self.class_weight,
-            label_smoothing=self.label_smoothing,
-        )
+            return self.losses.from_logits(head(features), targets, self)
+        return self.losses.exact(features, head, targets, self)
 
     def _sampled(self, features: torch.Tensor, head: nn.Linear, targets: torch.Tensor) -> torch.Tensor:
         assert self.proposal is not None  # noqa: S101 - checked in __init__
-        sampled = sampled_bce_loss if self.task.kind is TaskKind.MULTILABEL else sampled_softmax_loss
-        return sampled(
+        return self.losses.sampled(
             features,
             head.weight,
             head.bias,
@@ -209,18 +247,6 @@ class HeadLoss(nn.Module):
         )
 
 
-def _chunked_bce(features: torch.Tensor, head: nn.Linear, targets: torch.Tensor) -> torch.Tensor:
-    """Exact mean per-label BCE, one chunk of labels at a time (validation of a sampled multilabel head)."""
-    total = features.new_zeros((), dtype=torch.float32)
-    for start in range(0, head.out_features, DEFAULT_CHUNK):
-        stop = min(start + DEFAULT_CHUNK, head.out_features)
-        logits = features @ head.weight[start:stop].T + head.bias[start:stop]
-        total = total + nn.functional.binary_cross_entropy_with_logits(
-            logits.float(), targets[:, start:stop].float(), reduction="sum"
-        )
-    return total / targets.numel()
-
-
 def _check(
     task: Task,
     *,
@@ -229,16 +255,15 @@ def _check(
     class_weight: torch.Tensor | None,
     label_smoothing: float,
 ) -> None:
-    one_vs_rest = task.head is HeadType.ONE_VS_REST
-    if task.kind is TaskKind.BINARY or one_vs_rest:
+    if task.head not in _HEAD_LOSSES:
         raise ConfigError(
-            f"--loss {method} is for softmax over many classes (or many labels); this {task.kind} Task"
-            f"{' with one sigmoid per class' if one_vs_rest else ''} has {task.head_width} logits, which the "
-            "full loss trains at no cost. Use --loss full (or auto)."
+            f"--loss {method} is for softmax over many classes (or many labels); this {task.kind} Task's "
+            f"{task.head} head has {task.head_width} logits, which the full loss trains at no cost. "
+            "Use --loss full (or auto)."
         )
     if method not in ("full", "chunked", "sampled"):
         raise ConfigError(f"HeadLoss method={method!r}; expected 'full', 'chunked' or 'sampled'.")
-    if method in ("full", "chunked") and task.kind is TaskKind.MULTILABEL:
+    if method not in _HEAD_LOSSES[task.head].methods:
         raise ConfigError(
             "--loss chunked computes an exact softmax over class chunks; a multilabel Task has one sigmoid per "
             "label, whose loss needs no log-sum-exp. Use --loss full, or --loss sampled for sampled negatives."
