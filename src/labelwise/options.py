@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 from labelwise.decide.config import DecideConfig
 from labelwise.errors import ConfigError, check_fields
 from labelwise.train.config import TrainConfig
 
-__all__ = ["DataConfig", "FitOptions", "ModelConfig", "StreamOption", "option_fields"]
+__all__ = ["DataConfig", "FitOptions", "ModelConfig", "StreamOption", "option_default", "option_fields"]
 
 StreamOption = Literal["auto", "on", "off"]
 _TASK_KINDS = ("auto", "binary", "multiclass", "multilabel")
@@ -116,6 +116,21 @@ def option_fields() -> dict[str, str]:
         ('train', 'decide')
     """
     return {f.name: group for group, cls in _GROUPS.items() for f in fields(cls)}
+
+
+def option_default(name: str) -> Any:
+    """The default of the option ``name``, read from its field.
+
+    Example:
+        >>> option_default("metric"), option_default("loggers")
+        ('f1', ('csv',))
+    """
+    for config in _GROUPS.values():
+        for item in fields(config):
+            if item.name == name:
+                factory: Any = item.default_factory
+                return item.default if factory is MISSING else factory()
+    raise ConfigError(f"unknown option {name!r}; options: {', '.join(sorted(option_fields()))}.")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,7 +4,6 @@ field (so each default is written once), grouped as in ``--help``."""
 from __future__ import annotations
 
 import argparse
-from dataclasses import MISSING, fields
 from typing import Any
 
 __all__ = ["TASKS", "add_fit_options"]
@@ -25,15 +24,9 @@ def add_fit_options(cmd: Any) -> None:
 
 def _default(name: str) -> Any:
     """The option's default, from its dataclass field (`labelwise.options`): defaults are spelled once."""
-    from labelwise.decide.config import DecideConfig
-    from labelwise.options import DataConfig, ModelConfig
-    from labelwise.train.config import TrainConfig
+    from labelwise.options import option_default
 
-    for config in (DataConfig, ModelConfig, TrainConfig, DecideConfig):
-        for item in fields(config):
-            if item.name == name:
-                return item.default if item.default is not MISSING else item.default_factory()  # type: ignore[misc]
-    raise KeyError(name)
+    return option_default(name)
 
 
 def _add_label_args(cmd: Any) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ from labelwise.decide.config import DecideConfig
 from labelwise.decide.policy import Decisions, Policy
 from labelwise.ranking import Ranked
 from labelwise.task import Task
+
+if TYPE_CHECKING:
+    from labelwise.inputs import NetworkInput
 
 __all__ = ["Fitted", "Head", "HeadOutputs", "Truth"]
 
@@ -89,7 +93,7 @@ class Head(abc.ABC):
         """Width of `raw`'s output (``head_width`` logits or the backbone's features)."""
 
     @abc.abstractmethod
-    def raw(self, batch: torch.Tensor) -> torch.Tensor:
+    def raw(self, batch: NetworkInput) -> torch.Tensor:
         """Raw outputs ``(N, raw_width)`` float of one batch of network inputs (no gradients needed)."""
 
     @abc.abstractmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
@@ -11,6 +13,9 @@ from labelwise.decide.policy import fit_policy
 from labelwise.evaluation import evaluation_metrics
 from labelwise.heads.base import Fitted, Head, HeadOutputs, Truth
 from labelwise.ranking import dense_ranking_metrics, rank
+
+if TYPE_CHECKING:
+    from labelwise.inputs import NetworkInput
 
 __all__ = ["DenseHead"]
 
@@ -31,7 +36,7 @@ class DenseHead(Head):
     def raw_width(self) -> int:
         return self.task.head_width
 
-    def raw(self, batch: torch.Tensor) -> torch.Tensor:
+    def raw(self, batch: NetworkInput) -> torch.Tensor:
         return self.network(batch).float()  # type: ignore[no-any-return]
 
     def check_decide(self, decide: DecideConfig) -> None:

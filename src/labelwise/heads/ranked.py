@@ -18,7 +18,7 @@ Conformal sets need every class's probability and are refused for these runs, in
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -36,6 +36,9 @@ from labelwise.huge import DEFAULT_CHUNK, TopK, chunked_top_k
 from labelwise.models.head import backbone_and_head
 from labelwise.ranking import AUTO_TOP_K, Ranked, ranking_metrics
 from labelwise.task import HeadType, Task
+
+if TYPE_CHECKING:
+    from labelwise.inputs import NetworkInput
 
 __all__ = [
     "CALIBRATION_ROWS",
@@ -278,7 +281,7 @@ class RankedHead(Head):
     def raw_width(self) -> int:
         return self.linear.in_features
 
-    def raw(self, batch: torch.Tensor) -> torch.Tensor:
+    def raw(self, batch: NetworkInput) -> torch.Tensor:
         return self.backbone(batch).float()  # type: ignore[no-any-return]
 
     def check_decide(self, decide: DecideConfig) -> None:
