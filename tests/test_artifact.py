@@ -154,3 +154,19 @@ def test_out_path_that_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "run").write_text("not a folder")
     with pytest.raises(ArtifactError, match="is a file"), artifact.staging_dir(tmp_path / "run"):
         pass
+
+
+def test_an_interrupted_run_is_named_before_any_data_is_read(tmp_path: Path) -> None:
+    partial = artifact.partial_dir(tmp_path / "run")
+    (partial / "checkpoints").mkdir(parents=True)
+    (partial / "checkpoints" / "last.ckpt").write_bytes(b"a checkpoint")
+    # The data path does not exist: reading it would fail with a DataError; the run folder is refused first.
+    with pytest.raises(ArtifactError, match=r"holds the checkpoints of an interrupted training run. Pass --resume"):
+        labelwise.fit(tmp_path / "never-read.csv", out=tmp_path / "run", progress=False)
+    assert (partial / "checkpoints" / "last.ckpt").read_bytes() == b"a checkpoint"  # the work is kept
+
+
+def test_a_file_where_the_run_goes_is_refused_before_any_data_is_read(tmp_path: Path) -> None:
+    (tmp_path / "run").write_text("not a folder")
+    with pytest.raises(ArtifactError, match=r"--out '.*run' is a file; expected a directory"):
+        labelwise.fit(tmp_path / "never-read.csv", out=tmp_path / "run", progress=False)

@@ -35,6 +35,7 @@ __all__ = [
     "METADATA_FILE",
     "READABLE_VERSIONS",
     "WEIGHTS_FILE",
+    "check_training_dir",
     "load_metadata",
     "load_weights",
     "partial_dir",
@@ -83,14 +84,8 @@ def training_dir(
         ArtifactError: ``run_dir`` is a file, its folder cannot be created, or ``RUN.partial`` holds an
             interrupted run and ``resume`` is False (starting over would throw that work away).
     """
-    target = Path(run_dir)
-    _check_can_hold_a_run(target)
-    work = partial_dir(target)
-    if work.exists() and not resume and is_resumable(work):
-        raise ArtifactError(
-            f"{str(work)!r} holds the checkpoints of an interrupted training run. Pass --resume (fit(resume=True)) "
-            "to continue it, or delete that folder to start over."
-        )
+    target, work = Path(run_dir), partial_dir(run_dir)
+    check_training_dir(target, resume=resume, is_resumable=is_resumable)
     if work.exists() and not (resume and is_resumable(work)):
         shutil.rmtree(work)
     work.mkdir(exist_ok=True)
@@ -101,6 +96,22 @@ def training_dir(
             shutil.rmtree(work, ignore_errors=True)
         raise
     _swap_into_place(work, target)
+
+
+def check_training_dir(run_dir: str | os.PathLike[str], *, resume: bool, is_resumable: Callable[[Path], bool]) -> None:
+    """The refusals of `training_dir`, without touching the disk: `labelwise.fit` asks before it reads the data.
+
+    Raises:
+        ArtifactError: as `training_dir`.
+    """
+    target = Path(run_dir)
+    _check_can_hold_a_run(target)
+    work = partial_dir(target)
+    if work.exists() and not resume and is_resumable(work):
+        raise ArtifactError(
+            f"{str(work)!r} holds the checkpoints of an interrupted training run. Pass --resume (fit(resume=True)) "
+            "to continue it, or delete that folder to start over."
+        )
 
 
 @contextmanager

@@ -76,6 +76,8 @@ def fit(
     check_scale_out(resolved.train)  # devices, strategy, precision, nodes: refused before any work
     if resume and out is None:
         raise ConfigError("resume=True needs out=: the run directory whose interrupted training to continue.")
+    if out is not None:  # refuse a file, or an interrupted run without resume, before reading the data
+        artifact.check_training_dir(out, resume=resume, is_resumable=_is_resumable)
     prepared = prepare(data, resolved, resume=resume)
     if out is None:
         with tempfile.TemporaryDirectory(prefix="labelwise-") as scratch:
@@ -89,7 +91,7 @@ def _fit_into_run(out: Path, prepared: Prepared, options: FitOptions, *, resume:
         # A rank > 0 (Lightning re-ran the command, or torchrun / srun started it) trains alongside rank 0 and
         # writes nothing: rank 0 saves the run. It reads RUN.partial only to resume from the same checkpoint.
         return _fit_in(artifact.partial_dir(out), prepared, options, resume=resume, progress=progress)
-    with artifact.training_dir(out, resume=resume, is_resumable=lambda d: last_checkpoint(d) is not None) as work:
+    with artifact.training_dir(out, resume=resume, is_resumable=_is_resumable) as work:
         clf = _fit_in(work, prepared, options, resume=resume, progress=progress)
         if clf.record.training["stopped"] == "interrupted":
             # Ctrl+C: keep the checkpoints in out.partial for `resume`, rather than saving half a training as a run.
@@ -97,6 +99,10 @@ def _fit_into_run(out: Path, prepared: Prepared, options: FitOptions, *, resume:
         clf.save_into(work)
     drop_resume_state(out)
     return replace(clf, record=clf.record.saved_to(str(out)))
+
+
+def _is_resumable(work: Path) -> bool:
+    return last_checkpoint(work) is not None
 
 
 def _fit_in(run_dir: Path, prepared: Prepared, options: FitOptions, *, resume: bool, progress: bool) -> Classifier:
