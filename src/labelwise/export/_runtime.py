@@ -27,8 +27,9 @@ from labelwise.decide.policy import Policy
 from labelwise.errors import ArtifactError, ConfigError, DataError
 from labelwise.export._names import MISSING, PIXELS, input_name
 from labelwise.export._onnx import KEY_FORMAT, KEY_RUN, ONNX_FILE, ONNX_FORMAT_VERSION
+from labelwise.heads.dense import decide_calibrated
 from labelwise.inputs import Inputs, inputs_from_dict
-from labelwise.ranking import output_top_k, rank
+from labelwise.ranking import output_top_k
 from labelwise.task import Task
 
 __all__ = ["OnnxClassifier", "load_onnx"]
@@ -59,10 +60,9 @@ class OnnxClassifier:
             logits, kept = self.calibrated_logits({PIXELS: encoded.values.only.numpy()}), encoded.kept
         else:
             logits, kept = self.calibrated_logits(_table_feeds(table, source)), None
-        out = self.policy.with_top_k(top_k, self.task).decide(logits, self.task)
-        kept = np.ones(len(source.ids), dtype=bool) if kept is None else kept
         k = output_top_k(top_k, num_classes=self.task.num_classes)
-        ranked = None if k is None or out.probs is None else rank(out.probs, k)
+        out, ranked = decide_calibrated(logits, self.task, self.policy.with_top_k(top_k, self.task), top_k=k)
+        kept = np.ones(len(source.ids), dtype=bool) if kept is None else kept
         return predictions_table(out, source=source, kept=kept, task=self.task, ranked=ranked)
 
     def calibrated_logits(self, feeds: dict[str, np.ndarray]) -> torch.Tensor:

@@ -9,15 +9,29 @@ import torch
 
 from labelwise.calibrate import fit_temperature
 from labelwise.decide.config import DecideConfig
-from labelwise.decide.policy import fit_policy
+from labelwise.decide.policy import Decisions, Policy, fit_policy
 from labelwise.evaluation import evaluation_metrics
 from labelwise.heads.base import Fitted, Head, HeadOutputs, Truth
-from labelwise.ranking import dense_ranking_metrics, rank
+from labelwise.ranking import Ranked, dense_ranking_metrics, rank
+from labelwise.task import Task
 
 if TYPE_CHECKING:
     from labelwise.inputs import NetworkInput
 
-__all__ = ["DenseHead"]
+__all__ = ["DenseHead", "decide_calibrated"]
+
+
+def decide_calibrated(
+    logits: torch.Tensor, task: Task, policy: Policy, *, top_k: int | None
+) -> tuple[Decisions, Ranked | None]:
+    """A dense head's decisions from calibrated ``logits`` ``(N, head_width)``, and the ``top_k`` classes when asked.
+
+    `DenseHead.predict` calls it after its calibration; an exported ONNX model (`labelwise.export`), whose graph
+    holds the calibration, calls it on the graph's logits, so both decide alike.
+    """
+    out = policy.decide(logits, task)
+    assert out.probs is not None  # noqa: S101 - a dense policy always gives probabilities
+    return out, None if top_k is None else rank(out.probs, top_k)
 
 
 class DenseHead(Head):
@@ -52,9 +66,7 @@ class DenseHead(Head):
 
     def predict(self, raw: torch.Tensor, fitted: Fitted, *, top_k: int | None = None) -> HeadOutputs:
         logits = fitted.calibration.apply(raw)
-        out = fitted.policy.decide(logits, self.task)
-        assert out.probs is not None  # noqa: S101 - a dense policy always gives probabilities
-        ranked = None if top_k is None else rank(out.probs, top_k)
+        out, ranked = decide_calibrated(logits, self.task, fitted.policy, top_k=top_k)
         return HeadOutputs(raw, out, ranked=ranked, logits=logits, uncalibrated=self.task.probabilities(raw))
 
     def metrics(
