@@ -198,6 +198,23 @@ def test_console_script_smoke(tmp_path: Path) -> None:
     assert result.stderr.startswith("labelwise: error:") and "Traceback" not in result.stderr
 
 
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`labelwise inspect data.csv | head -1`: no "internal error", no "Exception ignored", the shell's SIGPIPE code."""
+    data = tmp_path / "data.csv"
+    pd.DataFrame({"x": np.arange(100.0), "label": ["a", "b"] * 50}).to_csv(data, index=False)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "labelwise.cli", "inspect", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    process.stdout.close()  # before the command writes anything: its first write meets a closed pipe
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 141, stderr
+    assert stderr == ""
+
+
 def test_timm_model_by_name_and_missing_pretrained_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rng = np.random.default_rng(0)
     for label in ("a", "b"):

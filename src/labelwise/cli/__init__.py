@@ -7,6 +7,8 @@ Exit codes: 0 ok, 2 bad input or usage (one line on stderr, no traceback), 1 int
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 import traceback
 import warnings
@@ -36,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"labelwise: interrupted; {_kept_for_resume(args)}", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _reader_went_away()
     except SystemExit as err:
         # Lightning turns SIGTERM into SystemExit(None) once the current step is done; that is no success.
         if err.code not in (None, 0):
@@ -53,6 +57,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         warnings.showwarning = shown
+
+
+def _reader_went_away() -> int:
+    """The reader closed our stdout (``labelwise inspect data.csv | head -1``): stop quietly, as cat and git do.
+
+    stdout is pointed at /dev/null first, or Python's final flush at exit would fail on the closed pipe again and
+    print "Exception ignored ... BrokenPipeError" (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
+    Exit 141 is what a shell reports for a command ended by SIGPIPE (128 + 13).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
 
 
 def _kept_for_resume(args: argparse.Namespace) -> str:
