@@ -14,7 +14,8 @@ from labelwise.cli import main
 
 _KEYS = {
     "data", "source", "rows", "task", "why", "classes", "imbalance_ratio", "label_cardinality", "empty_label_rate",
-    "split", "rare_classes", "duplicates", "conflicting_labels", "leakage", "unreadable_images", "columns", "warnings",
+    "split", "rare_classes", "duplicates", "conflicting_labels", "leakage", "unreadable_images", "columns",
+    "column_kinds", "warnings",
 }  # fmt: skip
 
 
@@ -50,9 +51,13 @@ def test_text_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert lines[0] == f"data        {tmp_path / 'd.csv'} (table, 65 rows)"
     assert lines[1].startswith("task        multiclass")
     assert lines[2].startswith("split       seeded stratified 80/20 split (seed 0): 52 train / 13 validation items")
-    assert any(line.startswith("columns     3 feature columns, 1 constant") for line in lines)
-    assert lines[6:8] == ["classes     items  validation", "  maybe         1           0"]
-    assert lines[8].startswith("  no           31")
+    assert lines[5:8] == [
+        "columns     3: 1 numeric, 1 categorical, 1 ignored (left out)",
+        "  color     categorical: 2 distinct values",
+        "  source    ignored: one value ('lab1') in every row; left out: nothing to learn from",
+    ]
+    assert lines[8:10] == ["classes     items  validation", "  maybe         1           0"]
+    assert lines[10].startswith("  no           31")
     warnings = [line for line in lines if line.startswith("warning     ")]
     assert len(warnings) == 6, warnings
     fragments = ("imbalanced 31:1", "'maybe' (1 item), 'rare' (2 items)", "3 copies", "different labels", "'source'")

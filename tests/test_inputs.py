@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 import labelwise
+from labelwise.data._kind_columns import BooleanColumn, DatetimeColumn, IgnoredColumn
 from labelwise.data.images import ImageSpec
 from labelwise.data.sources import load_source, source_from_frame
 from labelwise.data.splits import Split
@@ -66,7 +67,7 @@ def mixed(tmp_path: Path) -> tuple[pd.DataFrame, Inputs]:
 
 # -- the registry ------------------------------------------------------------------------------------------
 def test_registry_lists_each_kind_once() -> None:
-    assert column_kinds() == ["categorical", "image", "numeric"]
+    assert column_kinds() == ["boolean", "categorical", "datetime", "ignored", "image", "numeric"]
 
 
 def test_registering_another_class_under_a_taken_kind_is_refused() -> None:
@@ -80,6 +81,15 @@ def test_registering_another_class_under_a_taken_kind_is_refused() -> None:
         pytest.param(NumericColumn(name="x", mean=1.5, std=2.0, fill=1.0, indicator=True), id="numeric"),
         pytest.param(CategoricalColumn(name="c", categories=("a", "b"), fill="a", indicator=False), id="categorical"),
         pytest.param(ImageColumn("fname", ImageSpec(size=16, channels=1, mean=(0.5,), std=(0.2,))), id="image"),
+        pytest.param(BooleanColumn(name="b", fill=1.0, indicator=True, why="two values"), id="boolean"),
+        pytest.param(
+            DatetimeColumn(name="d", mean=19000.0, std=30.0, fill=19001.0, hours=True, indicator=False), id="datetime"
+        ),
+        pytest.param(IgnoredColumn(name="id", kind="identifier", why="unique"), id="ignored"),
+        pytest.param(
+            CategoricalColumn(name="c", categories=("a",), fill="a", indicator=False, counts={"a": 3, "b": 1}),
+            id="categorical-counts",
+        ),
     ],
 )
 def test_each_kind_round_trips_through_json(encoder: object) -> None:
@@ -89,7 +99,7 @@ def test_each_kind_round_trips_through_json(encoder: object) -> None:
 
 def test_unknown_column_kind_names_the_known_ones() -> None:
     with pytest.raises(
-        ArtifactError, match=r"unknown column kind 'text'.*\['categorical', 'image', 'numeric'\].*upgrade"
+        ArtifactError, match=r"unknown column kind 'text'.*\['boolean', 'categorical', .*'numeric'\].*upgrade"
     ):
         column_from_dict({"type": "text", "name": "notes"})
 

@@ -26,6 +26,7 @@ NOT_IN_ESTIMATOR = {
     "skip_bad_images": "X holds no images",
     "pretrained": "no image backbone reads an array of features",
     "image_size": "no image backbone reads an array of features",
+    "column_kinds": "X is an array of numbers (sklearn's validate_data), so every column is numeric",
     "loggers": "an estimator's fit has no run folder to log into",
     "seed": "spelled random_state, as everywhere in scikit-learn",
 }

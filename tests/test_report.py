@@ -138,6 +138,12 @@ def _classifier(**info: Any) -> SimpleNamespace:
         info={"training": training, "metrics": {"valid": {"macro_f1": 0.9, "accuracy": 0.95, "recall/a": 1.0}}} | info,
         task=SimpleNamespace(reason="multiclass: 3 distinct labels."),
         model_spec=SimpleNamespace(backbone="mlp"),
+        inputs=SimpleNamespace(
+            kinds={
+                "age": {"kind": "numeric", "why": "numbers"},
+                "uid": {"kind": "identifier", "why": "unique; left out"},
+            }
+        ),
         network=nn.Linear(4, 3),
         calibration=SimpleNamespace(describe=lambda: "temperature scaling, T 1.5"),
         policy=SimpleNamespace(describe=lambda: ["argmax over 3 classes", "abstains below 0.4"]),
@@ -149,6 +155,8 @@ def test_training_summary() -> None:
     assert text.splitlines() == [
         "task       multiclass: 3 distinct labels.",
         "data       80 train / 20 validation items; validation: random 20%",
+        "columns    2: 1 numeric, 1 identifier (left out)",
+        "  uid      identifier: unique; left out",
         "model      mlp (15 parameters)",
         "training   12 epochs, best epoch 9 (early_stopping)",
         "balance    none",

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
+from labelwise.data.column_kinds import parse_column_kinds
 from labelwise.decide.config import DecideConfig
 from labelwise.errors import ConfigError, check_fields
 from labelwise.train.config import TrainConfig
@@ -43,6 +44,9 @@ class DataConfig:
         stream: read a Parquet file or folder in record batches (`labelwise.data.streaming`): ``auto`` when its
             uncompressed size exceeds a quarter of the available memory, ``on``, or ``off``.
         skip_bad_images: skip unreadable images (counted in the run) instead of stopping.
+        column_kinds: feature column -> kind (``numeric``, ``categorical``, ``boolean``, ``datetime``,
+            ``identifier``, ``text``, ``ignored``) for columns not to be read as their values suggest
+            (`labelwise.data.column_kinds`); ``{"zip": "categorical", "notes": "ignored"}`` or ``["zip=categorical"]``.
     """
 
     target: str | tuple[str, ...] | None = None
@@ -53,8 +57,10 @@ class DataConfig:
     binary_head: Literal["one", "two"] = "one"
     stream: StreamOption = "auto"
     skip_bad_images: bool = False
+    column_kinds: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "column_kinds", parse_column_kinds(self.column_kinds))
         if isinstance(self.target, list):  # a list is what people pass; a tuple keeps the config hashable
             object.__setattr__(self, "target", tuple(self.target))
         if self.task not in _TASK_KINDS:

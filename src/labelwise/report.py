@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from labelwise.classifier import Classifier
 
-__all__ = ["format_inspect", "format_metrics", "format_training"]
+__all__ = ["column_lines", "format_inspect", "format_metrics", "format_training"]
 
 _MAX_CLASSES_SHOWN = 30  # longer class lists show the largest and the smallest classes (--json has them all)
 _USELESS = (("constant", "constant"), ("all_missing", "empty"))
+_MAX_KINDS_SHOWN = 12  # columns listed one per line; --json has them all
 
 
 def format_inspect(report: dict[str, Any]) -> str:
@@ -54,7 +55,9 @@ def format_inspect(report: dict[str, Any]) -> str:
     lines.append(f"duplicates  {_duplicates_line(report)}")
     if report["unreadable_images"] is not None:
         lines.append(f"images      {len(report['unreadable_images'])} unreadable")
-    if report["columns"] is not None:
+    if report.get("column_kinds"):
+        lines += column_lines(report["column_kinds"], indent=12)
+    elif report["columns"] is not None:
         columns, num = report["columns"], report["columns"]["features"]
         useless = "".join(f", {len(columns[key])} {word}" for key, word in _USELESS if columns[key])
         lines.append(f"columns     {num} feature column{'' if num == 1 else 's'}{useless}")
@@ -62,6 +65,29 @@ def format_inspect(report: dict[str, Any]) -> str:
     warnings = report["warnings"]
     lines += [f"warning     {line}" for line in warnings] if warnings else ["warnings    none"]
     return "\n".join(lines)
+
+
+def column_lines(kinds: dict[str, dict[str, str]], *, indent: int) -> list[str]:
+    """How the input columns are read: counts per kind, then one line per column that is not plain numbers.
+
+    Example:
+        >>> kinds = {"age": {"kind": "numeric", "why": "numbers"}, "id": {"kind": "identifier", "why": "unique"}}
+        >>> print("\\n".join(column_lines(kinds, indent=11)))
+        columns    2: 1 numeric, 1 identifier (left out)
+          id       identifier: unique
+    """
+    counts: dict[str, int] = {}
+    for item in kinds.values():
+        counts[item["kind"]] = counts.get(item["kind"], 0) + 1
+    parts = [f"{n} {kind}" + (" (left out)" if kind in ("identifier", "ignored") else "") for kind, n in counts.items()]
+    lines = [f"{'columns':<{indent}}{len(kinds)}: {', '.join(parts)}"]
+    named = [(name, item) for name, item in kinds.items() if item["kind"] != "numeric"]
+    shown = named[:_MAX_KINDS_SHOWN]
+    width = max([indent - 3, *(len(name) for name, _ in shown)])
+    lines += [f"  {name:<{width}} {item['kind']}: {item['why']}" for name, item in shown]
+    if len(named) > _MAX_KINDS_SHOWN:
+        lines.append(f"  ... and {len(named) - _MAX_KINDS_SHOWN} more (--json lists every column)")
+    return lines
 
 
 def _split_line(split: dict[str, Any]) -> str:
@@ -149,6 +175,7 @@ def format_training(clf: Classifier, *, run_dir: str | None) -> str:
         f"task       {clf.task.reason}",
         f"data       {training.get('num_train')} train / {training.get('num_valid')} validation items; "
         f"validation: {training.get('split')}",
+        *column_lines(clf.inputs.kinds, indent=11),
         f"model      {clf.model_spec.backbone} ({_num_parameters(clf):,} parameters)",
         f"training   {training.get('epochs_run')} epochs, best epoch {training.get('best_epoch')} "
         f"({training.get('stopped')})",

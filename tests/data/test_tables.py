@@ -188,53 +188,64 @@ def test_missing_categories_take_the_most_frequent_and_an_indicator() -> None:
     )
 
 
-# -- which columns are categorical --------------------------------------------------------------------
+# -- which columns are which kind (more in test_column_kinds.py) -----------------------------------------
 def test_column_kinds() -> None:
     frame = pd.DataFrame(
         {
             "count": [1, 5, 2, 7],  # int: numeric
-            "flag": [True, False, True, True],  # bool: categorical
+            "flag": [True, False, True, True],  # bool: boolean
             "grade": pd.Categorical(["a", "b", "a", "c"]),  # category: categorical
             "text_numbers": pd.Series(["1.5", "2", "3", None], dtype=object),  # strings of numbers: numeric
             "code": [3, 17, 3, 42],
         }
     )
-    prep = TablePreprocessor.fit(frame, columns=list(frame.columns), categorical=["code"])
+    prep = TablePreprocessor.fit(frame, columns=list(frame.columns), kinds={"code": "categorical"})
     kinds = {spec.name: type(spec).__name__ for spec in prep.specs}
     assert kinds == {
         "count": "NumericColumn",
-        "flag": "CategoricalColumn",
+        "flag": "BooleanColumn",
         "grade": "CategoricalColumn",
         "text_numbers": "NumericColumn",
         "code": "CategoricalColumn",
     }
-    assert prep.num_features == prep.transform(frame).shape[1] == len(prep.feature_names) == 1 + 3 + 4 + 2 + 4
+    assert prep.num_features == prep.transform(frame).shape[1] == len(prep.feature_names) == 1 + 1 + 4 + 2 + 4
 
 
-def test_csv_boolean_column_with_a_blank_is_categorical(tmp_path: Path) -> None:
+def test_csv_boolean_column_with_a_blank_is_boolean_with_a_missing_indicator(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_text("flag,x\nTrue,1\n,2\nFalse,3\n")
     prep = TablePreprocessor.fit(read_table(path), columns=["flag"])
-    assert prep.feature_names == ["flag=False", "flag=True", "flag=<unseen>", "flag:missing"]
+    assert prep.feature_names == ["flag", "flag:missing"]
+    np.testing.assert_array_equal(prep.transform(read_table(path)).numpy(), [[1, 0], [1, 1], [0, 0]])
 
 
 def test_integer_codes_read_as_float_match_the_fitted_ints() -> None:
-    prep = TablePreprocessor.fit(pd.DataFrame({"code": [1, 2, 2]}), columns=["code"], categorical=["code"])
+    prep = TablePreprocessor.fit(pd.DataFrame({"code": [1, 2, 2]}), columns=["code"], kinds={"code": "categorical"})
     as_float = pd.DataFrame({"code": [2.0, np.nan, 1.0]})  # what a CSV with a blank cell reads as
     np.testing.assert_array_equal(prep.transform(as_float).numpy(), [[0, 1, 0], [0, 1, 0], [1, 0, 0]])
 
 
-def test_rare_categories_beyond_max_categories_share_the_unseen_bucket() -> None:
-    frame = pd.DataFrame({"c": ["a"] * 5 + ["b"] * 3 + ["c", "d"]})
-    prep = TablePreprocessor.fit(frame, columns=["c"], max_categories=2)
-    assert prep.feature_names == ["c=a", "c=b", "c=<unseen>"]
-    assert prep.transform(frame).numpy()[:, 2].tolist() == [0] * 8 + [1, 1]
+def test_categories_beyond_max_one_hot_are_told_apart_by_frequency(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("labelwise.data._columns.MAX_ONE_HOT", 2)
+    frame = pd.DataFrame({"c": ["a"] * 5 + ["b"] * 3 + ["c"] * 2 + ["d"]})
+    prep = TablePreprocessor.fit(frame, columns=["c"])
+    assert prep.feature_names == ["c=a", "c=b", "c=<unseen>", "c:frequency"]
+    assert "the 2 most frequent one-hot, the other 2 by frequency" in prep.specs[0].why
+    out = prep.transform(pd.DataFrame({"c": ["a", "c", "d", "new"]})).numpy()
+    np.testing.assert_array_equal(out[:, :3], [[1, 0, 0], [0, 0, 1], [0, 0, 1], [0, 0, 1]])
+    np.testing.assert_allclose(out[:, 3], np.log1p([5, 2, 1, 0]) / np.log1p(11), rtol=1e-6)
 
 
-def test_constant_and_all_missing_numeric_columns_give_zeros() -> None:
-    frame = pd.DataFrame({"k": [3.0, 3.0, 3.0], "gone": [np.nan, np.nan, np.nan]})
-    out = TablePreprocessor.fit(frame, columns=["k", "gone"]).transform(frame).numpy()
-    np.testing.assert_array_equal(out, [[0, 0, 1]] * 3)
+def test_constant_and_all_missing_columns_are_left_out_with_the_reason() -> None:
+    frame = pd.DataFrame({"k": [3.0, 3.0, 3.0], "gone": [np.nan, np.nan, np.nan], "x": [1.0, 2.0, 3.0]})
+    prep = TablePreprocessor.fit(frame, columns=["k", "gone", "x"])
+    assert prep.feature_names == ["x"]
+    assert [spec.why for spec in prep.specs[:2]] == [
+        "one value (3.0) in every row; left out: nothing to learn from",
+        "all 3 cells are empty; left out: nothing to learn from",
+    ]
+    assert prep.required == ["x"]  # data to predict on need not have the left-out columns
+    assert prep.transform(frame[["x"]]).shape == (3, 1)
 
 
 # -- transform behaviour --------------------------------------------------------------------------------
@@ -274,21 +285,17 @@ def test_transform_names_every_column_and_row_holding_non_numbers() -> None:
         pytest.param(_frame(), {"columns": ["agee"]}, r"'agee' are not in the table.*did you mean 'age'", id="unknown"),
         pytest.param(_frame(), {"columns": ["age", "age"]}, r"listed more than once: 'age'", id="duplicated"),
         pytest.param(
-            _frame(),
-            {"columns": ["age"], "categorical": ["cty"]},
-            r"categorical column.*'cty'",
-            id="unknown-categorical",
-        ),
-        pytest.param(
-            pd.DataFrame({"when": pd.to_datetime(["2024-01-01", "2024-02-01"])}),
-            {"columns": ["when"]},
-            r"'when' has dtype datetime64.*convert the column",
-            id="datetime",
+            pd.DataFrame({"flag": ["yes", "no", "maybe"]}),
+            {"columns": ["flag"], "kinds": {"flag": "boolean"}},
+            r"column_kinds reads 'flag' as boolean, but 'flag' in row 2 \('maybe'\) \(a yes/no column takes "
+            r"true/false, yes/no, 1/0\)\. Fix those cells or choose another kind\.",
+            id="not-a-boolean",
         ),
         pytest.param(
             pd.DataFrame({"income": [str(i) for i in range(19)] + ["?"]}),
             {"columns": ["income"]},
-            r"'income' in row 19 \('\?'\) holds text, while the other 19 cells hold numbers.*categorical=\['income'\]",
+            r"'income' in row 19 \('\?'\) holds text, while the other 19 cells hold numbers.*"
+            r"column_kinds=\{'income': 'categorical'\}",
             id="numbers-with-a-typo",
         ),
         pytest.param(
@@ -317,4 +324,7 @@ def test_transform_is_finite_and_one_hot_sums_to_one(numbers: list[float | None]
     out = prep.transform(frame)
     assert out.shape == (len(frame), prep.num_features) and torch.isfinite(out).all()
     one_hot = [i for i, name in enumerate(prep.feature_names) if name.startswith("w=")]
-    torch.testing.assert_close(out[:, one_hot].sum(dim=1), torch.ones(len(frame)))
+    kinds = {spec.name: spec.kind for spec in prep.specs}
+    assert bool(one_hot) == (kinds["w"] == "categorical")  # else "w" is empty or constant: left out
+    if one_hot:
+        torch.testing.assert_close(out[:, one_hot].sum(dim=1), torch.ones(len(frame)))

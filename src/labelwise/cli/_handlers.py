@@ -18,6 +18,7 @@ def inspect(args: argparse.Namespace) -> int:
         args.data,
         target=_target(args.target),
         image_col=args.image_col,
+        column_kinds=args.column_kinds,
         task=args.task,
         label_sep=args.label_sep,
         seed=args.seed,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from labelwise.cli import _handlers as run
-from labelwise.cli._train_options import TASKS, add_fit_options
+from labelwise.cli._train_options import TASKS, add_column_kinds_arg, add_fit_options
 
 __all__ = ["build_parser"]
 
@@ -93,6 +93,7 @@ def _add_inspect(sub: Any) -> None:
         help="label column, or several 0/1 columns (multilabel); default: a column named label/labels/target/class/y",
     )
     cmd.add_argument("--image-col", default=None, help="column of image paths, relative to the table's folder")
+    add_column_kinds_arg(cmd)
     cmd.add_argument("--task", choices=TASKS, default="auto", help="override the inferred kind of task")
     cmd.add_argument("--label-sep", default=None, help="separator of multilabel label strings (default: detected)")
     cmd.add_argument("--seed", type=int, default=0, help="seed of the validation split, as `labelwise train --seed`")

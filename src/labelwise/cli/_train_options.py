@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["TASKS", "add_fit_options"]
+__all__ = ["TASKS", "add_column_kinds_arg", "add_fit_options"]
 
 TASKS = ("auto", "binary", "multiclass", "multilabel")
 
@@ -44,12 +44,25 @@ def _add_label_args(cmd: Any) -> None:
         default=_default("binary_head"),
         help="binary: one logit + sigmoid + BCE, or two logits + softmax + cross-entropy",
     )
+    add_column_kinds_arg(cmd)
     cmd.add_argument(
         "--stream",
         choices=("auto", "on", "off"),
         default=_default("stream"),
         help="read Parquet data in record batches instead of into memory: auto streams when its uncompressed size "
         "exceeds a quarter of the available memory (CSV never streams)",
+    )
+
+
+def add_column_kinds_arg(cmd: Any) -> None:
+    """``--column-kinds NAME=KIND ...``, shared by ``train`` and ``inspect``."""
+    cmd.add_argument(
+        "--column-kinds",
+        nargs="+",
+        default=_default("column_kinds"),
+        metavar="NAME=KIND",
+        help="read these feature columns as the kind given (numeric, categorical, boolean, datetime, identifier, "
+        "text, ignored) instead of the kind their values suggest; e.g. --column-kinds zip=categorical notes=ignored",
     )
 
 

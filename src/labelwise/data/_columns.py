@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter
-from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -15,55 +15,13 @@ from labelwise.errors import DataError, format_examples, format_rows
 
 ColumnName = str | int
 UNSEEN = "<unseen>"
-# A string column is "numbers with typos" rather than categories when at least this share of its cells are numbers.
-_NUMERIC_SHARE = 0.9
+# Values of one categorical column that get a feature of their own; 1,024 one-hot features of 20,000 rows are 80 MB.
+MAX_ONE_HOT = 1024
 
 
 def format_column_list(columns: Iterable[Any]) -> str:
     """Column names for a message: up to 8 reprs and how many more."""
     return format_examples(list(columns), limit=8) or "no columns"
-
-
-def fit_column(
-    series: pd.Series, name: ColumnName, *, categorical: bool, max_categories: int
-) -> NumericColumn | CategoricalColumn:
-    """Learn how one column becomes features; see `TablePreprocessor` for which columns are categorical."""
-    if categorical or _is_categorical_dtype(series):
-        return CategoricalColumn.fit(series, name, max_categories=max_categories)
-    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_complex_dtype(series.dtype):
-        return NumericColumn.fit(series, name)
-    if not isinstance(series.dtype, pd.StringDtype | np.dtypes.ObjectDType):
-        raise DataError(
-            f"feature column {name!r} has dtype {series.dtype}, which labelwise cannot turn into features. Expected "
-            "numbers, strings, booleans or categories; convert the column (e.g. dates to a number of days) or drop it."
-        )
-    return _fit_text_column(series, name, max_categories=max_categories)
-
-
-def _is_categorical_dtype(series: pd.Series) -> bool:
-    if isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(series.dtype):
-        return True
-    # A CSV boolean column with a blank cell reads as object holding True/False/NaN.
-    return bool(series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) == "boolean")
-
-
-def _fit_text_column(series: pd.Series, name: ColumnName, *, max_categories: int) -> NumericColumn | CategoricalColumn:
-    """Strings are categories, unless (nearly) all of them are numbers."""
-    # Parse each distinct value once: text columns are usually few values repeated many times.
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    values, bad_uniques = numeric_values(pd.Series(np.asarray(uniques, dtype=object), dtype=object))
-    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
-    good, bad = int(counts[np.isfinite(values)].sum()), int(counts[bad_uniques].sum())
-    if good and not bad:
-        return NumericColumn.fit(series, name)
-    if good and good / (good + bad) >= _NUMERIC_SHARE:
-        rows = numeric_values(series)[1]
-        raise DataError(
-            f"feature column {_bad_cells(series, rows, name=name)} holds text, while the other {good} cells hold "
-            "numbers. Expected numbers or empty cells (they are filled with the median); fix or blank those cells, "
-            f"or pass categorical=[{name!r}] to treat every value as a category."
-        )
-    return CategoricalColumn.fit(series, name, max_categories=max_categories)
 
 
 def numeric_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -81,7 +39,7 @@ def numeric_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return values, bad
 
 
-def _bad_cells(series: pd.Series, bad: np.ndarray, *, name: ColumnName) -> str:
+def bad_cells(series: pd.Series, bad: np.ndarray, *, name: ColumnName) -> str:
     shown = format_examples(series.iloc[bad[:20]].drop_duplicates().tolist())
     return f"{name!r} in {format_rows(bad.tolist())} ({shown})"
 
@@ -99,19 +57,21 @@ class NumericColumn:
     """
 
     group: ClassVar[str] = "features"  # writes into the shared feature vector (`labelwise.inputs.columns`)
+    kind: ClassVar[str] = "numeric"
     name: ColumnName
     mean: float
     std: float
     fill: float
     indicator: bool
+    why: str = ""
 
     @classmethod
-    def fit(cls, series: pd.Series, name: ColumnName) -> NumericColumn:
+    def fit(cls, series: pd.Series, name: ColumnName, *, why: str = "") -> NumericColumn:
         """Learn mean, std and median from the observed values of ``series``."""
         values, bad = numeric_values(series)
         if bad.size:
             raise DataError(
-                f"feature column {_bad_cells(series, bad, name=name)} holds non-numeric or infinite values. Expected "
+                f"feature column {bad_cells(series, bad, name=name)} holds non-numeric or infinite values. Expected "
                 "finite numbers or empty cells (filled with the median); fix or blank those cells."
             )
         observed = values[~np.isnan(values)]
@@ -122,6 +82,7 @@ class NumericColumn:
             std=std if std > 1e-12 else 1.0,
             fill=float(np.median(observed)) if observed.size else 0.0,
             indicator=bool(observed.size < values.size),
+            why=why,
         )
 
     @property
@@ -137,7 +98,7 @@ class NumericColumn:
     def values(self, series: pd.Series) -> tuple[np.ndarray, str | None]:
         """The column as float64 ``(N,)`` with NaN for missing cells, and a description of non-numeric cells, if any."""
         values, bad = numeric_values(series)
-        return values, _bad_cells(series, bad, name=self.name) if bad.size else None
+        return values, bad_cells(series, bad, name=self.name) if bad.size else None
 
     def write(self, series: pd.Series, out: np.ndarray) -> str | None:
         """Write ``(N, width)`` features into ``out``; return a description of non-numeric cells instead, if any."""
@@ -153,13 +114,13 @@ class NumericColumn:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description."""
         return {"type": "numeric", "name": self.name, "mean": self.mean, "std": self.std, "fill": self.fill,
-                "indicator": self.indicator}  # fmt: skip
+                "indicator": self.indicator, "why": self.why}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NumericColumn:
         """Inverse of `to_dict`."""
         return cls(name=data["name"], mean=float(data["mean"]), std=float(data["std"]), fill=float(data["fill"]),
-                   indicator=bool(data["indicator"]))  # fmt: skip
+                   indicator=bool(data["indicator"]), why=data.get("why", ""))  # fmt: skip
 
 
 def category_keys(series: pd.Series) -> tuple[np.ndarray, list[str]]:
@@ -188,41 +149,56 @@ def _key(value: Any) -> str:
 class CategoricalColumn:
     """One categorical column: one-hot over ``categories`` plus an ``<unseen>`` bucket.
 
+    Every training value gets its own feature (one-hot into the first layer is a learned embedding of the value),
+    up to `MAX_ONE_HOT`; a column with more values one-hots the most frequent `MAX_ONE_HOT` and tells the rest
+    apart by a ``:frequency`` feature (the log of the value's training count), so no value is silently merged.
+
     Args:
         name: the column.
-        categories: the (at most ``max_categories`` most frequent) fit-time values, sorted, as strings.
+        categories: the one-hot values, sorted, as strings.
         fill: the most frequent value, which replaces a missing cell.
         indicator: whether a 0/1 ``name:missing`` feature follows (the column had missing values at fit time).
+        counts: training count of every value, when the column has more than `MAX_ONE_HOT` (else empty).
+        why: how the column's kind was decided.
     """
 
     group: ClassVar[str] = "features"  # writes into the shared feature vector (`labelwise.inputs.columns`)
+    kind: ClassVar[str] = "categorical"
     name: ColumnName
     categories: tuple[str, ...]
     fill: str
     indicator: bool
+    counts: Mapping[str, int] = field(default_factory=dict)
+    why: str = ""
 
     @classmethod
-    def fit(cls, series: pd.Series, name: ColumnName, *, max_categories: int) -> CategoricalColumn:
-        """Learn the most frequent ``max_categories`` values of ``series``."""
+    def fit(cls, series: pd.Series, name: ColumnName, *, why: str = "") -> CategoricalColumn:
+        """Learn the values of ``series`` (all of them, or the `MAX_ONE_HOT` most frequent and every count)."""
         codes, keys = category_keys(series)
         counts = np.bincount(codes[codes >= 0], minlength=len(keys))
         ranked = sorted(zip(keys, counts.tolist(), strict=True), key=lambda item: (-item[1], item[0]))
+        many = len(ranked) > MAX_ONE_HOT
+        if many:
+            why += f"; the {MAX_ONE_HOT} most frequent one-hot, the other {len(ranked) - MAX_ONE_HOT} by frequency"
         return cls(
             name=name,
-            categories=tuple(sorted(key for key, _ in ranked[:max_categories])),
+            categories=tuple(sorted(key for key, _ in ranked[:MAX_ONE_HOT])),
             fill=ranked[0][0] if ranked else "",
             indicator=bool((codes < 0).any()),
+            counts=dict(ranked) if many else {},
+            why=why,
         )
 
     @property
     def width(self) -> int:
         """Number of features this column writes."""
-        return len(self.categories) + 1 + self.indicator
+        return len(self.categories) + 1 + bool(self.counts) + self.indicator
 
     @property
     def feature_names(self) -> list[str]:
         """Names of the features this column writes."""
         names = [f"{self.name}={category}" for category in (*self.categories, UNSEEN)]
+        names += [f"{self.name}:frequency"] if self.counts else []
         return names + ([f"{self.name}:missing"] if self.indicator else [])
 
     def write(self, series: pd.Series, out: np.ndarray) -> str | None:
@@ -232,9 +208,13 @@ class CategoricalColumn:
         position = {category: i for i, category in enumerate(self.categories)}
         # Map each distinct key once (fill for missing, the unseen bucket for new values), then every row by index.
         per_key = np.array([position.get(key, unseen) for key in keys] + [position.get(self.fill, unseen)])
-        columns = per_key[np.where(codes < 0, len(keys), codes)]
+        row_keys = np.where(codes < 0, len(keys), codes)
         out[:, : unseen + 1] = 0.0
-        out[np.arange(len(columns)), columns] = 1.0
+        out[np.arange(len(row_keys)), per_key[row_keys]] = 1.0
+        if self.counts:
+            total = np.log1p(sum(self.counts.values()))
+            frequency = np.log1p([self.counts.get(key, 0) for key in keys] + [self.counts[self.fill]]) / total
+            out[:, unseen + 1] = frequency[row_keys]
         if self.indicator:
             out[:, -1] = codes < 0
         return None
@@ -242,16 +222,17 @@ class CategoricalColumn:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description."""
         return {"type": "categorical", "name": self.name, "categories": list(self.categories), "fill": self.fill,
-                "indicator": self.indicator}  # fmt: skip
+                "indicator": self.indicator, "counts": dict(self.counts), "why": self.why}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CategoricalColumn:
         """Inverse of `to_dict`."""
         return cls(name=data["name"], categories=tuple(data["categories"]), fill=str(data["fill"]),
-                   indicator=bool(data["indicator"]))  # fmt: skip
+                   indicator=bool(data["indicator"]), counts=data.get("counts", {}),
+                   why=data.get("why", ""))  # fmt: skip
 
 
-def check_fit_frame(frame: pd.DataFrame, *, columns: Sequence[ColumnName], categorical: Sequence[ColumnName]) -> None:
+def check_fit_frame(frame: pd.DataFrame, *, columns: Sequence[ColumnName]) -> None:
     """Refuse a fit frame without rows, or feature columns that are missing or repeated."""
     if not len(columns):
         raise DataError(
@@ -264,12 +245,11 @@ def check_fit_frame(frame: pd.DataFrame, *, columns: Sequence[ColumnName], categ
     if duplicated:
         raise DataError(f"feature columns are listed more than once: {format_examples(duplicated)}; list each once.")
     present: set[Hashable] = set(frame.columns)
-    for role, names in (("feature", columns), ("categorical", categorical)):
-        unknown = [name for name in names if name not in present]
-        if unknown:
-            hints = [difflib.get_close_matches(str(n), [str(c) for c in frame.columns], n=1) for n in unknown]
-            hint = "; ".join(f"{n!r} -> did you mean {h[0]!r}?" for n, h in zip(unknown, hints, strict=True) if h)
-            raise DataError(
-                f"{role} column(s) {format_examples(unknown)} are not in the table, which has "
-                f"{format_column_list(frame.columns)}. {hint + ' ' if hint else ''}Pass column names as in the header."
-            )
+    unknown = [name for name in columns if name not in present]
+    if unknown:
+        hints = [difflib.get_close_matches(str(n), [str(c) for c in frame.columns], n=1) for n in unknown]
+        hint = "; ".join(f"{n!r} -> did you mean {h[0]!r}?" for n, h in zip(unknown, hints, strict=True) if h)
+        raise DataError(
+            f"feature column(s) {format_examples(unknown)} are not in the table, which has "
+            f"{format_column_list(frame.columns)}. {hint + ' ' if hint else ''}Pass column names as in the header."
+        )

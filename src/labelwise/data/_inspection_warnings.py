@@ -177,11 +177,11 @@ def _column_warnings(columns: dict[str, Any] | None) -> list[str]:
     if columns["all_missing"]:
         found.append(
             f"feature column(s) {format_examples(columns['all_missing'])} are empty in every row: they carry no "
-            "information; drop them."
+            "information; training leaves them out."
         )
     if columns["constant"]:
         found.append(
             f"feature column(s) {format_examples(columns['constant'])} hold the same value in every row: they carry "
-            "no information; drop them."
+            "no information; training leaves them out."
         )
     return found

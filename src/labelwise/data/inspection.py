@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +23,11 @@ import numpy as np
 import pandas as pd
 
 from labelwise.data._inspection_warnings import EXAMPLES, MIN_CLASS_ITEMS, report_warnings
+from labelwise.data.column_kinds import parse_column_kinds
 from labelwise.data.images import ImageSpec, _decode, _reason, _run_chunks
 from labelwise.data.sources import Source, load_source, source_from_frame
 from labelwise.data.splits import Split, split_source
+from labelwise.data.tables import TablePreprocessor
 from labelwise.decide.config import MIN_COUNT
 from labelwise.errors import DataError, DataWarning
 from labelwise.task import Task, TaskKind, infer_task
@@ -43,6 +45,7 @@ def inspect_data(
     *,
     target: str | Sequence[str] | None = None,
     image_col: str | None = None,
+    column_kinds: Mapping[str, str] | Sequence[str] | None = None,
     task: str = "auto",
     label_sep: str | None = None,
     seed: int = 0,
@@ -54,6 +57,7 @@ def inspect_data(
         target: the label column, or several 0/1 columns (multilabel); by default a column named ``label``,
             ``labels``, ``target``, ``class`` or ``y``.
         image_col: column of image paths for image tables (by default detected).
+        column_kinds: feature column -> kind, as `labelwise.fit`'s ``column_kinds``.
         task: ``auto`` or ``binary`` / ``multiclass`` / ``multilabel``, as `labelwise.fit`'s ``task``.
         label_sep: separator of multilabel label strings (default: detected).
         seed: the seed `labelwise.fit` would split with (``TrainConfig.seed``, ``--seed``).
@@ -64,7 +68,9 @@ def inspect_data(
         (multilabel, else None), ``split`` (``how``, ``train``, ``valid``, ``test``, ``valid_classes``,
         ``train_only`` and ``valid_only``: ``{count, examples}`` of the classes with rows in one part only; all None
         when training could not split the data), ``rare_classes``, ``duplicates``, ``conflicting_labels``, ``leakage``,
-        ``unreadable_images`` (images, else None), ``columns`` (tables, else None) and ``warnings`` (one line each).
+        ``unreadable_images`` (images, else None), ``columns`` (tables, else None), ``column_kinds`` (each input
+        column's ``{"kind", "why"}`` as training decides them, on its training rows; None for an image folder) and
+        ``warnings`` (one line each).
 
     Raises:
         DataError: data `load_source` cannot read.
@@ -76,12 +82,14 @@ def inspect_data(
         >>> report["task"], report["classes"], report["duplicates"]["items"], report["columns"]["constant"]
         ('binary', {'a': 6, 'b': 6}, 7, ['k'])
     """
+    kinds = parse_column_kinds(column_kinds)
     source = _read(data, target=target, image_col=image_col)
     the_task = infer_task(source.labels, kind=task, label_sep=label_sep)
-    return _report(source, the_task, name="DataFrame" if isinstance(data, pd.DataFrame) else str(data), seed=seed)
+    name = "DataFrame" if isinstance(data, pd.DataFrame) else str(data)
+    return _report(source, the_task, name=name, seed=seed, kinds=kinds)
 
 
-def _report(source: Source, the_task: Task, *, name: str, seed: int) -> dict[str, Any]:
+def _report(source: Source, the_task: Task, *, name: str, seed: int, kinds: Mapping[str, str]) -> dict[str, Any]:
     """`inspect_data`'s report on ``source`` (called ``name`` in it), its labels read as ``the_task``."""
     targets = the_task.encode(source.labels)
     values = targets.numpy()
@@ -105,9 +113,30 @@ def _report(source: Source, the_task: Task, *, name: str, seed: int) -> dict[str
         "unreadable_images": items.unreadable if source.kind == "images" else None,
         "columns": items.columns,
     }
+    report["column_kinds"], kind_notes = _column_kinds(source, split, kinds)
     report["rare_classes"] = _rare(report, the_task, num_valid=None if kept_valid is None else len(kept_valid))
-    report["warnings"] = report_warnings(report, the_task, notes)
+    report["warnings"] = report_warnings(report, the_task, [*notes, *kind_notes])
     return report
+
+
+def _column_kinds(
+    source: Source, split: Split | None, kinds: Mapping[str, str]
+) -> tuple[dict[str, dict[str, str]] | None, list[str]]:
+    """Each input column's kind and why, decided on the training rows as `labelwise.fit` decides them; a column
+    training would refuse is a warning instead."""
+    if source.kind == "images" and source.image_col is None:
+        return None, []
+    found = {}
+    if source.feature_columns:
+        frame = source.frame if split is None else source.frame.iloc[split.train]
+        try:
+            table = TablePreprocessor.fit(frame, columns=source.feature_columns, kinds=kinds)
+        except DataError as err:
+            return None, [f"`labelwise train` would stop here: {err}"]
+        found = {str(spec.name): {"kind": spec.kind, "why": spec.why} for spec in table.specs}
+    if source.image_col is not None:
+        found[source.image_col] = {"kind": "image", "why": "paths of image files"}
+    return found, []
 
 
 def _read(data: Any, *, target: str | Sequence[str] | None, image_col: str | None) -> Source:

@@ -12,7 +12,7 @@ groups in a seeded random order pin a mean or median down to about 0.3% of a sta
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -146,6 +146,7 @@ def prepare_stream(
     positive: Any = None,
     binary_head: BinaryHead = "one",
     one_vs_rest: bool = False,
+    column_kinds: Mapping[str, str] | None = None,
     batch_size: Callable[[int], int],
     seed: int = 0,
     num_workers: int = 0,
@@ -160,6 +161,7 @@ def prepare_stream(
         label_sep: as in `infer_task`.
         positive: as in `infer_task`.
         binary_head: as in `infer_task`.
+        column_kinds: as `TablePreprocessor.fit`'s ``kinds``; inferred kinds are read from the sample.
         one_vs_rest: as in `infer_task`.
         batch_size: rows per optimizer step of the training stream, from the number of training rows (e.g.
             ``TrainConfig.resolve_batch_size``).
@@ -181,7 +183,7 @@ def prepare_stream(
     )
     rule = ValidRule.create(scan, seed=seed)
     sample = _training_sample(scan, rule, columns=features, seed=seed)
-    preprocessor = TablePreprocessor.fit(sample, columns=features)
+    preprocessor = TablePreprocessor.fit(sample, columns=features, kinds=column_kinds)
     valid_features, valid_targets = _validation_rows(scan, rule, preprocessor, the_task, target=name)
     size = batch_size(int(rule.train_per_unit.sum()))
     group = max(1, min(64, 8192 // size))  # as `labelwise.train.trainer._group_size` for in-memory tables

@@ -7,7 +7,7 @@ any later frame; it stores them as JSON so a saved model transforms new data exa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,15 +16,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from labelwise.data._columns import (
-    CategoricalColumn,
-    ColumnName,
-    NumericColumn,
-    check_fit_frame,
-    fit_column,
-    format_column_list,
-)
+from labelwise.data._columns import CategoricalColumn, ColumnName, NumericColumn, check_fit_frame, format_column_list
 from labelwise.data._csv import check_unique_columns, csv_columns, read_csv
+from labelwise.data._fit_columns import FeatureColumn, fit_column
+from labelwise.data._kind_columns import BooleanColumn, DatetimeColumn, IgnoredColumn
+from labelwise.data.column_kinds import check_column_kinds
 from labelwise.data.parquet_scan import PARQUET_SUFFIXES, check_parquet_schemas, parquet_files
 from labelwise.errors import DataError, format_examples
 
@@ -32,6 +28,7 @@ __all__ = [
     "CategoricalColumn",
     "NumericColumn",
     "TablePreprocessor",
+    "bad_values_error",
     "is_parquet_folder",
     "not_numbers_error",
     "read_columns",
@@ -177,20 +174,29 @@ def not_numbers_error(problems: Sequence[str]) -> DataError:
     )
 
 
+def bad_values_error(problems: Sequence[tuple[str, str]]) -> DataError:
+    """The error for cells their column's kind cannot read; ``problems`` are ``(kind, description)`` pairs."""
+    if {kind for kind, _ in problems} == {"numeric"}:
+        return not_numbers_error([problem for _, problem in problems])
+    found = "; ".join(problem for _, problem in problems)
+    return DataError(
+        f"feature columns hold values their kind cannot read: {found}. Expected values like those at training, or "
+        "empty cells (they are filled in); fix or blank those cells."
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class TablePreprocessor:
-    """Turns feature columns into a float tensor: numeric columns standardized, categorical ones one-hot.
+    """Turns feature columns into a float tensor, each as its kind says (`labelwise.data.column_kinds`).
 
     Layout, column by column in fit order: a numeric column gives ``(x - mean) / std`` (missing values take the
-    fit-time median); a categorical column gives one 0/1 feature per fit-time category, then an ``<unseen>`` bucket
-    for values met only later (missing values take the most frequent category). A column that had missing values
-    at fit time is followed by a 0/1 ``:missing`` indicator.
+    fit-time median); a boolean column 0/1; a date column elapsed days and calendar cycles; a categorical column one
+    0/1 feature per fit-time value, then an ``<unseen>`` bucket for values met only later (missing values take the
+    most frequent one); identifiers, constant and empty columns write nothing. A column that had missing values at
+    fit time is followed by a 0/1 ``:missing`` indicator.
 
-    Which columns are categorical: strings, booleans and pandas ``category`` columns; integer and float columns are
-    numeric (their order means something in most tables, and one-hot on an ID-like integer explodes). Pass
-    ``categorical=[...]`` to `fit` to one-hot an integer code column. A string column whose non-missing values are all
-    numbers is numeric. At most ``max_categories`` most frequent categories get their own feature; rarer ones share
-    the ``<unseen>`` bucket.
+    Each column's kind is inferred from its values (`infer_column_kind`), or given by ``kinds``: pass
+    ``kinds={"code": "categorical"}`` to one-hot an integer code column.
 
     Example:
         >>> frame = pd.DataFrame({"age": [20.0, None, 40.0], "color": ["red", "blue", "red"]})
@@ -201,35 +207,28 @@ class TablePreprocessor:
         torch.Size([3, 5])
     """
 
-    specs: tuple[NumericColumn | CategoricalColumn, ...]
+    specs: tuple[FeatureColumn, ...]
 
     @classmethod
     def fit(
-        cls,
-        frame: pd.DataFrame,
-        *,
-        columns: Sequence[ColumnName],
-        categorical: Sequence[ColumnName] = (),
-        max_categories: int = 64,
+        cls, frame: pd.DataFrame, *, columns: Sequence[ColumnName], kinds: Mapping[str, str] | None = None
     ) -> TablePreprocessor:
-        """Learn each column's statistics from ``frame``.
+        """Learn each column's kind and statistics from ``frame``.
 
         Args:
             frame: the training table.
             columns: the feature columns, in the order their features are laid out.
-            categorical: columns to one-hot even though they hold numbers.
-            max_categories: how many most frequent categories of one column get their own feature.
+            kinds: column name -> kind (`column_kinds.KINDS`) for columns whose inferred kind is not wanted.
 
         Raises:
-            DataError: no columns or rows, a column the frame lacks, a column of an unsupported type, or a string
-                column of numbers with a few non-numeric cells.
+            DataError: no columns or rows, a column the frame lacks, a string column of numbers with a few
+                non-numeric cells, or cells a given kind cannot read.
+            ConfigError: ``kinds`` names an unknown kind or a column that is not a feature.
         """
-        check_fit_frame(frame, columns=columns, categorical=categorical)
-        force = set(categorical)
-        specs = tuple(
-            fit_column(frame[name], name, categorical=name in force, max_categories=max_categories) for name in columns
-        )
-        return cls(specs=specs)
+        kinds = dict(kinds or {})
+        check_fit_frame(frame, columns=columns)
+        check_column_kinds(kinds, columns)
+        return cls(specs=tuple(fit_column(frame[name], name, kind=kinds.get(str(name))) for name in columns))
 
     @property
     def columns(self) -> list[ColumnName]:
@@ -258,25 +257,31 @@ class TablePreprocessor:
         """
         self.check_columns(frame)
         out = np.empty((len(frame), self.num_features), dtype=np.float32)
-        problems: list[str] = []
+        problems: list[tuple[str, str]] = []
         start = 0
         for spec in self.specs:
-            problem = spec.write(frame[spec.name], out[:, start : start + spec.width])
-            if problem:
-                problems.append(problem)
+            if spec.width:
+                problem = spec.write(frame[spec.name], out[:, start : start + spec.width])
+                if problem:
+                    problems.append((spec.kind, problem))
             start += spec.width
         if problems:
-            raise not_numbers_error(problems)
+            raise bad_values_error(problems)
         return torch.from_numpy(out)
+
+    @property
+    def required(self) -> list[ColumnName]:
+        """The columns data to predict on must have: all but those the model leaves out."""
+        return [spec.name for spec in self.specs if spec.width]
 
     def check_columns(self, frame: pd.DataFrame) -> None:
         """Raise `DataError` naming every fitted column that ``frame`` lacks."""
         present = set(frame.columns)
-        missing = [name for name in self.columns if name not in present]
+        missing = [name for name in self.required if name not in present]
         if missing:
             raise DataError(
                 f"the table lacks {len(missing)} feature column(s) the model was trained on: {format_examples(missing)}"
-                f" (it has {format_column_list(frame.columns)}). Expected all of {format_examples(self.columns)}; "
+                f" (it has {format_column_list(frame.columns)}). Expected all of {format_examples(self.required)}; "
                 "add the missing columns (empty cells are imputed) or retrain without them."
             )
 
@@ -287,13 +292,11 @@ class TablePreprocessor:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TablePreprocessor:
         """Rebuild a preprocessor written by `to_dict`."""
-        specs: list[NumericColumn | CategoricalColumn] = []
-        for item in data["columns"]:
-            kind = item.get("type")
-            if kind == "numeric":
-                specs.append(NumericColumn.from_dict(item))
-            elif kind == "categorical":
-                specs.append(CategoricalColumn.from_dict(item))
-            else:
-                raise DataError(f"unknown column type {kind!r} in a stored preprocessor; expected numeric/categorical.")
-        return cls(specs=tuple(specs))
+        readers: dict[str, Any] = {"numeric": NumericColumn, "categorical": CategoricalColumn, "boolean": BooleanColumn,
+                   "datetime": DatetimeColumn, "ignored": IgnoredColumn}  # fmt: skip
+        unknown = [item.get("type") for item in data["columns"] if item.get("type") not in readers]
+        if unknown:
+            raise DataError(
+                f"unknown column type {unknown[0]!r} in a stored preprocessor; expected one of {list(readers)}."
+            )
+        return cls(specs=tuple(readers[item["type"]].from_dict(item) for item in data["columns"]))

@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from labelwise.data._kind_columns import BooleanColumn, DatetimeColumn
 from labelwise.data.images import ImageSpec
 from labelwise.data.tables import CategoricalColumn, NumericColumn, TablePreprocessor
 from labelwise.errors import ConfigError
@@ -61,7 +62,11 @@ def table_graph(preprocessor: TablePreprocessor, *, opset: int, ir_version: int)
         if isinstance(spec, NumericColumn):
             inputs.append(helper.make_tensor_value_info(name, TensorProto.DOUBLE, ["N"]))
             pieces += _numeric(build, spec, name, i)
-        else:
+        elif isinstance(spec, BooleanColumn):  # fed as 0.0/1.0/NaN: `_table_feeds` reads every spelling
+            inputs.append(helper.make_tensor_value_info(name, TensorProto.DOUBLE, ["N"]))
+            as_numeric = NumericColumn(name=spec.name, mean=0.0, std=1.0, fill=spec.fill, indicator=spec.indicator)
+            pieces += _numeric(build, as_numeric, name, i)
+        elif isinstance(spec, CategoricalColumn):
             inputs.append(helper.make_tensor_value_info(name, TensorProto.STRING, ["N"]))
             pieces += _categorical(build, spec, name, i)
     build.nodes.append(helper.make_node("Concat", pieces, [FEATURES], name="preprocess/concat", axis=1))
@@ -77,6 +82,13 @@ def check_table_columns(preprocessor: TablePreprocessor) -> None:
         raise ConfigError(
             f"feature column(s) {', '.join(map(repr, clash))} would share a name with the ONNX outputs "
             f"{' and '.join(OUTPUTS)}; expected other column names. Rename those columns and retrain before exporting."
+        )
+    dates = [spec.name for spec in preprocessor.specs if isinstance(spec, DatetimeColumn)]
+    if dates:
+        raise ConfigError(
+            f"date/time column(s) {', '.join(map(repr, dates))} become calendar features (month, weekday) that the "
+            "ONNX graph does not compute. Serve this run with `labelwise serve` or `predict` (no ONNX), or retrain "
+            "with --column-kinds NAME=ignored (or NAME=numeric for a number of days) before exporting."
         )
     for spec in preprocessor.specs:
         if isinstance(spec, CategoricalColumn) and MISSING in spec.categories:
@@ -117,6 +129,8 @@ def _categorical(build: _Builder, spec: CategoricalColumn, name: str, i: int) ->
     column = build.node("Unsqueeze", [position, axes], f"{i}/column")
     buckets = build.const(f"{i}/buckets", np.arange(unseen + 1, dtype=np.int64))
     pieces = [build.node("Cast", [build.node("Equal", [column, buckets], f"{i}/equal")], f"{i}/onehot", to=_FLOAT)]
+    if spec.counts:
+        pieces.append(_frequency(build, spec, name, i))
     if spec.indicator:
         flag = build.node(
             "LabelEncoder", [name], f"{i}/flag", domain="ai.onnx.ml", keys_strings=[MISSING], values_int64s=[1],
@@ -124,6 +138,18 @@ def _categorical(build: _Builder, spec: CategoricalColumn, name: str, i: int) ->
         )  # fmt: skip
         pieces.append(build.node("Cast", [build.node("Unsqueeze", [flag, axes], f"{i}/flag2")], f"{i}/ind", to=_FLOAT))
     return pieces
+
+
+def _frequency(build: _Builder, spec: CategoricalColumn, name: str, i: int) -> str:
+    """The ``:frequency`` feature: each value's log training count over the log total, 0 for unseen values."""
+    total = np.log1p(sum(spec.counts.values()))
+    keys = list(spec.counts)
+    frequency = build.node(
+        "LabelEncoder", [name], f"{i}/frequency", domain="ai.onnx.ml", keys_strings=[*keys, MISSING],
+        values_floats=[float(np.log1p(spec.counts[k]) / total) for k in [*keys, spec.fill]], default_float=0.0,
+    )  # fmt: skip
+    axes = build.const(f"{i}/frequency_axes", np.array([1], dtype=np.int64))
+    return build.node("Unsqueeze", [frequency, axes], f"{i}/frequency2")
 
 
 def image_graph(spec: ImageSpec, *, pixels_name: str, opset: int, ir_version: int) -> onnx.ModelProto:

@@ -26,6 +26,7 @@ from torch import nn
 
 from labelwise import artifact
 from labelwise._files import check_output_path, write_atomically
+from labelwise.data._kind_columns import BooleanColumn
 from labelwise.data.tables import NumericColumn, TablePreprocessor
 from labelwise.errors import ArtifactError, ConfigError
 from labelwise.export._names import FEATURES, IMAGES, MISSING, OUTPUTS, PIXELS, input_name
@@ -221,9 +222,10 @@ def _metadata(clf: Classifier) -> dict[str, str]:
     else:
         inputs = {
             input_name(spec.name): {"dtype": "float64", "missing": "NaN"}
-            if isinstance(spec, NumericColumn)
+            if isinstance(spec, NumericColumn | BooleanColumn)
             else {"dtype": "string", "missing": MISSING}
             for spec in only.specs
+            if spec.width  # a column the model leaves out is no input
         }
     return {
         KEY_FORMAT: str(ONNX_FORMAT_VERSION),

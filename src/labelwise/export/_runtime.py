@@ -20,9 +20,10 @@ import torch
 
 from labelwise import artifact
 from labelwise.classifier import _policy_from_dict, predictions_table
-from labelwise.data._columns import category_keys
+from labelwise.data._columns import CategoricalColumn, category_keys
+from labelwise.data._kind_columns import BooleanColumn
 from labelwise.data.sources import Source
-from labelwise.data.tables import NumericColumn, TablePreprocessor, not_numbers_error
+from labelwise.data.tables import NumericColumn, TablePreprocessor, bad_values_error
 from labelwise.decide.policy import Policy
 from labelwise.errors import ArtifactError, ConfigError, DataError
 from labelwise.export._names import MISSING, PIXELS, input_name
@@ -88,17 +89,17 @@ def _table_feeds(preprocessor: TablePreprocessor, source: Source) -> dict[str, n
     feeds: dict[str, np.ndarray] = {}
     problems = []
     for spec in preprocessor.specs:
-        if isinstance(spec, NumericColumn):
+        if isinstance(spec, NumericColumn | BooleanColumn):
             values, problem = spec.values(frame[spec.name])
-            problems += [problem] if problem else []
+            problems += [(spec.kind, problem)] if problem else []
             feeds[input_name(spec.name)] = values
-        else:
+        elif isinstance(spec, CategoricalColumn):
             codes, keys = category_keys(frame[spec.name])
             # A real "" cell would read as missing in ONNX; "\0" is a value no category has, so it stays unseen.
             names = np.array([key if key != MISSING else "\0" for key in keys] + [MISSING], dtype=object)
             feeds[input_name(spec.name)] = names[np.where(codes < 0, len(keys), codes)]
     if problems:
-        raise not_numbers_error(problems)
+        raise bad_values_error(problems)
     return feeds
 
 

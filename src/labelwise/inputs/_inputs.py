@@ -8,7 +8,7 @@ the batch the network takes and the `ModelSpec` are exactly those of a plain tab
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ from labelwise.data.images import ImageSpec
 from labelwise.data.sources import Source
 from labelwise.data.splits import Split
 from labelwise.data.tables import TablePreprocessor
-from labelwise.errors import ArtifactError, ConfigError
+from labelwise.errors import ArtifactError, ConfigError, DataError
 from labelwise.inputs._values import Encoded, Values
 from labelwise.inputs.columns import (
     FEATURES,
@@ -60,9 +60,15 @@ class Inputs:
     def __post_init__(self) -> None:
         if not self.columns:
             raise ConfigError("Inputs got no columns; expected at least one fitted column encoder.")
-        features = feature_columns(self.columns)
-        groups: list[InputGroup] = [FeatureGroup(TablePreprocessor(specs=tuple(features)))] if features else []
+        table = TablePreprocessor(specs=tuple(feature_columns(self.columns)))
+        groups: list[InputGroup] = [FeatureGroup(table)] if table.num_features else []
         groups += [column for column in self.columns if column.group != FEATURES]  # type: ignore[misc]
+        if not groups:
+            raise DataError(
+                "every feature column is left out, so there is nothing to learn from: "
+                + "; ".join(f"{spec.name!r}: {spec.why}" for spec in table.specs)
+                + ". Pass column_kinds (--column-kinds name=kind) to read a column another way."
+            )
         keys = [group.key for group in groups]
         if len(set(keys)) < len(keys):
             raise ConfigError(
@@ -72,13 +78,21 @@ class Inputs:
         object.__setattr__(self, "groups", tuple(groups))
 
     @classmethod
-    def fit(cls, source: Source, train_rows: np.ndarray, *, image_size: int | None = None) -> Inputs:
+    def fit(
+        cls,
+        source: Source,
+        train_rows: np.ndarray,
+        *,
+        image_size: int | None = None,
+        column_kinds: Mapping[str, str] | None = None,
+    ) -> Inputs:
         """Fit one encoder per input column of ``source`` on its ``train_rows``.
 
         Args:
             source: the training data: feature columns, an image column, or both.
             train_rows: positions of the training rows.
             image_size: side of the images; by default inferred from a sample of them.
+            column_kinds: column -> kind, for feature columns not to be read as their values suggest.
 
         Raises:
             DataError: as `TablePreprocessor.fit` and `infer_image_spec`.
@@ -86,7 +100,7 @@ class Inputs:
         columns: list[ColumnEncoder] = []
         if source.feature_columns:
             frame = source.frame.iloc[train_rows]
-            columns += TablePreprocessor.fit(frame, columns=source.feature_columns).specs
+            columns += TablePreprocessor.fit(frame, columns=source.feature_columns, kinds=column_kinds).specs
         if source.kind == "images":
             columns.append(ImageColumn.fit(source, train_rows, size=image_size))
         return cls(tuple(columns))
@@ -95,6 +109,18 @@ class Inputs:
     def table(self) -> TablePreprocessor | None:
         """The numeric and categorical columns, or None when there are none."""
         return next((g.preprocessor for g in self.groups if isinstance(g, FeatureGroup)), None)
+
+    @property
+    def kinds(self) -> dict[str, dict[str, str]]:
+        """Each input column's kind and why: ``{"age": {"kind": "numeric", "why": "numbers, 40 distinct values"}}``
+        (a folder of images is ``"<image files>"``)."""
+        return {
+            "<image files>" if column.name is None else str(column.name): {
+                "kind": column.kind,
+                "why": getattr(column, "why", ""),
+            }
+            for column in self.columns
+        }
 
     @property
     def num_features(self) -> int | None:

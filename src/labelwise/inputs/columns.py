@@ -3,7 +3,8 @@
 An item is a row of columns; each column has a kind and an encoder fitted on the training rows. Two shapes of
 encoder exist, told apart by the class attribute ``group``:
 
-* ``group = "features"`` (numeric, categorical; `labelwise.data.tables`): the column writes ``width`` floats into
+* ``group = "features"`` (numeric, categorical, boolean, datetime, and ignored columns that write nothing;
+  `labelwise.data.tables`): the column writes ``width`` floats into
   the one feature vector that all such columns share (`FeatureGroup`), which a tabular backbone reads;
 * any other group (``"image"``): the column is its own input group with its own tensor, batch transform and
   backbone (`ImageColumn`).
@@ -22,6 +23,8 @@ import numpy as np
 import torch
 
 from labelwise.data._columns import CategoricalColumn, NumericColumn
+from labelwise.data._fit_columns import FeatureColumn
+from labelwise.data._kind_columns import BooleanColumn, DatetimeColumn, IgnoredColumn
 from labelwise.data.images import ImageSpec, infer_image_spec, load_images
 from labelwise.data.sources import Source
 from labelwise.data.tables import TablePreprocessor
@@ -52,6 +55,12 @@ class ColumnEncoder(Protocol):
 
     @property
     def name(self) -> Any: ...  # the column (str, or int for a headerless array); None for an image folder
+
+    @property
+    def kind(self) -> str: ...  # `labelwise.data.column_kinds.KINDS`, or "image"
+
+    @property
+    def why(self) -> str: ...  # how the kind was decided, in a user's words
 
     def to_dict(self) -> dict[str, Any]: ...
 
@@ -102,7 +111,7 @@ def column_kinds() -> list[str]:
 
     Example:
         >>> column_kinds()
-        ['categorical', 'image', 'numeric']
+        ['boolean', 'categorical', 'datetime', 'ignored', 'image', 'numeric']
     """
     return sorted(_REGISTRY)
 
@@ -159,6 +168,8 @@ class ImageColumn:
     """
 
     group: ClassVar[str] = "image"
+    kind: ClassVar[str] = "image"
+    why: ClassVar[str] = "image files"
     name: str | None
     spec: ImageSpec
 
@@ -203,7 +214,7 @@ class ImageColumn:
         return cls(data.get("name"), ImageSpec.from_dict(data["spec"]))
 
 
-def feature_columns(encoders: Sequence[Any]) -> list[NumericColumn | CategoricalColumn]:
+def feature_columns(encoders: Sequence[Any]) -> list[FeatureColumn]:
     """The encoders of ``encoders`` that write into the shared feature vector, in order."""
     return [encoder for encoder in encoders if encoder.group == FEATURES]
 
@@ -211,3 +222,6 @@ def feature_columns(encoders: Sequence[Any]) -> list[NumericColumn | Categorical
 register_column("numeric", NumericColumn)
 register_column("categorical", CategoricalColumn)
 register_column("image", ImageColumn)
+register_column("boolean", BooleanColumn)
+register_column("datetime", DatetimeColumn)
+register_column("ignored", IgnoredColumn)

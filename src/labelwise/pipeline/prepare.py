@@ -137,7 +137,9 @@ def _prepare_in_memory(source: Source, options: FitOptions) -> Prepared:
     task = _infer(source.labels, options)
     all_targets = task.encode(source.labels)
     split = split_source(source, all_targets, task, seed=options.train.seed)
-    inputs = Inputs.fit(source, split.train, image_size=options.model.image_size)
+    inputs = Inputs.fit(
+        source, split.train, image_size=options.model.image_size, column_kinds=options.data.column_kinds
+    )
     encoded = inputs.encode(source, skip_bad=options.data.skip_bad_images)
     targets = all_targets[torch.from_numpy(encoded.kept)]
     split = drop_unreadable(split, encoded.kept)
@@ -172,6 +174,7 @@ def _prepare_streamed(path: Any, options: FitOptions) -> Prepared:
         positive=given.positive,
         binary_head=given.binary_head,
         one_vs_rest=options.decide.allow_none == "one_vs_rest",
+        column_kinds=given.column_kinds,
         seed=config.seed,
         batch_size=config.resolve_batch_size,
         num_workers=config.num_workers,
