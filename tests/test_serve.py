@@ -176,9 +176,21 @@ BAD_TABLE_REQUESTS = [
         "application/json", 400, r"rows\[1\] lack\(s\) feature\(s\) 'x1'", id="missing-feature",
     ),
     pytest.param(
-        json.dumps({"rows": [{**GOOD_ROW, "age": 3}]}).encode(),
+        json.dumps({"rows": [GOOD_ROW, {"x0": 1.0, "X1 ": 2.0, "color": "red"}]}).encode(),
         "application/json", 400,
-        r"rows\[0\] hold\(s\) unknown feature\(s\) 'age'.*exactly the features 'x0', 'x1', 'color'", id="extra-feature",
+        r"^rows\[1\] lack\(s\) feature\(s\) 'x1' \(did you mean 'X1 '\?\)\. Expected every row to hold the features "
+        r"'x0', 'x1', 'color' \(other fields are ignored\); add the missing ones", id="misspelt-feature",
+    ),
+    pytest.param(
+        json.dumps({"rows": [{"x0": 1, "x_1": 2, "colour": "red"}, {"x0": 1, "x1": 2, "color_": "red"}]}).encode(),
+        "application/json", 400,
+        r"^rows\[0\], rows\[1\] lack\(s\) feature\(s\) 'color' \(did you mean 'color_', 'colour'\?\); "
+        r"rows\[0\] lack\(s\) feature\(s\) 'x1' \(did you mean 'x_1'\?\)\. Expected",
+        id="misspelt-in-two-rows",
+    ),
+    pytest.param(
+        json.dumps({"rows": [{"x0": 1.0, "color": "red", "id": 7}]}).encode(),
+        "application/json", 400, r"^rows\[0\] lack\(s\) feature\(s\) 'x1'\. Expected", id="missing-no-close-field",
     ),
     pytest.param(
         json.dumps({"rows": [GOOD_ROW, {"x0": 1}, {"x0": 2}]}).encode(),
@@ -186,19 +198,21 @@ BAD_TABLE_REQUESTS = [
     ),
     pytest.param(
         json.dumps({"rows": [GOOD_ROW, {**GOOD_ROW, "x1": "tall"}]}).encode(),
-        "application/json", 400, r"feature 'x1' is 'tall' in rows\[1\]; expected a finite number or null",
-        id="text-number",
+        "application/json", 400,
+        r"^numeric feature columns hold values that are not numbers: 'x1' in row 1 \('tall'\); expected a finite "
+        r"number or null \(null is filled with the training median\); fix those values\.$", id="text-number",
     ),
     pytest.param(
         json.dumps({"rows": [{**GOOD_ROW, "x0": True}]}).encode(),
-        "application/json", 400, r"feature 'x0' is True in rows\[0\]", id="bool-number",
+        "application/json", 400, r"not numbers: 'x0' in row 0 \(True\)", id="bool-number",
     ),
     pytest.param(
         json.dumps({"rows": [{**GOOD_ROW, "color": ["red"]}]}).encode(),
         "application/json", 400, r"feature 'color' is \['red'\] in rows\[0\]; expected a string", id="nested",
     ),
     pytest.param(HUGE_NUMBERS, "application/json", 400,
-                 r"feature 'x0' is inf in rows\[0\]; .*feature 'x1' is 1000.* in rows\[1\]", id="too-large-numbers"),
+                 r"not numbers: 'x0' in row 0 \(inf\); 'x1' in row 1 \(1000.*\); expected a finite",
+                 id="too-large-numbers"),
     pytest.param(b'{"rows": [{"x0": NaN, "x1": 1, "color": "red"}]}', "application/json", 400,
                  r"NaN, which is not JSON", id="nan"),
     pytest.param(json.dumps({"rows": [GOOD_ROW]}).encode(), "text/csv", 400, r"Content-Type is 'text/csv'", id="csv"),

@@ -37,6 +37,7 @@ __all__ = [
     "TrainingError",
     "TrainingWarning",
     "check_fields",
+    "format_cells",
     "format_examples",
     "format_rows",
 ]
@@ -114,6 +115,22 @@ def format_rows(rows: Sequence[int], *, limit: int = 5) -> str:
         return f"row {rows[0]}"
     tail = f" ({len(rows)} rows)" if len(rows) > limit else ""
     return f"rows {format_examples(rows, limit=limit)}{tail}"
+
+
+def format_cells(column: object, rows: Sequence[int], values: Sequence[object]) -> str:
+    """Name a column's offending cells: the rows, then their distinct values (from the first 20 rows).
+
+    ``values`` holds one value per row of ``rows``. `labelwise predict` (a CSV cell) and `labelwise serve` (a JSON
+    row) describe a value a numeric column cannot take in these words, so both answers read the same.
+
+    Example:
+        >>> format_cells("x1", [3, 8], ["tall", "tall"])
+        "'x1' in rows 3, 8 ('tall')"
+    """
+    distinct: dict[str, object] = {}
+    for value in values[:20]:
+        distinct.setdefault(repr(value), value)
+    return f"{column!r} in {format_rows(rows)} ({format_examples(list(distinct.values()))})"
 
 
 def check_fields(data: Mapping[str, object], known: Sequence[str], *, what: str) -> None:

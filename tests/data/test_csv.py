@@ -100,3 +100,49 @@ def test_read_table_still_reads(tmp_path: Path, name: str, content: str | bytes)
     frame = read_table(path, text_columns=["label"])
     assert list(frame.columns) == ["a", "b", "label"] and frame["a"].tolist() == [1, 3]
     assert isinstance(frame.index, pd.RangeIndex)
+
+
+# Each case: a column's cells in a `;`-separated file, and what the reader gives (None = missing). The label
+# column beside it is a target, read verbatim whatever it holds.
+DECIMAL_COMMA_COLUMNS = [
+    pytest.param(["17,99", "-0,5", "", "3"], [17.99, -0.5, None, 3.0], id="decimal-commas-and-integers"),
+    pytest.param(["1.234,5", "12", ",5", "+2,0"], [1234.5, 12.0, 0.5, 2.0], id="thousands-points"),
+    pytest.param(["1,5E-03", "2,5e2", "NA", "1.000.000"], [0.0015, 250.0, None, 1e6], id="exponents-and-NA"),
+    pytest.param(["1,2", "3,4", "5", "6,7"], [1.2, 3.4, 5.0, 6.7], id="pairs-are-numbers-in-a-feature"),
+    pytest.param(["1,5"] * 9 + ["12,5 kg"], [1.5] * 9 + ["12,5 kg"], id="one-typo-in-ten-kept-as-written"),
+    pytest.param(["1,5"] * 8 + ["?", "?"], ["1,5"] * 8 + ["?", "?"], id="two-in-ten-not-numbers-is-text"),
+    pytest.param(["1,2,3", "4,5", "6", "7"], ["1,2,3", "4,5", "6", "7"], id="two-commas-is-text"),
+    pytest.param(["1,5", "red", "2", "3"], ["1,5", "red", "2", "3"], id="categories"),
+    pytest.param(["1.5", "2.5", "", "4"], [1.5, 2.5, None, 4.0], id="decimal-points"),
+]
+
+
+def _cells(column: pd.Series) -> list[object]:
+    return [None if pd.isna(value) else value for value in column]
+
+
+@pytest.mark.parametrize(("cells", "expected"), DECIMAL_COMMA_COLUMNS)
+@pytest.mark.parametrize("sep", [";", "\t", "|"], ids=["semicolon", "tab", "pipe"])
+def test_a_column_of_decimal_commas_is_read_as_numbers(
+    tmp_path: Path, sep: str, cells: list[str], expected: list[object]
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join([f"x{sep}label", *(f"{cell}{sep}1,5" for cell in cells)]) + "\n")
+    frame = read_table(path, text_columns=["label"])
+    assert _cells(frame["x"]) == pytest.approx(expected)  # strings and None compare with ==
+    assert frame["label"].tolist() == ["1,5"] * len(cells)  # a target: as written
+
+
+def test_decimal_commas_are_decided_per_column(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("point;comma;color;label\n1.5;2,5;red;a,b\n2.25;1.000,0;blue;c\n")
+    frame = read_table(path, text_columns=["label"])
+    assert frame["point"].tolist() == [1.5, 2.25] and frame["comma"].tolist() == [2.5, 1000.0]
+    assert frame["color"].tolist() == ["red", "blue"] and frame["label"].tolist() == ["a,b", "c"]
+
+
+def test_a_comma_separated_file_keeps_quoted_commas_as_written(tmp_path: Path) -> None:
+    # "1,5" quoted in a comma-separated file is as likely a thousands number or a list as a decimal comma.
+    path = tmp_path / "t.csv"
+    path.write_text('x,label\n"1,5",a\n"2,5",b\n')
+    assert read_table(path, text_columns=["label"])["x"].tolist() == ["1,5", "2,5"]

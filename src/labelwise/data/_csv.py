@@ -1,12 +1,14 @@
 """Read CSV text for `labelwise.data.tables`: find the separator and the header, and refuse with a reason what
 is not a UTF-8 CSV (binary or wide-encoded files, spreadsheets, archives that do not decompress, rows that do not
-fit the header).
+fit the header). Numbers written with decimal commas (``17,99`` in a ``;``-separated export) are read as numbers,
+column by column; every command reads data through here, so all of them see the same values.
 """
 
 from __future__ import annotations
 
 import codecs
 import lzma
+import re
 import tarfile
 import zipfile
 import zlib
@@ -31,6 +33,11 @@ _COMPRESSED_SUFFIXES = frozenset({".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"})
 _SPREADSHEET_SUFFIXES = frozenset({".xls", ".xlsx", ".xlsm", ".ods"})
 _SEPARATORS = (",", ";", "\t", "|")
 _HEAD_BYTES = 1 << 16
+# A number as a spreadsheet in a decimal-comma locale writes it: `17,99`, `-0,5`, `1.234,5` (points group thousands,
+# three digits at a time), `1,5E-03`. Plain integers (`17`) match too, so a column may mix them with decimals.
+# The share of `labelwise.data._columns._NUMERIC_SHARE`: at it, fit reads a text column as numbers with typos.
+_NUMBERS_SHARE = 0.9
+_DECIMAL_COMMA = re.compile(r"[+-]?(?:(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?|,\d+)(?:[eE][+-]?\d+)?")
 # UTF-32 first: its little-endian mark starts with UTF-16's.
 _WIDE_BOMS = (
     (codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
@@ -50,7 +57,8 @@ def csv_columns(path: Path) -> list[str]:
 
 
 def read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
-    """The whole CSV; ``text_columns`` are read verbatim (see `labelwise.data.tables.read_table`)."""
+    """The whole CSV; ``text_columns`` are read verbatim (see `labelwise.data.tables.read_table`), the other columns
+    as numbers where they hold numbers, with decimal points or (in a file not separated by commas) decimal commas."""
     _check_not_spreadsheet(path)
     sep = _separator(path)
     names = _read_header(path, sep)
@@ -72,9 +80,11 @@ def read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
         raise _unreadable(path, err) from err
     _check_rows_fit_header(frame, names, path)
     _check_no_repeated_header(frame, names, path)
-    for name in text_columns:
-        if name in frame.columns:
+    for name in frame.columns:
+        if name in text_columns:
             frame[name] = _numeric_if_only_numbers(frame[name])
+        elif sep != ",":
+            frame[name] = _numbers_if_decimal_commas(frame[name])
     return frame
 
 
@@ -222,3 +232,30 @@ def _numeric_if_only_numbers(column: pd.Series) -> pd.Series:
     if numbers.notna().any() and (numbers.notna() | (column == "") | column.isna()).all():
         return numbers
     return column
+
+
+def _numbers_if_decimal_commas(column: pd.Series) -> pd.Series:
+    """A feature column written with decimal commas (``17,99``, ``1.234,5``) as numbers; any other column as read.
+
+    Decided per column, not for the file (pandas' ``decimal=","``): a ``;``-separated export may hold both kinds of
+    column. A column some of whose cells are such numbers (one with a comma at least) but fewer than
+    `_NUMBERS_SHARE` of them stays as written: a category column. Between that share and all, the numbers are
+    converted and the other cells (``3.5``, ``12,5 kg``, ``?``) kept as written, so that training refuses them by
+    name, as it refuses text in a column of decimal points; with every cell a number the column is float64.
+    Only called for files not separated by commas, where a comma inside a value cannot be a field separator; target
+    columns are never passed here, since a label such as ``1,5`` or a label list ``a,b`` is read as written.
+    """
+    if not isinstance(column.dtype, pd.StringDtype | np.dtypes.ObjectDType):
+        return column  # pandas already read numbers (or nothing but missing cells)
+    given = column.dropna()
+    text = given.astype("str").str.strip()
+    numbers = text.str.fullmatch(_DECIMAL_COMMA).to_numpy(dtype=bool)
+    with_comma = text.str.contains(",", regex=False).to_numpy(dtype=bool)
+    if not (numbers & with_comma).any() or numbers.mean() < _NUMBERS_SHARE:
+        return column
+    values = pd.to_numeric(text[numbers].str.replace(".", "", regex=False).str.replace(",", ".", regex=False))
+    if numbers.all():
+        return pd.Series(values, index=given.index, dtype=np.float64).reindex(column.index)
+    mixed = column.astype(object)
+    mixed.loc[values.index] = values.astype(np.float64).to_numpy(dtype=object)
+    return mixed

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 import json
 import math
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -20,7 +21,7 @@ import pandas as pd
 from labelwise.data._columns import ColumnName
 from labelwise.data.images import ImageSpec, decode_image_bytes
 from labelwise.data.tables import NumericColumn, TablePreprocessor
-from labelwise.errors import DataError, format_examples
+from labelwise.errors import DataError, format_cells, format_examples
 
 __all__ = [
     "ImageItem",
@@ -34,6 +35,9 @@ __all__ = [
 ]
 
 _MAX_SHOWN = 5
+# difflib's ratio of names in lower case: 'mean radius' vs 'mean_radius' 0.91, 'x1' vs 'x_1' 0.8, 'x1' vs 'x0' 0.5
+# (another feature, not a slip). The hint costs nothing when wrong: it is only given for a feature the row lacks.
+_TYPO_CUTOFF = 0.6
 _DRAIN_FACTOR = 8  # an oversize body is read (and dropped) up to this many limits, so the client sees the 413
 
 
@@ -149,10 +153,11 @@ class TableRows:
 def parse_rows(
     payload: Mapping[str, Any], preprocessor: TablePreprocessor, *, image: tuple[str, ImageSpec] | None = None
 ) -> TableRows:
-    """The ``rows`` of a table request, checked to hold exactly the model's feature columns.
+    """The ``rows`` of a table request, checked to hold the model's feature columns.
 
     Numeric features take a number or null (missing, imputed as in a CSV's empty cell); categorical features take a
-    string, number, boolean or null. Missing and unknown features, and values of the wrong type, are all reported.
+    string, number, boolean or null. Missing features and values of the wrong type are all reported; other fields
+    are ignored, as `labelwise predict` ignores other columns.
     A model that also reads an image column (``image``: its name and spec) takes it as a base64 string per row;
     `TableRows` holds its decoded bytes.
     """
@@ -161,12 +166,11 @@ def parse_rows(
     names = {str(name): name for name in [*preprocessor.columns, *([image[0]] if image else [])]}
     problems = _shape_problems(rows, names)
     if problems:
-        raise RequestError(f"{'; '.join(problems)}. Expected every row to hold exactly the features {_names(names)}.")
-    problems = [
-        p for name in preprocessor.columns for p in [_type_problem(rows, str(name), numeric=str(name) in numeric)] if p
-    ]
-    if problems:
-        raise RequestError(f"{'; '.join(problems)}; fix those values.")
+        raise RequestError(
+            f"{'; '.join(problems)}. Expected every row to hold the features {_names(names)} (other fields are "
+            "ignored); add the missing ones (null for a missing value)."
+        )
+    _check_types(rows, preprocessor.columns, numeric=numeric)
     columns = {column: [row[name] for row in rows] for name, column in names.items()}
     if image is not None:
         name, spec = image
@@ -190,37 +194,68 @@ def _decode_base64(values: Sequence[Any], labels: Sequence[str], spec: ImageSpec
 
 
 def _shape_problems(rows: Sequence[Any], names: Mapping[str, Any]) -> list[str]:
+    """Rows that are not objects, or lack features; a field the model does not read is ignored, as `labelwise
+    predict` ignores a column it was not trained on (an id, the label), but named when it looks like the missing one."""
     not_objects = [i for i, row in enumerate(rows) if not isinstance(row, dict)]
     if not_objects:
         return [f"{_where('rows', not_objects)} not JSON object(s) of features"]
     missing: dict[str, list[int]] = {}
-    extra: dict[str, list[int]] = {}
+    typos: dict[str, set[str]] = {}
     for i, row in enumerate(rows):
-        for name in names.keys() - row.keys():
+        lacked = names.keys() - row.keys()
+        extra = [str(name) for name in row.keys() - names.keys()]
+        for name in lacked:
             missing.setdefault(name, []).append(i)
-        for name in row.keys() - names.keys():
-            extra.setdefault(name, []).append(i)
-    found = [f"{_where('rows', at)} lack(s) feature(s) {names}" for at, names in _by_rows(missing)]
-    found += [f"{_where('rows', at)} hold(s) unknown feature(s) {names}" for at, names in _by_rows(extra)]
+            typos.setdefault(name, set()).update(_close_names(name, extra))
+    shown = {name: repr(name) + _did_you_mean(sorted(typos[name])) for name in missing}
+    found = [f"{_where('rows', at)} lack(s) feature(s) {names}" for at, names in _by_rows(missing, shown)]
     return found[:_MAX_SHOWN] + ([f"and {len(found) - _MAX_SHOWN} more"] if len(found) > _MAX_SHOWN else [])
 
 
-def _by_rows(features: dict[str, list[int]]) -> list[tuple[list[int], str]]:
+def _close_names(name: str, fields: Sequence[str]) -> list[str]:
+    """The field of a row most like the feature ``name`` it lacks (case and surrounding spaces aside), if any."""
+    by_key = {field.strip().lower(): field for field in fields}
+    close = difflib.get_close_matches(name.strip().lower(), list(by_key), n=1, cutoff=_TYPO_CUTOFF)
+    return [by_key[key] for key in close]
+
+
+def _did_you_mean(close: Sequence[str]) -> str:
+    return f" (did you mean {format_examples(close)}?)" if close else ""
+
+
+def _by_rows(features: dict[str, list[int]], shown: Mapping[str, str]) -> list[tuple[list[int], str]]:
     """Features grouped by the rows they concern: ``rows[0] lacks 'a', 'b'`` rather than one line per feature."""
     groups: dict[tuple[int, ...], list[str]] = {}
     for name, rows in sorted(features.items()):
-        groups.setdefault(tuple(rows), []).append(repr(name))
+        groups.setdefault(tuple(rows), []).append(shown[name])
     return [(list(rows), ", ".join(names)) for rows, names in groups.items()]
 
 
-def _type_problem(rows: Sequence[dict[str, Any]], name: str, *, numeric: bool) -> str | None:
-    fits = _is_finite_number if numeric else _is_category
-    bad = [i for i, row in enumerate(rows) if row[name] is not None and not fits(row[name])]
-    if not bad:
-        return None
-    shown = format_examples([rows[i][name] for i in bad[:_MAX_SHOWN]])
-    expected = "a finite number or null" if numeric else "a string, number, boolean or null"
-    return f"feature {name!r} is {shown} in {_where('rows', bad)}; expected {expected}"
+def _check_types(rows: Sequence[dict[str, Any]], columns: Sequence[ColumnName], *, numeric: set[str]) -> None:
+    """Refuse values a feature cannot take, all at once; a numeric feature's in the words of `labelwise predict`'s
+    refusal of a CSV cell (`labelwise.data.tables.not_numbers_error`), so the two answers to one value read the same."""
+    not_numbers: list[str] = []
+    problems: list[str] = []
+    for name in map(str, columns):
+        fits = _is_finite_number if name in numeric else _is_category
+        bad = [i for i, row in enumerate(rows) if row[name] is not None and not fits(row[name])]
+        if not bad:
+            continue
+        if name in numeric:
+            not_numbers.append(format_cells(name, bad, [rows[i][name] for i in bad]))
+        else:
+            shown = format_examples([rows[i][name] for i in bad[:_MAX_SHOWN]])
+            problems.append(
+                f"feature {name!r} is {shown} in {_where('rows', bad)}; expected a string, number, boolean or null"
+            )
+    if not_numbers:
+        problems.insert(
+            0,
+            f"numeric feature columns hold values that are not numbers: {'; '.join(not_numbers)}; expected a finite "
+            "number or null (null is filled with the training median)",
+        )
+    if problems:
+        raise RequestError(f"{'; '.join(problems)}; fix those values.")
 
 
 def _is_finite_number(value: Any) -> bool:
