@@ -373,3 +373,45 @@ def test_columns_the_onnx_inputs_cannot_spell_are_refused(
     with pytest.raises(ConfigError, match=message):
         export_onnx(clf, tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_boolean_frequency_and_left_out_columns_export_and_match_torch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("labelwise.data._columns.MAX_ONE_HOT", 3)  # "shop" one-hots 3 values, the rest by frequency
+    rng = np.random.default_rng(0)
+    n = 200
+    frame = pd.DataFrame({
+        "row_id": np.arange(n), "member": rng.choice(["yes", "no"], n), "shop": rng.choice(list("abcdefg"), n),
+        "x": rng.normal(size=n), "y": rng.choice(["p", "q"], n),
+    })  # fmt: skip
+    clf = labelwise.fit(frame, target="y", config=TrainConfig(epochs=2), progress=False)
+    assert {k: v["kind"] for k, v in clf.inputs.kinds.items()} == {
+        "row_id": "identifier", "member": "boolean", "shop": "categorical", "x": "numeric",
+    }  # fmt: skip
+    export_onnx(clf, tmp_path / "m.onnx")
+    rows = frame.drop(columns=["y", "row_id"]).head(20).assign(member=["Y", "N", "true", "0", None] * 4)
+    feeds = {
+        "member": rows["member"].map({"Y": 1.0, "N": 0.0, "true": 1.0, "0": 0.0}).to_numpy(np.float64),
+        "shop": rows["shop"].to_numpy(dtype=object),
+        "x": rows["x"].to_numpy(np.float64),
+    }
+    assert {i.name for i in _session(tmp_path / "m.onnx").get_inputs()} == set(feeds)  # no input for the id
+    probs, logits = _session(tmp_path / "m.onnx").run(["probs", "logits"], feeds)
+    expected_probs, expected_logits = _torch_outputs(clf, rows)
+    np.testing.assert_allclose(logits, expected_logits, rtol=0, atol=TOL)
+    np.testing.assert_allclose(probs, expected_probs, rtol=0, atol=TOL)
+    from labelwise.data.sources import source_from_frame
+
+    runtime = load_onnx(tmp_path / "m.onnx").predictions_frame(source_from_frame(rows))  # reads every spelling
+    columns = [f"p:{c}" for c in clf.task.classes]
+    np.testing.assert_allclose(runtime[columns].to_numpy(), expected_probs, rtol=0, atol=TOL)
+
+
+def test_a_date_column_is_refused_by_export_in_one_line(tmp_path: Path) -> None:
+    dates = pd.date_range("2024-01-01", periods=100).strftime("%Y-%m-%d")
+    frame = pd.DataFrame({"when": dates, "x": np.arange(100) % 7, "y": ["p", "q"] * 50})
+    clf = labelwise.fit(frame, target="y", config=TrainConfig(epochs=1), progress=False)
+    with pytest.raises(ConfigError, match=r"date/time column\(s\) 'when' become calendar features.*--column-kinds"):
+        export_onnx(clf, tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []

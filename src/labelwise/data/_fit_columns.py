@@ -43,7 +43,8 @@ def fit_column(series: pd.Series, name: ColumnName, *, kind: str | None = None) 
         return _checked(BooleanColumn.fit(series, name, why=decided.why), series)
     if decided.kind == "datetime":
         return _checked(DatetimeColumn.fit(series, name, why=decided.why), series)
-    return IgnoredColumn(name=name, kind=decided.kind, why=decided.why + _LEFT_OUT.get(decided.kind, ""))
+    left_out = "; left out" if kind else _LEFT_OUT[decided.kind]
+    return IgnoredColumn(name=name, kind=decided.kind, why=decided.why + left_out)
 
 
 def _inferred(series: pd.Series, name: ColumnName) -> ColumnKind:

@@ -21,7 +21,7 @@ _DAY_NS = 86_400 * 10**9
 # Calendar features as (name, period, value of a timestamp): a point on a circle, so December sits next to January.
 _CYCLES = (
     ("month", 12, lambda t: t.dt.month - 1),
-    ("weekday", 7, lambda t: t.dt.weekday),
+    ("weekday", 7, lambda t: t.dt.day_of_week),
     ("day", 31, lambda t: t.dt.day - 1),
 )
 _HOUR = ("hour", 24, lambda t: t.dt.hour + t.dt.minute / 60)

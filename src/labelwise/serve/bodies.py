@@ -11,7 +11,7 @@ import binascii
 import difflib
 import json
 import math
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from labelwise.data._columns import ColumnName
+from labelwise.data.column_kinds import boolean_value
 from labelwise.data.images import ImageSpec, decode_image_bytes
 from labelwise.data.tables import NumericColumn, TablePreprocessor
 from labelwise.errors import DataError, format_cells, format_examples
@@ -155,22 +156,23 @@ def parse_rows(
 ) -> TableRows:
     """The ``rows`` of a table request, checked to hold the model's feature columns.
 
-    Numeric features take a number or null (missing, imputed as in a CSV's empty cell); categorical features take a
-    string, number, boolean or null. Missing features and values of the wrong type are all reported; other fields
-    are ignored, as `labelwise predict` ignores other columns.
+    Each feature takes what its kind reads (null everywhere: missing, filled in as a CSV's empty cell): a numeric one
+    a number, a boolean one true/false, 0/1 or a yes/no string, a date one a date string, a categorical one a
+    string, number or boolean. Missing features and values of the wrong kind are all reported; other fields, and
+    the columns the model leaves out (an identifier), are ignored, as `labelwise predict` ignores other columns.
     A model that also reads an image column (``image``: its name and spec) takes it as a base64 string per row;
     `TableRows` holds its decoded bytes.
     """
     rows = _items(payload, "rows", other="images")
     numeric = {str(spec.name) for spec in preprocessor.specs if isinstance(spec, NumericColumn)}
-    names = {str(name): name for name in [*preprocessor.columns, *([image[0]] if image else [])]}
+    names = {str(name): name for name in [*preprocessor.required, *([image[0]] if image else [])]}
     problems = _shape_problems(rows, names)
     if problems:
         raise RequestError(
             f"{'; '.join(problems)}. Expected every row to hold the features {_names(names)} (other fields are "
             "ignored); add the missing ones (null for a missing value)."
         )
-    _check_types(rows, preprocessor.columns, numeric=numeric)
+    _check_types(rows, {str(spec.name): spec.kind for spec in preprocessor.specs if spec.width})
     columns = {column: [row[name] for row in rows] for name, column in names.items()}
     if image is not None:
         name, spec = image
@@ -231,23 +233,21 @@ def _by_rows(features: dict[str, list[int]], shown: Mapping[str, str]) -> list[t
     return [(list(rows), ", ".join(names)) for rows, names in groups.items()]
 
 
-def _check_types(rows: Sequence[dict[str, Any]], columns: Sequence[ColumnName], *, numeric: set[str]) -> None:
-    """Refuse values a feature cannot take, all at once; a numeric feature's in the words of `labelwise predict`'s
-    refusal of a CSV cell (`labelwise.data.tables.not_numbers_error`), so the two answers to one value read the same."""
+def _check_types(rows: Sequence[dict[str, Any]], kinds: Mapping[str, str]) -> None:
+    """Refuse values a feature's kind cannot read, all at once; a numeric feature's in the words of `labelwise
+    predict`'s refusal of a CSV cell (`labelwise.data.tables.not_numbers_error`), so the two answers read the same."""
     not_numbers: list[str] = []
     problems: list[str] = []
-    for name in map(str, columns):
-        fits = _is_finite_number if name in numeric else _is_category
+    for name, kind in kinds.items():
+        fits, expected = _KIND_VALUES[kind]
         bad = [i for i, row in enumerate(rows) if row[name] is not None and not fits(row[name])]
         if not bad:
             continue
-        if name in numeric:
+        if kind == "numeric":
             not_numbers.append(format_cells(name, bad, [rows[i][name] for i in bad]))
         else:
             shown = format_examples([rows[i][name] for i in bad[:_MAX_SHOWN]])
-            problems.append(
-                f"feature {name!r} is {shown} in {_where('rows', bad)}; expected a string, number, boolean or null"
-            )
+            problems.append(f"{kind} feature {name!r} is {shown} in {_where('rows', bad)}; expected {expected} or null")
     if not_numbers:
         problems.insert(
             0,
@@ -270,6 +270,25 @@ def _is_finite_number(value: Any) -> bool:
 
 def _is_category(value: Any) -> bool:
     return isinstance(value, str | int | float | bool)
+
+
+def _is_boolean(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool) and boolean_value(value) is not None
+
+
+def _is_date(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    return bool(pd.notna(pd.to_datetime(value, errors="coerce", format="mixed")))
+
+
+# What a feature of each kind takes in JSON, and how a refusal says so.
+_KIND_VALUES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "numeric": (_is_finite_number, "a finite number"),
+    "categorical": (_is_category, "a string, number or boolean"),
+    "boolean": (_is_boolean, "true/false, 1/0 or a yes/no string"),
+    "datetime": (_is_date, "a date string such as '2024-03-01'"),
+}
 
 
 def parse_images(payload: Mapping[str, Any], spec: ImageSpec) -> list[ImageItem]:
