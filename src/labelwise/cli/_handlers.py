@@ -88,10 +88,22 @@ def predict(args: argparse.Namespace) -> int:
     source = load_source(args.data, target=None, image_col=image_col, id_col=args.id_col, for_training=False)
     frame = clf.predictions_frame(source, skip_bad=args.skip_bad_images, top_k=args.top_k)
     write_atomically(args.out, frame.to_csv(index=False), option="--out")
+    _note_unseen(clf.inputs.table, source)
     skipped = len(source.ids) - len(frame)
     note = f" ({skipped} unreadable images skipped)" if skipped else ""
     print(f"wrote {len(frame)} predictions to {args.out}{note}", file=sys.stderr)
     return 0
+
+
+def _note_unseen(table: Any, source: Any) -> None:
+    """Say which categorical cells hold values training never saw: they are predicted, as an unseen value."""
+    found = table.unseen(source.frame) if table is not None and source.kind == "table" else []
+    if found:
+        print(
+            f"labelwise: note: categorical cells hold values not seen in training, read as one unseen value: "
+            f"{'; '.join(found)}.",
+            file=sys.stderr,
+        )
 
 
 def _check_ranked_columns(top_k: int | None, *, num_classes: int) -> None:

@@ -16,7 +16,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from labelwise.data._columns import CategoricalColumn, ColumnName, NumericColumn, check_fit_frame, format_column_list
+from labelwise.data._columns import (
+    CategoricalColumn,
+    ColumnName,
+    NumericColumn,
+    bad_cells,
+    category_keys,
+    check_fit_frame,
+    format_column_list,
+)
 from labelwise.data._csv import check_unique_columns, csv_columns, read_csv
 from labelwise.data._fit_columns import FeatureColumn, fit_column
 from labelwise.data._kind_columns import BooleanColumn, DatetimeColumn, IgnoredColumn
@@ -268,6 +276,20 @@ class TablePreprocessor:
         if problems:
             raise bad_values_error(problems)
         return torch.from_numpy(out)
+
+    def unseen(self, frame: pd.DataFrame) -> list[str]:
+        """Categorical cells of ``frame`` holding a value training never saw (read as ``<unseen>``), per column:
+        ``["'color' in rows 3, 7 ('purple', 5)"]``; empty when there are none."""
+        found = []
+        for spec in self.specs:
+            if isinstance(spec, CategoricalColumn) and spec.name in frame.columns:
+                codes, keys = category_keys(frame[spec.name])
+                known = set(spec.categories) | set(spec.counts)
+                new = np.array([key not in known for key in keys] + [False])
+                rows = np.flatnonzero(new[np.where(codes < 0, len(keys), codes)])
+                if rows.size:
+                    found.append(bad_cells(frame[spec.name], rows, name=spec.name))
+        return found
 
     @property
     def required(self) -> list[ColumnName]:
