@@ -20,6 +20,7 @@ def inspect(args: argparse.Namespace) -> int:
         image_col=args.image_col,
         task=args.task,
         label_sep=args.label_sep,
+        positive=args.positive,
         seed=args.seed,
     )
     print(json.dumps(report, indent=2) if args.json else _format_inspect(report))

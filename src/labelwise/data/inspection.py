@@ -45,6 +45,7 @@ def inspect_data(
     image_col: str | None = None,
     task: str = "auto",
     label_sep: str | None = None,
+    positive: Any = None,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Describe labelled data the way `labelwise.fit` will see it, and list what looks wrong.
@@ -56,6 +57,7 @@ def inspect_data(
         image_col: column of image paths for image tables (by default detected).
         task: ``auto`` or ``binary`` / ``multiclass`` / ``multilabel``, as `labelwise.fit`'s ``task``.
         label_sep: separator of multilabel label strings (default: detected).
+        positive: the positive class of a binary task, as `labelwise.fit`'s ``positive`` (default: inferred).
         seed: the seed `labelwise.fit` would split with (``TrainConfig.seed``, ``--seed``).
 
     Returns:
@@ -69,6 +71,7 @@ def inspect_data(
     Raises:
         DataError: data `load_source` cannot read.
         LabelError: labels `infer_task` refuses (a single class, missing labels, ...).
+        ConfigError: a ``positive`` that is not a class, or given for labels that are not binary.
 
     Example:
         >>> frame = pd.DataFrame({"x": [1, 2, 3, 1, 5, 6] * 2, "k": 0, "y": list("abbaab") * 2})
@@ -77,7 +80,7 @@ def inspect_data(
         ('binary', {'a': 6, 'b': 6}, 7, ['k'])
     """
     source = _read(data, target=target, image_col=image_col)
-    the_task = infer_task(source.labels, kind=task, label_sep=label_sep)
+    the_task = infer_task(source.labels, kind=task, label_sep=label_sep, positive=positive)
     return _report(source, the_task, name="DataFrame" if isinstance(data, pd.DataFrame) else str(data), seed=seed)
 
 
