@@ -301,3 +301,40 @@ def test_check_with_no_rows(trained: tuple[Path, Path], capsys: pytest.CaptureFi
     run, data = trained
     assert main(["check", str(run), str(data), "--rows", "0"]) == 2
     assert "rows=0; expected a number of rows >= 1" in _error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        pytest.param(["1.0", "2.0", "10.0"], id="integral-floats"),
+        pytest.param(["007", "010", "100"], id="leading-zeros"),
+    ],
+)
+def test_labels_come_back_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str], written: list[str]) -> None:
+    # pandas would read 1.0/2.0/10.0 as the numbers 1/2/10 and 007 as 7; the classes are the text in the file,
+    # in numeric order (10.0 after 2.0, not between 1.0 and 2.0 as text sorts).
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(150, 2))
+    label = np.array(written)[np.digitize(x[:, 0], [-0.5, 0.5])]
+    data = tmp_path / "t.csv"
+    data.write_text("x0,x1,label\n" + "".join(f"{a:.4f},{b:.4f},{c}\n" for (a, b), c in zip(x, label, strict=True)))
+    run, out = tmp_path / "run", tmp_path / "pred.csv"
+    assert main(["train", str(data), "--out", str(run), "--epochs", "3", "--quiet", "--guards", "off"]) == 0
+    assert json.loads((run / "labelwise.json").read_text())["task"]["classes"] == written
+    assert main(["predict", str(run), str(data), "--out", str(out)]) == 0
+    pred = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(pred.columns)[1:4] == [f"p:{c}" for c in written]
+    assert set(pred["prediction"]) <= set(written) and len(set(pred["prediction"])) > 1
+    capsys.readouterr()
+    assert main(["evaluate", str(run), str(data), "--json"]) == 0  # the file's labels are the run's classes
+    assert json.loads(capsys.readouterr().out)["accuracy"] > 0.5
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    import labelwise
+    from labelwise.serve import create_app
+
+    with TestClient(create_app(labelwise.load(run))) as client:
+        response = client.post("/predict", json={"rows": [{"x0": -2.0, "x1": 0.0}, {"x0": 2.0, "x1": 0.0}]})
+        assert client.get("/metadata").json()["classes"] == written
+    assert [row["prediction"] for row in response.json()["predictions"]] == [written[0], written[2]]

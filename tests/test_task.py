@@ -125,6 +125,22 @@ def test_default_positive_class(labels: list[object], positive: object, rule: st
     assert f"positive class {positive!r} ({rule}" in task.reason
 
 
+@pytest.mark.parametrize(
+    ("labels", "classes"),
+    [
+        pytest.param(["10.0", "9.0", "1.0", "9.0"], ("1.0", "9.0", "10.0"), id="numbers-as-text"),
+        pytest.param(["010", "9", "1", "9"], ("1", "9", "010"), id="leading-zeros"),
+        pytest.param(["10", "9", "b"], ("10", "9", "b"), id="not-all-numbers"),
+        pytest.param(["nan", "10", "9"], ("10", "9", "nan"), id="nan-is-text"),
+        pytest.param(["٣", "10", "9"], ("10", "9", "٣"), id="other-scripts-digits-are-text"),
+    ],
+)
+def test_classes_written_as_numbers_sort_as_numbers(labels: list[str], classes: tuple[str, ...]) -> None:
+    # Labels kept as written (a CSV's 1.0/2.0/10.0) still list in the order a person reads them.
+    task = infer_task(labels)
+    assert task.classes == classes and all(type(c) is str for c in task.classes)
+
+
 def test_given_positive_class() -> None:
     assert infer_task(["x", "y", "y"], positive="y").classes == ("x", "y")
     assert infer_task(["yes", "no", "yes"], positive="no").positive == "no"  # a given class beats the names

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import numpy as np
@@ -17,7 +18,6 @@ from labelwise._labels import (
     indicator_to_indices,
     is_multilabel,
     parse,
-    sorted_classes,
 )
 from labelwise._task import Task, head_sentence
 from labelwise.errors import ConfigError, LabelError, format_examples
@@ -232,3 +232,34 @@ def _default_positive(classes: list[Any], counts: pd.Series) -> tuple[Any, str]:
     if named:  # e.g. "1" and "yes": the names say nothing, the counts still do
         return rarer, "the rarer class, as both classes read as positive names; pass positive= to choose"
     return rarer, "the rarer class, as neither class reads as a positive name; pass positive= to choose"
+
+
+def sorted_classes(classes: Iterable[Any]) -> list[Any]:
+    """Classes in order; text that all reads as numbers (classes ``"1.0"``, ``"2.0"``, ``"10.0"`` kept as written)
+    in numeric order, so that ``"10.0"`` follows ``"9.0"`` in the ``p:<class>`` columns and reports.
+
+    Example:
+        >>> sorted_classes(["10.0", "9.0", "1.0"]), sorted_classes(["b", "a"]), sorted_classes(["010", "9"])
+        (['1.0', '9.0', '10.0'], ['a', 'b'], ['9', '010'])
+    """
+    items = list(classes)
+    if items and all(type(c) is str for c in items):
+        numbers = [_as_number(c) for c in items]
+        if all(n is not None for n in numbers):
+            return [c for _, c in sorted(zip(numbers, items, strict=True))]
+    try:
+        return sorted(items)
+    except TypeError:
+        return sorted(items, key=lambda c: (type(c).__name__, str(c)))
+
+
+def _as_number(text: str) -> float | None:
+    """``text`` as a finite number written in ASCII, else None (``float`` also reads "nan" and other scripts' digits,
+    which no one sorts as numbers)."""
+    if not text.isascii():
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if np.isfinite(number) else None
