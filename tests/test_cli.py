@@ -338,3 +338,81 @@ def test_labels_come_back_as_written(tmp_path: Path, capsys: pytest.CaptureFixtu
         response = client.post("/predict", json={"rows": [{"x0": -2.0, "x1": 0.0}, {"x0": 2.0, "x1": 0.0}]})
         assert client.get("/metadata").json()["classes"] == written
     assert [row["prediction"] for row in response.json()["predictions"]] == [written[0], written[2]]
+
+
+@pytest.fixture(scope="module")
+def three_classes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A 3-class run trained with --top-k 3 (every class: the upper bound is valid at training too)."""
+    root = tmp_path_factory.mktemp("top-k")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(150, 2))
+    frame = pd.DataFrame(
+        {"x0": x[:, 0], "x1": x[:, 1], "label": np.array(list("abc"))[np.digitize(x[:, 0], [-0.5, 0.5])]}
+    )
+    data = _write(root / "t.csv", frame)
+    args = ["train", str(data), "--out", str(root / "run"), "--epochs", "2", "--quiet", "--guards", "off"]
+    assert main([*args, "--top-k", "3"]) == 0
+    return root / "run", data
+
+
+@pytest.mark.parametrize("k", [1, 3], ids=["one", "every-class"])
+def test_predict_top_k_adds_columns_beside_one_per_class(
+    three_classes: tuple[Path, Path], tmp_path: Path, k: int
+) -> None:
+    # design.md's contract: up to 256 classes the p:<class> columns stay; --top-k K adds top1..topK, p_top1..p_topK.
+    run, data = three_classes
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run), str(data), "--out", str(out), "--top-k", str(k)]) == 0
+    pred = pd.read_csv(out, keep_default_na=False)
+    ranks = [f"top{j}" for j in range(1, k + 1)] + [f"p_top{j}" for j in range(1, k + 1)]
+    assert list(pred.columns) == ["id", "p:a", "p:b", "p:c", *ranks, "prediction", "abstained", "set"]
+    assert (pred["top1"] == pred[["p:a", "p:b", "p:c"]].idxmax(axis=1).str[2:]).all()
+    assert pred["set"].str.split(" ").map(len).eq(k).all()
+
+
+@pytest.mark.parametrize("k", [0, 4], ids=["zero", "above-the-classes"])
+def test_predict_top_k_outside_one_to_the_classes_is_one_message(
+    three_classes: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], k: int
+) -> None:
+    run, data = three_classes
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run), str(data), "--out", str(out), "--top-k", str(k)]) == 2
+    assert _error_line(capsys) == (
+        f"labelwise: error: --top-k {k} is not a number of classes to rank; expected a whole number from 1 to 3, the "
+        "number of classes. Pass --top-k (top_k=) in that range."
+    )
+    assert not out.exists()
+
+
+def test_train_top_k_above_the_classes_is_the_same_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _write(tmp_path / "t.csv", _table().assign(label=list("abc") * 40))
+    assert main(["train", str(data), "--out", str(tmp_path / "run"), "--top-k", "4", "--quiet"]) == 2
+    assert _error_line(capsys) == (
+        "labelwise: error: --top-k 4 is not a number of classes to rank; expected a whole number from 1 to 3, the "
+        "number of classes. Pass --top-k (top_k=) in that range."
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_python_api_and_serve_follow_the_same_top_k_rule(three_classes: tuple[Path, Path]) -> None:
+    import labelwise
+    from labelwise.data.sources import source_from_frame
+    from labelwise.errors import ConfigError
+
+    run, data = three_classes
+    clf = labelwise.load(run)
+    source = source_from_frame(pd.read_csv(data).drop(columns=["label"]).head(5))
+    frame = clf.predictions_frame(source, top_k=3)
+    assert list(frame.columns)[1:10] == ["p:a", "p:b", "p:c", "top1", "top2", "top3", "p_top1", "p_top2", "p_top3"]
+    for k in (0, 4):
+        with pytest.raises(ConfigError, match=rf"^--top-k {k} is not a number of classes to rank; .* from 1 to 3, "):
+            clf.predictions_frame(source, top_k=k)
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from labelwise.serve import create_app
+
+    with TestClient(create_app(clf)) as client:  # the run's --top-k 3 sets; one p: column per class stays
+        rows = client.post("/predict", json={"rows": [{"x0": 0.0, "x1": 0.0}]}).json()["predictions"]
+    assert list(rows[0]) == ["id", "p:a", "p:b", "p:c", "prediction", "abstained", "set"]
+    assert sorted(rows[0]["set"].split(" ")) == ["a", "b", "c"]  # joined like predictions.csv
