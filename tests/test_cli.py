@@ -301,3 +301,118 @@ def test_check_with_no_rows(trained: tuple[Path, Path], capsys: pytest.CaptureFi
     run, data = trained
     assert main(["check", str(run), str(data), "--rows", "0"]) == 2
     assert "rows=0; expected a number of rows >= 1" in _error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        pytest.param(["1.0", "2.0", "10.0"], id="integral-floats"),
+        pytest.param(["007", "010", "100"], id="leading-zeros"),
+    ],
+)
+def test_labels_come_back_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str], written: list[str]) -> None:
+    # pandas would read 1.0/2.0/10.0 as the numbers 1/2/10 and 007 as 7; the classes are the text in the file,
+    # in numeric order (10.0 after 2.0, not between 1.0 and 2.0 as text sorts).
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(150, 2))
+    label = np.array(written)[np.digitize(x[:, 0], [-0.5, 0.5])]
+    data = tmp_path / "t.csv"
+    data.write_text("x0,x1,label\n" + "".join(f"{a:.4f},{b:.4f},{c}\n" for (a, b), c in zip(x, label, strict=True)))
+    run, out = tmp_path / "run", tmp_path / "pred.csv"
+    assert main(["train", str(data), "--out", str(run), "--epochs", "3", "--quiet", "--guards", "off"]) == 0
+    assert json.loads((run / "labelwise.json").read_text())["task"]["classes"] == written
+    assert main(["predict", str(run), str(data), "--out", str(out)]) == 0
+    pred = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(pred.columns)[1:4] == [f"p:{c}" for c in written]
+    assert set(pred["prediction"]) <= set(written) and len(set(pred["prediction"])) > 1
+    capsys.readouterr()
+    assert main(["evaluate", str(run), str(data), "--json"]) == 0  # the file's labels are the run's classes
+    assert json.loads(capsys.readouterr().out)["accuracy"] > 0.5
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    import labelwise
+    from labelwise.serve import create_app
+
+    with TestClient(create_app(labelwise.load(run))) as client:
+        response = client.post("/predict", json={"rows": [{"x0": -2.0, "x1": 0.0}, {"x0": 2.0, "x1": 0.0}]})
+        assert client.get("/metadata").json()["classes"] == written
+    assert [row["prediction"] for row in response.json()["predictions"]] == [written[0], written[2]]
+
+
+@pytest.fixture(scope="module")
+def three_classes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A 3-class run trained with --top-k 3 (every class: the upper bound is valid at training too)."""
+    root = tmp_path_factory.mktemp("top-k")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(150, 2))
+    frame = pd.DataFrame(
+        {"x0": x[:, 0], "x1": x[:, 1], "label": np.array(list("abc"))[np.digitize(x[:, 0], [-0.5, 0.5])]}
+    )
+    data = _write(root / "t.csv", frame)
+    args = ["train", str(data), "--out", str(root / "run"), "--epochs", "2", "--quiet", "--guards", "off"]
+    assert main([*args, "--top-k", "3"]) == 0
+    return root / "run", data
+
+
+@pytest.mark.parametrize("k", [1, 3], ids=["one", "every-class"])
+def test_predict_top_k_adds_columns_beside_one_per_class(
+    three_classes: tuple[Path, Path], tmp_path: Path, k: int
+) -> None:
+    # design.md's contract: up to 256 classes the p:<class> columns stay; --top-k K adds top1..topK, p_top1..p_topK.
+    run, data = three_classes
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run), str(data), "--out", str(out), "--top-k", str(k)]) == 0
+    pred = pd.read_csv(out, keep_default_na=False)
+    ranks = [f"top{j}" for j in range(1, k + 1)] + [f"p_top{j}" for j in range(1, k + 1)]
+    assert list(pred.columns) == ["id", "p:a", "p:b", "p:c", *ranks, "prediction", "abstained", "set"]
+    assert (pred["top1"] == pred[["p:a", "p:b", "p:c"]].idxmax(axis=1).str[2:]).all()
+    assert pred["set"].str.split(" ").map(len).eq(k).all()
+
+
+@pytest.mark.parametrize("k", [0, 4], ids=["zero", "above-the-classes"])
+def test_predict_top_k_outside_one_to_the_classes_is_one_message(
+    three_classes: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], k: int
+) -> None:
+    run, data = three_classes
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run), str(data), "--out", str(out), "--top-k", str(k)]) == 2
+    assert _error_line(capsys) == (
+        f"labelwise: error: --top-k {k} is not a number of classes to rank; expected a whole number from 1 to 3, the "
+        "number of classes. Pass --top-k (top_k=) in that range."
+    )
+    assert not out.exists()
+
+
+def test_train_top_k_above_the_classes_is_the_same_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _write(tmp_path / "t.csv", _table().assign(label=list("abc") * 40))
+    assert main(["train", str(data), "--out", str(tmp_path / "run"), "--top-k", "4", "--quiet"]) == 2
+    assert _error_line(capsys) == (
+        "labelwise: error: --top-k 4 is not a number of classes to rank; expected a whole number from 1 to 3, the "
+        "number of classes. Pass --top-k (top_k=) in that range."
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_python_api_and_serve_follow_the_same_top_k_rule(three_classes: tuple[Path, Path]) -> None:
+    import labelwise
+    from labelwise.data.sources import source_from_frame
+    from labelwise.errors import ConfigError
+
+    run, data = three_classes
+    clf = labelwise.load(run)
+    source = source_from_frame(pd.read_csv(data).drop(columns=["label"]).head(5))
+    frame = clf.predictions_frame(source, top_k=3)
+    assert list(frame.columns)[1:10] == ["p:a", "p:b", "p:c", "top1", "top2", "top3", "p_top1", "p_top2", "p_top3"]
+    for k in (0, 4):
+        with pytest.raises(ConfigError, match=rf"^--top-k {k} is not a number of classes to rank; .* from 1 to 3, "):
+            clf.predictions_frame(source, top_k=k)
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from labelwise.serve import create_app
+
+    with TestClient(create_app(clf)) as client:  # the run's --top-k 3 sets; one p: column per class stays
+        rows = client.post("/predict", json={"rows": [{"x0": 0.0, "x1": 0.0}]}).json()["predictions"]
+    assert list(rows[0]) == ["id", "p:a", "p:b", "p:c", "prediction", "abstained", "set"]
+    assert sorted(rows[0]["set"].split(" ")) == ["a", "b", "c"]  # joined like predictions.csv

@@ -97,6 +97,19 @@ def test_json_report_of_an_image_folder_names_unreadable_images(
     assert any("'dog/broken.png'" in line for line in report["warnings"])
 
 
+def test_positive_class_by_name_and_by_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # "yes" is the majority: its name, not its count, makes it the positive class; --positive picks the other.
+    _table().assign(label=["yes", "yes", "no"] * 20).to_csv(tmp_path / "d.csv", index=False)
+    code, out, _ = _run(["inspect", str(tmp_path / "d.csv"), "--json"], capsys)
+    assert (
+        code == 0
+        and "positive class 'yes' ('yes' reads as the positive name; pass positive= to choose the "
+        in (json.loads(out)["why"])
+    )
+    code, out, _ = _run(["inspect", str(tmp_path / "d.csv"), "--json", "--positive", "no"], capsys)
+    assert code == 0 and "positive class 'no' (as given by positive=; 20 of 60 items)" in json.loads(out)["why"]
+
+
 @pytest.mark.parametrize(
     ("make", "args", "fragment"),
     [
@@ -106,6 +119,19 @@ def test_json_report_of_an_image_folder_names_unreadable_images(
         pytest.param(lambda d: d / "empty.csv", [], "holds no rows", id="header-only"),
         pytest.param(lambda d: d / "four.csv", ["--task", "binary"], "binary", id="impossible-task"),
         pytest.param(lambda d: d / "t.csv", ["--seed", "x"], "--seed: invalid int value", id="usage"),
+        pytest.param(
+            lambda d: d / "t.csv",
+            ["--positive", "Yes"],
+            "positive='Yes' is not one of the classes ['no', 'yes']; pass one of them, spelled as in the data "
+            "(CLI: --positive).",
+            id="unknown-positive",
+        ),
+        pytest.param(
+            lambda d: d / "four.csv",
+            ["--positive", "a"],
+            "positive='a' only applies to binary tasks; this one is multiclass.",
+            id="positive-not-binary",
+        ),
     ],
 )
 def test_bad_data_is_one_line_and_exit_2(

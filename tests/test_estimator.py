@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import labelwise
+from labelwise.cli import main
 from labelwise.errors import ConfigError, LabelError, NotFittedError
 from labelwise.estimator import LabelwiseClassifier, _source
 
@@ -59,7 +61,14 @@ def test_sklearn_contract(estimator: LabelwiseClassifier, check: object) -> None
 
 # -- data ------------------------------------------------------------------------------------------------------
 def _blobs(kind: str, *, num_samples: int = 150) -> tuple[np.ndarray, np.ndarray]:
-    """Separable toy data of each kind; multilabel: label j is present when feature j is positive."""
+    """Separable toy data of each kind; multilabel: label j is present when feature j is positive.
+
+    ``binary-rare-first``: string labels whose rarer class, labelwise's positive, sorts first (``classes_[0]``).
+    """
+    if kind == "binary-rare-first":
+        X, y = make_blobs(n_samples=num_samples, centers=2, random_state=0)
+        keep = (y == 1) | (np.arange(len(y)) % 3 == 0)  # a third of class 0's rows: "a" is the rarer class
+        return X[keep], np.where(y[keep] == 0, "a", "b")
     if kind == "multilabel":
         rng = np.random.default_rng(0)
         X = rng.normal(size=(num_samples, 3))
@@ -68,7 +77,7 @@ def _blobs(kind: str, *, num_samples: int = 150) -> tuple[np.ndarray, np.ndarray
     return X, y
 
 
-@pytest.fixture(scope="module", params=["binary", "multiclass", "multilabel"])
+@pytest.fixture(scope="module", params=["binary", "binary-rare-first", "multiclass", "multilabel"])
 def fitted(request: pytest.FixtureRequest) -> tuple[LabelwiseClassifier, np.ndarray, np.ndarray]:
     X, y = _blobs(request.param)
     return LabelwiseClassifier(epochs=_EPOCHS).fit(X, y), X, y
@@ -87,8 +96,14 @@ def test_predictions_follow_the_thresholds(fitted: tuple[LabelwiseClassifier, np
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)  # float32 softmax
     elif est.task_.kind == "binary":
         assert scores.shape == (len(X),) and 0.0 < est.thresholds_ < 1.0
-        np.testing.assert_array_equal(est.classes_[(probs[:, 1] >= est.thresholds_).astype(int)], predicted)
-        np.testing.assert_array_equal(est.classes_[(scores > 0).astype(int)], predicted)
+        assert est.classes_.tolist() == sorted(set(y.tolist()))  # sorted, whichever class is positive
+        if y.dtype.kind == "U":  # binary-rare-first: the rarer class, not sklearn's classes_[1]
+            assert est.positive_ == "a" == est.classes_[0]
+        column = est.classes_.tolist().index(est.positive_)  # the threshold is on P(positive_), in its column
+        negative = est.classes_[1 - column]
+        decided = np.where(probs[:, column] >= est.thresholds_, est.positive_, negative)
+        np.testing.assert_array_equal(decided, predicted)
+        np.testing.assert_array_equal(est.classes_[(scores > 0).astype(int)], predicted)  # sklearn: > 0 is [1]
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
         np.testing.assert_array_equal(rankdata(probs[:, 1]), rankdata(scores))
     else:
@@ -118,6 +133,24 @@ def test_label_forms(y: object, classes: list[object], first: object) -> None:
         assert predicted.shape == (60, len(classes)) and predicted[0].tolist() == first
     else:
         assert predicted.shape == (60,) and predicted[0] == first and predicted.dtype == est.classes_.dtype
+
+
+def test_fit_cli_and_estimator_choose_the_same_positive_class(tmp_path: Path) -> None:
+    # "yes" is the majority (the rarer-class rule would pick "no", sklearn's classes_[1] would pick "yes"): all
+    # three ways in take "yes" by its name, so they tune the threshold for the same class.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 2))
+    y = np.where(X[:, 0] > -0.6, "yes", "no")
+    assert (y == "yes").sum() > 2 * (y == "no").sum()
+    frame = pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "label": y})
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    by_fit = labelwise.fit(frame, target="label", epochs=2, guards="off", progress=False).task
+    assert main(["train", str(tmp_path / "d.csv"), "--out", str(tmp_path / "run"), "--epochs", "2", "--quiet"]) == 0
+    by_cli = labelwise.load(tmp_path / "run").task
+    est = LabelwiseClassifier(epochs=2, guards="off").fit(X, y)
+    assert by_fit.positive == by_cli.positive == est.positive_ == est.task_.positive == "yes"
+    assert "positive class 'yes' ('yes' reads as the positive name" in est.task_.reason
+    assert est.classes_.tolist() == ["no", "yes"] and est.predict_proba(X).shape == (120, 2)
 
 
 def test_dataframe_features_keep_names_and_any_column_name() -> None:

@@ -33,7 +33,11 @@ def test_rank_keeps_ties_in_class_order() -> None:
 
 @pytest.mark.parametrize("k", [0, 5, True, 2.0], ids=["zero", "above-classes", "bool", "float"])
 def test_rank_refuses_a_k_outside_the_classes(k: object) -> None:
-    with pytest.raises(ConfigError, match=r"expected a whole number from 1 to 4 .*Pass a smaller --top-k"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"^--top-k {k!r} is not a number of classes to rank; expected a whole number from 1 to 4, the number "
+        r"of classes\. Pass --top-k \(top_k=\) in that range\.$",
+    ):
         rank(torch.full((2, 4), 0.25), k)  # type: ignore[arg-type]
 
 

@@ -93,13 +93,66 @@ def test_forced_kinds() -> None:
         infer_task(["a", "b"], kind="regression")
 
 
-def test_binary_positive_class() -> None:
-    assert infer_task(["b", "a", "a"]).positive == "b"  # the rarer class
-    assert infer_task([1, 0, 0, 1, 1]).positive == 1  # convention beats frequency
+# (labels, expected positive class, the rule the Task's reason names): a positive name wins over rarity, in any case
+# and spelling; two names or none leave it to the rarer class.
+POSITIVE_TABLE = [
+    pytest.param(["yes"] * 3 + ["no"], "yes", "'yes' reads as the positive name", id="yes-majority"),
+    pytest.param(["Y", "N", "Y"], "Y", "'Y' reads as the positive name", id="Y-N"),
+    pytest.param(["pos", "neg", "pos"], "pos", "'pos' reads as the positive name", id="pos-neg"),
+    pytest.param(
+        ["Positive", "Negative", "Positive"], "Positive", "'Positive' reads as the positive name", id="capitalised"
+    ),
+    pytest.param(["TRUE", "FALSE", "TRUE"], "TRUE", "'TRUE' reads as the positive name", id="TRUE-FALSE"),
+    pytest.param(["t", "f", "t"], "t", "'t' reads as the positive name", id="t-f"),
+    pytest.param(["on", "off", "on"], "on", "'on' reads as the positive name", id="on-off"),
+    pytest.param(["1", "0", "1"], "1", "'1' reads as the positive name", id="text-1-0"),
+    pytest.param(["1.0", "0.0", "1.0"], "1.0", "'1.0' reads as the positive name", id="text-1.0"),
+    pytest.param(["+1", "-1", "+1"], "+1", "'+1' reads as the positive name", id="text-plus-1"),
+    pytest.param([True, False, True], True, "True reads as the positive name", id="bools"),
+    pytest.param([1, 0, 0, 1, 1], 1, "1 reads as the positive name", id="ints"),
+    pytest.param([-1, 1, 1], 1, "1 reads as the positive name", id="ints-minus-1"),
+    pytest.param([" yes ", "no", " yes "], " yes ", "' yes ' reads as the positive name", id="padded"),
+    pytest.param(["b", "a", "a"], "b", "the rarer class, as neither class reads", id="neither"),
+    pytest.param(["spam", "ham", "spam"], "ham", "the rarer class, as neither class reads", id="domain-word"),
+    pytest.param(["1", "yes", "yes"], "1", "the rarer class, as both classes read as positive", id="both"),
+]
+
+
+@pytest.mark.parametrize(("labels", "positive", "rule"), POSITIVE_TABLE)
+def test_default_positive_class(labels: list[object], positive: object, rule: str) -> None:
+    task = infer_task(labels)
+    assert task.positive == positive and type(task.positive) is type(positive)
+    assert f"positive class {positive!r} ({rule}" in task.reason
+
+
+@pytest.mark.parametrize(
+    ("labels", "classes"),
+    [
+        pytest.param(["10.0", "9.0", "1.0", "9.0"], ("1.0", "9.0", "10.0"), id="numbers-as-text"),
+        pytest.param(["010", "9", "1", "9"], ("1", "9", "010"), id="leading-zeros"),
+        pytest.param(["10", "9", "b"], ("10", "9", "b"), id="not-all-numbers"),
+        pytest.param(["nan", "10", "9"], ("10", "9", "nan"), id="nan-is-text"),
+        pytest.param(["٣", "10", "9"], ("10", "9", "٣"), id="other-scripts-digits-are-text"),
+    ],
+)
+def test_classes_written_as_numbers_sort_as_numbers(labels: list[str], classes: tuple[str, ...]) -> None:
+    # Labels kept as written (a CSV's 1.0/2.0/10.0) still list in the order a person reads them.
+    task = infer_task(labels)
+    assert task.classes == classes and all(type(c) is str for c in task.classes)
+
+
+def test_given_positive_class() -> None:
     assert infer_task(["x", "y", "y"], positive="y").classes == ("x", "y")
+    assert infer_task(["yes", "no", "yes"], positive="no").positive == "no"  # a given class beats the names
+    assert "(as given by positive=;" in infer_task(["yes", "no"], positive="no").reason
     assert infer_task([0, 1, 1], positive="0").positive == 0  # the CLI passes text
-    with pytest.raises(ConfigError, match="not one of the classes"):
+    assert infer_task([True, False, False], positive="False").positive is False
+    with pytest.raises(
+        ConfigError, match=r"positive='z' is not one of the classes \['x', 'y'\]; pass one of them, spelled as in"
+    ):
         infer_task(["x", "y"], positive="z")
+    with pytest.raises(ConfigError, match=r"positive='YES' is not one of the classes \['no', 'yes'\]"):
+        infer_task(["yes", "no"], positive="YES")  # exact spelling: the class is written 'yes'
 
 
 def test_head_activation_loss_and_dtype_table(kind: TaskKind) -> None:

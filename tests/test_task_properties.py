@@ -175,10 +175,19 @@ def _single_labels(draw: st.DrawFn, *, text: st.SearchStrategy[str] | None = Non
 # ---------------------------------------------------------------------------------------------
 # Properties: inference follows the rule table, and encode/decode round-trip
 # ---------------------------------------------------------------------------------------------
+def _reads_positive(label: Any) -> bool:
+    """The positive names `infer_task` documents, written out here rather than imported from it."""
+    if isinstance(label, bool):
+        return label
+    if isinstance(label, int):
+        return label == 1
+    return label.strip().lower() in {"1", "1.0", "+1", "y", "yes", "t", "true", "on", "pos", "positive"}
+
+
 @_settings(200)
 @given(case=_single_labels())
 def test_single_labels_infer_binary_or_multiclass(case: tuple[list[Any], str]) -> None:
-    """One label per item: 2 classes -> binary (positive True/1, else the rarer), 3+ -> multiclass."""
+    """One label per item: 2 classes -> binary (positive: the one positive name, else the rarer), 3+ -> multiclass."""
     values, how = case
     labels = _spell_singles(values, how)
     task = infer_task(labels)
@@ -186,11 +195,10 @@ def test_single_labels_infer_binary_or_multiclass(case: tuple[list[Any], str]) -
     assert task.kind is _single_kind(set(values))
     assert set(task.classes) == set(values) and task.reason.startswith(str(task.kind))
     if task.kind is TaskKind.BINARY:
-        if True in values and all(isinstance(v, bool) for v in values):
-            assert task.positive is True
-        elif 1 in values and not any(isinstance(v, bool) for v in values):
-            assert task.positive == 1
-        else:
+        named = [c for c in set(values) if _reads_positive(c)]
+        if len(named) == 1:  # a positive name wins whatever the counts
+            assert task.positive == named[0]
+        else:  # none or both: the rarer class
             assert values.count(task.positive) <= values.count(task.classes[0])
     _check_single_round_trip(task, labels, values)
     _assert_json_round_trip(task)

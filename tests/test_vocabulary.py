@@ -91,7 +91,7 @@ def test_top_k_above_the_class_count_is_refused_before_predicting(
     out = tmp_path / "pred.csv"
     assert main(["predict", str(run[0]), str(run[1]), "--out", str(out), "--top-k", "301"]) == 2
     line = _error_line(capsys)
-    assert "--top-k 301 asks for more classes than the model ranks" in line and "from 1 to 300" in line
+    assert "--top-k 301 is not a number of classes to rank; expected a whole number from 1 to 300, the" in line
     assert not out.exists()
 
 

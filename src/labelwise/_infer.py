@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import numpy as np
@@ -17,15 +18,20 @@ from labelwise._labels import (
     indicator_to_indices,
     is_multilabel,
     parse,
-    sorted_classes,
 )
 from labelwise._task import Task, head_sentence
 from labelwise.errors import ConfigError, LabelError, format_examples
 
-__all__ = ["BinaryHead", "infer_task"]
+__all__ = ["POSITIVE_NAMES", "BinaryHead", "infer_task", "is_positive_name"]
 
 # `infer_task`'s (and `--binary-head`'s) spelling of the binary head types one_logit and two_logits.
 BinaryHead = Literal["one", "two"]
+
+# Text spellings (any case, surrounding blanks ignored) that mean "positive" whatever the class counts: a person who
+# writes yes/no or 1/0 means yes and 1 even when they are the majority. Kept to generic affirmatives: a domain word
+# ("spam", "fraud", "malignant") is the class of interest in one data set and not in the next, so it falls to the
+# rarer-class rule, which the Task's reason names along with `positive=`.
+POSITIVE_NAMES = frozenset({"1", "1.0", "+1", "y", "yes", "t", "true", "on", "pos", "positive"})
 
 
 def infer_task(
@@ -46,7 +52,9 @@ def infer_task(
         kind: ``None``/``"auto"`` to infer, or force ``binary``, ``multiclass``, ``multilabel`` (multilabel on
             single-label data is legal and lets the model answer "none of these").
         label_sep: separator of multilabel strings; by default ``;``, ``,`` or space, whichever alone occurs.
-        positive: the positive class of a binary task; by default ``True``/``1`` when present, else the rarer class.
+        positive: the positive class of a binary task. By default the class whose name means positive (``True``,
+            ``1``, or text such as ``yes``, ``Y``, ``true``, ``pos``: `POSITIVE_NAMES`, any case) when exactly one
+            class has such a name, else the rarer class.
         binary_head: binary tasks only: ``"one"`` logit (default, head type ``one_logit``) or ``"two"``
             (``two_logits``).
         one_vs_rest: single-label labels only: one sigmoid per class instead of a softmax (head type
@@ -188,9 +196,12 @@ def _binary_task(classes: list[Any], counts: pd.Series, *, positive: Any) -> Tas
     if positive is None:
         positive, why_positive = _default_positive(classes, counts)
     elif positive not in classes:
-        raise ConfigError(f"positive={positive!r} is not one of the classes {classes!r}; pass one of them.")
+        raise ConfigError(
+            f"positive={positive!r} is not one of the classes {classes!r}; pass one of them, spelled as in the "
+            "data (CLI: --positive)."
+        )
     else:
-        why_positive = "as asked"
+        why_positive = "as given by positive="
     negative = next(c for c in classes if c != positive)
     why = (
         f"binary: 2 classes ({negative!r}, {positive!r}), one per item; positive class {positive!r} "
@@ -199,9 +210,56 @@ def _binary_task(classes: list[Any], counts: pd.Series, *, positive: Any) -> Tas
     return _task(TaskKind.BINARY, [negative, positive], why=why)
 
 
+def is_positive_name(label: Any) -> bool:
+    """Whether ``label`` is a conventional spelling of "positive": True, 1, or one of `POSITIVE_NAMES` as text.
+
+    Example:
+        >>> [is_positive_name(v) for v in (True, 1, " Yes", "Y", "0", "spam", 2)]
+        [True, True, True, True, False, False, False]
+    """
+    if isinstance(label, bool):
+        return label
+    if isinstance(label, int):
+        return label == 1
+    return isinstance(label, str) and label.strip().lower() in POSITIVE_NAMES
+
+
 def _default_positive(classes: list[Any], counts: pd.Series) -> tuple[Any, str]:
-    for conventional in (True, 1):
-        if any(c is conventional or (type(c) is type(conventional) and c == conventional) for c in classes):
-            return conventional, f"{conventional!r} is the conventional positive"
+    named = [c for c in classes if is_positive_name(c)]
+    if len(named) == 1:
+        return named[0], f"{named[0]!r} reads as the positive name; pass positive= to choose the other"
     rarer = min(classes, key=lambda c: (counts[c], classes.index(c) == 0))
-    return rarer, "the rarer class; pass positive= to choose"
+    if named:  # e.g. "1" and "yes": the names say nothing, the counts still do
+        return rarer, "the rarer class, as both classes read as positive names; pass positive= to choose"
+    return rarer, "the rarer class, as neither class reads as a positive name; pass positive= to choose"
+
+
+def sorted_classes(classes: Iterable[Any]) -> list[Any]:
+    """Classes in order; text that all reads as numbers (classes ``"1.0"``, ``"2.0"``, ``"10.0"`` kept as written)
+    in numeric order, so that ``"10.0"`` follows ``"9.0"`` in the ``p:<class>`` columns and reports.
+
+    Example:
+        >>> sorted_classes(["10.0", "9.0", "1.0"]), sorted_classes(["b", "a"]), sorted_classes(["010", "9"])
+        (['1.0', '9.0', '10.0'], ['a', 'b'], ['9', '010'])
+    """
+    items = list(classes)
+    if items and all(type(c) is str for c in items):
+        numbers = [_as_number(c) for c in items]
+        if all(n is not None for n in numbers):
+            return [c for _, c in sorted(zip(numbers, items, strict=True))]
+    try:
+        return sorted(items)
+    except TypeError:
+        return sorted(items, key=lambda c: (type(c).__name__, str(c)))
+
+
+def _as_number(text: str) -> float | None:
+    """``text`` as a finite number written in ASCII, else None (``float`` also reads "nan" and other scripts' digits,
+    which no one sorts as numbers)."""
+    if not text.isascii():
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if np.isfinite(number) else None

@@ -245,14 +245,6 @@ def _form_of(values: list[Any]) -> str:
     return "strings"
 
 
-def sorted_classes(classes: Iterable[Any]) -> list[Any]:
-    items = list(classes)
-    try:
-        return sorted(items)
-    except TypeError:
-        return sorted(items, key=lambda c: (type(c).__name__, str(c)))
-
-
 def check_no_missing(values: list[Any], task: Task | None) -> list[Any]:
     if set(map(type, values)) <= _PLAIN_TYPES:  # the same test without a call per label
         missing = [i for i, v in enumerate(values) if v is None or (v.__class__ is str and not v.strip())]

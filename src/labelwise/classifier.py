@@ -30,7 +30,7 @@ from labelwise.heads import Fitted, Head, HeadOutputs, Truth, create_head
 from labelwise.inputs import Encoded, Inputs, inputs_from_dict
 from labelwise.losses import loss_for
 from labelwise.models import ModelSpec, create_network
-from labelwise.ranking import Ranked, output_top_k, ranked_columns
+from labelwise.ranking import AUTO_TOP_K_ABOVE, Ranked, output_top_k, ranked_columns
 from labelwise.record import RunRecord
 from labelwise.task import Task, join_labels
 
@@ -155,12 +155,13 @@ class Classifier:
 
         Columns: ``id``, ``p:<class>`` per class, ``prediction`` (empty = none / abstained), ``abstained``;
         ``unknown_score`` when the model may abstain (the score its reject rule thresholds); ``set`` (the
-        conformal or top-k set, joined like multilabel labels) when the policy gives sets. With ``top_k`` K, or
-        above `labelwise.ranking.AUTO_TOP_K_ABOVE` classes (K = 5), ``top1..topK`` and ``p_top1..p_topK`` replace
-        the ``p:<class>`` columns, and a given ``top_k`` also gives the top-k classes as the ``set``.
+        conformal or top-k set, joined like multilabel labels) when the policy gives sets. With ``top_k`` K
+        (1 to the number of classes, multiclass), ``top1..topK`` and ``p_top1..p_topK`` follow the ``p:<class>``
+        columns and the top-k classes are the ``set``; above `labelwise.ranking.AUTO_TOP_K_ABOVE` classes they
+        replace the ``p:<class>`` columns (K = 5 when not given).
         """
-        k = output_top_k(top_k, num_classes=self.task.num_classes)
         fitted = Fitted(self.calibration, self.policy.with_top_k(top_k, self.task))  # top-k sets replace the run's
+        k = output_top_k(top_k, num_classes=self.task.num_classes)
         predicted = self._predict(source, fitted, skip_bad=skip_bad, top_k=k)
         return predictions_table(
             predicted.out, source=source, kept=predicted.kept, task=self.task, ranked=predicted.ranked
@@ -291,17 +292,18 @@ def predictions_table(
     """The ``predictions.csv`` table of a policy's ``out`` for the ``kept`` rows of ``source``.
 
     Shared by every backend (the network in torch, an exported ONNX file), so they write the same columns.
-    ``ranked`` (top-k outputs) replaces the ``p:<class>`` columns with ``top1..topK`` and ``p_top1..p_topK``.
+    ``ranked`` (top-k outputs) adds ``top1..topK`` and ``p_top1..p_topK`` after the ``p:<class>`` columns, which
+    give way to them above `AUTO_TOP_K_ABOVE` classes (and are absent when ``out`` holds no probabilities).
     """
     ids = [i for i, keep in zip(source.ids, kept, strict=True) if keep]
     frame = pd.DataFrame({"id": ids})
-    if ranked is not None:
-        frame = frame.assign(**ranked_columns(ranked, task))
-    elif out.probs is not None:
+    if out.probs is not None and (ranked is None or task.num_classes <= AUTO_TOP_K_ABOVE):
         probs = out.probs.numpy()
         # One concat, not C column inserts: pandas slows down (and warns) inserting hundreds of columns.
         columns = pd.DataFrame(probs, columns=[f"p:{cls}" for cls in task.classes])
         frame = pd.concat([frame, columns], axis=1)
+    if ranked is not None:
+        frame = frame.assign(**ranked_columns(ranked, task))
     frame["prediction"] = join_labels(task.decode(out.decisions), sep=task.label_sep)
     frame["abstained"] = out.abstained.numpy()
     if out.unknown_score is not None:

@@ -2,8 +2,10 @@
 
 The estimator composes the library and never re-implements it: `labelwise.fit` infers the Task, trains, calibrates
 and tunes the decision policy; predictions come from `Classifier.predict_source`. What lives here is the sklearn
-contract: array validation (`validate_data`), sklearn's label conventions (sorted ``classes_``, the positive class
-``classes_[1]``, multilabel predictions as a 0/1 indicator matrix) and the learned ``*_`` attributes.
+contract: array validation (`validate_data`), sklearn's label conventions (sorted ``classes_``, `predict_proba`
+columns in that order, multilabel predictions as a 0/1 indicator matrix) and the learned ``*_`` attributes. The
+positive class of a binary task is labelwise's (`infer_task`), not sklearn's ``classes_[1]``, so that the estimator,
+`labelwise.fit` and ``labelwise train`` tune the threshold for the same class.
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     Args:
         task, label_sep, positive, binary_head: how to read ``y``, as `labelwise.options.DataConfig` says;
-            ``positive`` None: ``classes_[1]``, as sklearn's binary metrics take it.
+            ``positive`` None: the one class named like a positive (``True``, ``1``, ``"yes"``, ``"Y"``,
+            ``"pos"``...), else the rarer class, as `labelwise.fit` and ``labelwise train`` decide. This may be
+            ``classes_[0]``: sklearn's binary metrics take ``classes_[1]`` unless given ``pos_label=positive_``.
         model: ``auto`` (the tabular MLP), or a registered backbone name (`list_backbones`).
         epochs, time_budget, lr, weight_decay, batch_size, patience, label_smoothing, balance, num_workers,
             accelerator, guards, loss, num_sampled, proposal, devices, num_nodes, strategy, precision: how to train,
@@ -68,7 +72,8 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         task_: its `Task`.
         classes_: the classes as an array, in `predict_proba` column order (sorted, as sklearn sorts them;
             ``0..C-1`` for an indicator-matrix target).
-        thresholds_: binary: the tuned threshold on P(``classes_[1]``); multilabel: ``(C,)`` per-label thresholds.
+        positive_: binary: the positive class, the one whose threshold was tuned. Absent otherwise.
+        thresholds_: binary: the tuned threshold on P(``positive_``); multilabel: ``(C,)`` per-label thresholds.
             Absent for multiclass, which decides by argmax.
         n_features_in_: number of features seen in `fit`.
         feature_names_in_: the column names, when ``X`` was a DataFrame with string column names.
@@ -151,14 +156,20 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 "(or one indicator row) per row of X. Pass X and y with the same rows in the same order."
             )
         options = {name: value for name, value in self.get_params().items() if name != "random_state"}
-        if options["positive"] is None and self.task in ("auto", "binary"):
-            options["positive"] = _sklearn_positive(labels)
         # labelwise.fit checks every value and names the parameter in its error.
         self.classifier_ = labelwise_fit(
             _source(values, self._columns(), labels=labels), progress=False, seed=self._seed(), **options
         )
         self.task_: Task = self.classifier_.task
-        self.classes_ = np.asarray(self.task_.classes)
+        # The Task orders a binary task (negative, positive); sklearn wants classes_ sorted, so the columns of the
+        # Task's outputs are permuted into sorted order. Multilabel keeps the Task's order: its indicator columns
+        # are y's columns, in y's order.
+        single = self.task_.kind is not TaskKind.MULTILABEL
+        order = _sorted_order(self.task_.classes) if single else list(range(self.task_.num_classes))
+        self._order = np.asarray(order, dtype=np.int64)
+        self.classes_ = np.asarray(self.task_.classes)[self._order]
+        if self.task_.kind is TaskKind.BINARY:
+            self.positive_ = self.task_.positive
         rule = self.classifier_.policy.rule
         if rule.threshold is not None:
             self.thresholds_: float | np.ndarray = rule.threshold
@@ -187,11 +198,12 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         out = self._predict(X).out
         if self.task_.kind is TaskKind.MULTILABEL:
             return np.asarray(out.decisions.numpy(), dtype=np.int64)
-        indices = out.decisions.numpy()
+        indices = out.decisions.numpy()  # into the Task's classes, which classes_ holds in another order
+        classes = np.asarray(self.task_.classes)
         abstained = indices < 0
         if not abstained.any():
-            return np.asarray(self.classes_[indices])
-        labels = self.classes_.astype(object)[np.where(abstained, 0, indices)]
+            return np.asarray(classes[indices])
+        labels = classes.astype(object)[np.where(abstained, 0, indices)]
         labels[abstained] = None
         return np.asarray(labels)
 
@@ -200,13 +212,14 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
         Binary gives both columns; multilabel each label's own probability (rows need not sum to 1).
         """
-        return np.asarray(self._predict(X).probs.numpy(), dtype=np.float64)
+        return np.asarray(self._predict(X).probs.numpy()[:, self._order], dtype=np.float64)
 
     def decision_function(self, X: npt.ArrayLike) -> np.ndarray:
         """Calibrated scores whose sign or argmax gives `predict`'s decision.
 
-        Binary ``(N,)``: the calibrated logit of ``classes_[1]`` minus the logit of the tuned threshold, so a score
-        above 0 means ``classes_[1]``. Multilabel ``(N, C)``: the same per label with its own threshold.
+        Binary ``(N,)``: the calibrated logit of ``positive_`` minus the logit of the tuned threshold, negated
+        when ``positive_`` is ``classes_[0]``, so that, as in sklearn, a score above 0 means ``classes_[1]``.
+        Multilabel ``(N, C)``: the same per label with its own threshold.
         Multiclass ``(N, C)``: the calibrated logits (argmax = prediction; an ``allow_none`` model's abstentions
         are not reflected).
         """
@@ -219,13 +232,16 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             )
         logits = logits.double()
         if self.task_.kind is TaskKind.MULTICLASS:
-            return np.asarray(logits.numpy())
+            return np.asarray(logits.numpy()[:, self._order])
         if self.task_.kind is TaskKind.BINARY and self.task_.head is not HeadType.ONE_LOGIT:
             # A one-vs-rest binary head has two sigmoids, normalised; its score is the logit of that probability.
             logits = torch.logit(predicted.probs[:, 1:].double())
         thresholds = torch.logit(torch.as_tensor(self.thresholds_, dtype=torch.float64))
         scores = logits - thresholds
-        return np.asarray(scores[:, 0].numpy() if self.task_.kind is TaskKind.BINARY else scores.numpy())
+        if self.task_.kind is TaskKind.BINARY:
+            sign = 1.0 if self.classes_[1] == self.positive_ else -1.0
+            return np.asarray(sign * scores[:, 0].numpy())
+        return np.asarray(scores.numpy()[:, self._order])
 
     def _predict(self, X: npt.ArrayLike) -> Predictions:
         try:
@@ -318,18 +334,9 @@ def _check_not_continuous(array: np.ndarray) -> None:
         )
 
 
-def _sklearn_positive(labels: pd.Series | pd.DataFrame) -> Any:
-    """sklearn's positive class: the larger of exactly two sorted labels (labelwise's default may pick the rarer).
-
-    None when ``y`` is not two plain sortable labels; `infer_task` then decides and explains.
-    """
-    if isinstance(labels, pd.DataFrame):
-        return None
+def _sorted_order(classes: tuple[Any, ...]) -> list[int]:
+    """Indices that put ``classes`` in sklearn's order (`numpy.unique`'s, where the labels can be compared)."""
     try:
-        classes = sorted(set(labels.tolist()))
-    except TypeError:  # unhashable (lists per item) or unorderable (mixed types) labels: not plain binary
-        return None
-    if len(classes) != 2:
-        return None
-    positive = classes[1]
-    return positive.item() if isinstance(positive, np.generic) else positive
+        return sorted(range(len(classes)), key=lambda i: classes[i])
+    except TypeError:  # labels numpy cannot sort either: keep the Task's order
+        return list(range(len(classes)))

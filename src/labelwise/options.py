@@ -39,7 +39,8 @@ class DataConfig:
         image_col: column of image paths (relative to the table's folder); None: detected.
         task: ``auto`` (from the labels) or ``binary`` / ``multiclass`` / ``multilabel`` to override.
         label_sep: separator of multilabel label strings; None: detected.
-        positive: positive class of a binary task; None: ``True``/``1``, else the rarer class.
+        positive: positive class of a binary task; None: the one class named like a positive (``True``, ``1``,
+            ``yes``, ``Y``, ``pos``... in any case), else the rarer class.
         binary_head: ``one`` logit with sigmoid and BCE, or ``two`` logits with softmax and cross-entropy.
         stream: read a Parquet file or folder in record batches (`labelwise.data.streaming`): ``auto`` when its
             uncompressed size exceeds a quarter of the available memory, ``on``, or ``off``.

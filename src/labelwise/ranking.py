@@ -41,7 +41,8 @@ __all__ = [
 ]
 
 # Above this many classes predict writes top-k columns instead of one probability column per class: 256 columns
-# are still a readable CSV, 10^5 are a gigabyte of mostly zeros.
+# are still a readable CSV, 10^5 are a gigabyte of mostly zeros. At or below it, asked-for top-k columns are added
+# beside the p:<class> columns (design.md's predictions.csv contract keeps one column per class).
 AUTO_TOP_K_ABOVE = 256
 AUTO_TOP_K = 5
 # Cumulative shares of the training rows where head and torso end (the rest is tail).
@@ -89,17 +90,22 @@ def rank(probs: torch.Tensor, k: int) -> Ranked:
     return Ranked(classes=indices[:, :k].contiguous(), probs=values[:, :k].contiguous())
 
 
-def check_top_k(k: Any, *, num_classes: int) -> int:
+def check_top_k(k: Any, *, num_classes: int | None) -> int:
     """Return ``k`` when it is a number of classes ``1..num_classes``, else raise `ConfigError`.
 
+    The one rule and message for ``--top-k`` (``top_k=``) at training, `predict` and in Python: any count from 1 up
+    to every class. ``num_classes`` None (options checked before the data is read) checks that ``k`` is a count.
+
     Example:
-        >>> check_top_k(5, num_classes=300)
-        5
+        >>> check_top_k(5, num_classes=300), check_top_k(3, num_classes=3)
+        (5, 3)
     """
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= num_classes:
+    too_many = num_classes is not None and isinstance(k, int) and k > num_classes
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1 or too_many:
+        upto = "the number of classes" if num_classes is None else f"{num_classes}, the number of classes"
         raise ConfigError(
-            f"--top-k {k!r} asks for more classes than the model ranks or is not a count; expected a whole number "
-            f"from 1 to {num_classes} (the model's number of classes). Pass a smaller --top-k."
+            f"--top-k {k!r} is not a number of classes to rank; expected a whole number from 1 to {upto}. "
+            "Pass --top-k (top_k=) in that range."
         )
     return k
 

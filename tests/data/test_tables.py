@@ -80,6 +80,31 @@ def test_read_table_missing_values_and_text_columns(tmp_path: Path) -> None:
     assert pd.api.types.is_float_dtype(frame["code"]) and np.isnan(frame["code"][1])  # numbers and blanks: numeric
 
 
+@pytest.mark.parametrize(
+    ("cells", "expected"),
+    [
+        pytest.param(["3", "-2", "3"], [3, -2, 3], id="plain-ints"),
+        pytest.param(["1", "0", ""], [1.0, 0.0, np.nan], id="ints-and-a-blank"),
+        pytest.param(["1.0", "2.0", "1.0"], ["1.0", "2.0", "1.0"], id="integral-floats"),
+        pytest.param(["007", "12", "007"], ["007", "12", "007"], id="leading-zeros"),
+        pytest.param(["+1", "-1", "+1"], ["+1", "-1", "+1"], id="plus-sign"),
+        pytest.param(["1e3", "2e3", "1e3"], ["1e3", "2e3", "1e3"], id="exponent"),
+        pytest.param(["9007199254740993", "1", "1"], ["9007199254740993", "1", "1"], id="beyond-float"),
+        pytest.param(["0.5", "1.5", "2"], [0.5, 1.5, 2.0], id="fractions-stay-numbers"),
+        pytest.param(["True", "false", "TRUE"], [True, False, True], id="booleans"),
+        pytest.param(["yes", "no", "yes"], ["yes", "no", "yes"], id="text"),
+    ],
+)
+def test_read_table_keeps_target_values_as_written(tmp_path: Path, cells: list[str], expected: list[object]) -> None:
+    # A target column becomes numbers only when each number prints as it was written; fractions stay numbers so
+    # that infer_task refuses them with its "bin the values" fix instead of taking each value for a class.
+    path = tmp_path / "t.csv"
+    path.write_text("x,label\n" + "".join(f"{i},{cell}\n" for i, cell in enumerate(cells)))
+    read = read_table(path, text_columns=["label"])["label"].tolist()
+    assert [type(v) for v in read] == [type(v) for v in expected]  # 1 is not "1", True is not "True"
+    np.testing.assert_equal(read, expected)
+
+
 def test_read_table_parquet_text_columns_read_nulls_as_empty(tmp_path: Path) -> None:
     path = tmp_path / "t.parquet"
     pd.DataFrame({"x": [1.0, 2.0], "tags": ["a b", None]}).to_parquet(path)

@@ -11,8 +11,14 @@ from labelwise.task import Task
 
 BAD = [
     pytest.param({"metric": "f2"}, r"metric|f1", id="unknown-metric"),
-    pytest.param({"top_k": 0}, r"--top-k 0; expected a whole number >= 1", id="top-k-zero"),
-    pytest.param({"top_k": True}, r"--top-k True", id="top-k-bool"),
+    pytest.param(
+        {"top_k": 0},
+        r"^--top-k 0 is not a number of classes to rank; expected a whole number from 1 to the number of classes\. "
+        r"Pass --top-k \(top_k=\) in that range\.$",
+        id="top-k-zero",
+    ),
+    pytest.param({"top_k": True}, r"^--top-k True is not a number of classes to rank", id="top-k-bool"),
+    pytest.param({"top_k": 2.0}, r"^--top-k 2\.0 is not a number of classes to rank", id="top-k-float"),
     pytest.param({"allow_none": "entropy"}, r"not a strategy; expected one of max_prob, energy", id="strategy"),
     pytest.param({"allow_none": "enrgy"}, r"Did you mean 'energy'", id="strategy-typo"),
     pytest.param(
@@ -52,9 +58,10 @@ def test_bad_options_are_refused(options: dict[str, object], match: str) -> None
         ),
         pytest.param(
             make_task("multiclass"),
-            {"top_k": 4},
-            "needs more than 4 classes; this task has 4.*smaller --top-k",
-            id="top-k-all",
+            {"top_k": 5},
+            r"^--top-k 5 is not a number of classes to rank; expected a whole number from 1 to 4, the number of "
+            r"classes\. Pass --top-k \(top_k=\) in that range\.$",
+            id="top-k-above-the-classes",
         ),
         pytest.param(make_task("binary"), {"allow_none": "energy"}, "--binary-head two", id="energy-one-logit"),
     ],
@@ -63,6 +70,11 @@ def test_options_the_task_cannot_honour_are_refused(task: Task, options: dict[st
     config = DecideConfig(**options)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=match):
         config.check_for(task)
+
+
+@pytest.mark.parametrize("k", [1, 4], ids=["one", "every-class"])
+def test_top_k_from_one_to_every_class_is_valid(k: int) -> None:
+    DecideConfig(top_k=k).check_for(make_task("multiclass"))  # 4 classes: a set of all 4 is a valid (if dull) set
 
 
 def test_defaults_and_round_trip() -> None:

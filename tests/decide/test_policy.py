@@ -89,8 +89,11 @@ def test_with_top_k_replaces_the_set_rule_and_checks_the_task() -> None:
     policy = fit_policy(logits, targets, task, DecideConfig(conformal=0.9))
     swapped = policy.with_top_k(3, task)
     assert swapped.conformal is None and swapped.top_k == 3 and policy.with_top_k(None, task) is policy
-    with pytest.raises(ConfigError, match="needs more than 4 classes; this task has 4.*smaller --top-k"):
-        policy.with_top_k(4, task)
+    assert policy.with_top_k(4, task).top_k == 4  # every class: a valid set, as at training
+    with pytest.raises(ConfigError, match=r"^--top-k 5 is not a number of classes to rank; .* from 1 to 4, the"):
+        policy.with_top_k(5, task)
+    with pytest.raises(ConfigError, match=r"^--top-k 0 is not a number of classes to rank; .* from 1 to 4, the"):
+        policy.with_top_k(0, task)  # the class count is known here, so the message gives it
 
 
 def test_a_policy_with_two_set_rules_is_refused() -> None:

@@ -21,6 +21,7 @@ def inspect(args: argparse.Namespace) -> int:
         column_kinds=args.column_kinds,
         task=args.task,
         label_sep=args.label_sep,
+        positive=args.positive,
         seed=args.seed,
     )
     print(json.dumps(report, indent=2) if args.json else _format_inspect(report))
@@ -83,7 +84,7 @@ def predict(args: argparse.Namespace) -> int:
     clf = labelwise.load(args.run) if args.backend == "torch" else _load_onnx(args.run)
     if args.top_k is not None and clf.policy.conformal is not None:
         print(f"labelwise: note: --top-k {args.top_k} replaces the run's conformal sets in `set`.", file=sys.stderr)
-    _check_ranked_columns(args.top_k, num_classes=clf.task.num_classes)
+    _check_ranked_columns(args.top_k, clf.task)
     image_col = getattr(clf.inputs, "image_col", None)
     source = load_source(args.data, target=None, image_col=image_col, id_col=args.id_col, for_training=False)
     frame = clf.predictions_frame(source, skip_bad=args.skip_bad_images, top_k=args.top_k)
@@ -106,12 +107,15 @@ def _note_unseen(table: Any, source: Any) -> None:
         )
 
 
-def _check_ranked_columns(top_k: int | None, *, num_classes: int) -> None:
-    """Refuse a --top-k above the class count before predicting; say so when top-k columns are automatic."""
-    from labelwise.ranking import AUTO_TOP_K_ABOVE, auto_top_k, check_top_k
+def _check_ranked_columns(top_k: int | None, task: Any) -> None:
+    """Refuse a --top-k the task cannot give before reading the data (the check `predictions_frame` makes, so
+    there is one rule and one message); say so when top-k columns are automatic."""
+    from labelwise.decide.config import check_top_k_for
+    from labelwise.ranking import AUTO_TOP_K_ABOVE, auto_top_k
 
+    num_classes = task.num_classes
     if top_k is not None:
-        check_top_k(top_k, num_classes=num_classes)
+        check_top_k_for(top_k, task)
     elif (k := auto_top_k(num_classes)) is not None:
         print(
             f"labelwise: note: {num_classes} classes (> {AUTO_TOP_K_ABOVE}): predictions.csv gets top1..top{k} and "

@@ -96,6 +96,9 @@ def _add_inspect(sub: Any) -> None:
     add_column_kinds_arg(cmd)
     cmd.add_argument("--task", choices=TASKS, default="auto", help="override the inferred kind of task")
     cmd.add_argument("--label-sep", default=None, help="separator of multilabel label strings (default: detected)")
+    cmd.add_argument(
+        "--positive", default=None, help="positive class of a binary task, as `labelwise train --positive`"
+    )
     cmd.add_argument("--seed", type=int, default=0, help="seed of the validation split, as `labelwise train --seed`")
     cmd.add_argument("--json", action="store_true", help="print JSON")
 

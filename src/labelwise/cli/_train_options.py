@@ -37,7 +37,12 @@ def _add_label_args(cmd: Any) -> None:
         help="override the inferred kind (multilabel on single-label data lets the model answer none)",
     )
     cmd.add_argument("--label-sep", default=None, help="separator of multilabel label strings (default: detected)")
-    cmd.add_argument("--positive", default=None, help="positive class of a binary task (default: True/1, else rarer)")
+    cmd.add_argument(
+        "--positive",
+        default=None,
+        help="positive class of a binary task, spelled as in the data (default: the one class named like "
+        "yes/true/1/pos, else the rarer)",
+    )
     cmd.add_argument(
         "--binary-head",
         choices=("one", "two"),

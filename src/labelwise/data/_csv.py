@@ -64,10 +64,12 @@ def read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
     names = _read_header(path, sep)
     check_unique_columns(names, path)
     na_values = {name: list(_NA_STRINGS) for name in names if name not in text_columns}
+    # Target columns as text: pandas' own typing would turn the classes 1.0/2.0 into 1/2 and 007 into 7.
+    text = {name: str for name in names if name in text_columns}
     try:
         frame = pd.read_csv(
             path, sep=sep, header=0, names=names, encoding="utf-8-sig", keep_default_na=False,
-            na_values=na_values, low_memory=False,
+            na_values=na_values, dtype=text, low_memory=False,
         )  # fmt: skip
     except UnicodeDecodeError as err:  # past the first 64 KiB, which `_read_head` checked
         raise _not_utf8(path, byte=err.object[err.start], offset=None) from err
@@ -82,7 +84,7 @@ def read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
     _check_no_repeated_header(frame, names, path)
     for name in frame.columns:
         if name in text_columns:
-            frame[name] = _numeric_if_only_numbers(frame[name])
+            frame[name] = typed_as_written(frame[name])
         elif sep != ",":
             frame[name] = _numbers_if_decimal_commas(frame[name])
     return frame
@@ -224,13 +226,33 @@ def _check_no_repeated_header(frame: pd.DataFrame, names: list[str], path: Path)
     )
 
 
-def _numeric_if_only_numbers(column: pd.Series) -> pd.Series:
-    """A verbatim-read column of numbers and blanks (an int target with a missing cell) goes back to numbers."""
+def typed_as_written(column: pd.Series) -> pd.Series:
+    """A target column read as text, as numbers or booleans where that keeps every label as it was written.
+
+    Numbers only when every value is an integer written plainly (``3``, ``-2``: the number prints back the same);
+    ``1.0``, ``007``, ``+1`` or ``1e3`` keep the column as text, so the classes come back as written. Numbers with
+    a fraction (``0.5``) are numbers too: `infer_task` refuses them with the fix (bin them), rather than taking each
+    value for a class. Blanks (an int target with a missing cell) stay missing. Booleans when every value is one of
+    pandas' spellings of True/False, as pandas itself reads them.
+
+    Example:
+        >>> [typed_as_written(pd.Series(v, dtype=object)).tolist() for v in (["3", "-2"], ["1.0", "2.0"], ["007"])]
+        [[3, -2], ['1.0', '2.0'], ['007']]
+    """
     if not isinstance(column.dtype, pd.StringDtype | np.dtypes.ObjectDType):
         return column
-    numbers = pd.to_numeric(column.where(column != ""), errors="coerce")
-    if numbers.notna().any() and (numbers.notna() | (column == "") | column.isna()).all():
-        return numbers
+    blank = (column.isna() | (column == "")).to_numpy(dtype=bool)
+    written = pd.unique(column[~blank])
+    if not len(written):
+        return column
+    if not blank.any() and all(value in _BOOLEANS for value in written):
+        return column.map(_BOOLEANS).astype(bool)
+    numbers = pd.to_numeric(pd.Series(written, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+    if not np.isfinite(numbers).all():  # text (to_numeric's NaN), or "inf"
+        return column
+    fraction = numbers != np.round(numbers)
+    if fraction.any() or all(_plain_integer(str(text), number) for text, number in zip(written, numbers, strict=True)):
+        return pd.to_numeric(column.where(~blank), errors="coerce")
     return column
 
 
@@ -259,3 +281,14 @@ def _numbers_if_decimal_commas(column: pd.Series) -> pd.Series:
     mixed = column.astype(object)
     mixed.loc[values.index] = values.astype(np.float64).to_numpy(dtype=object)
     return mixed
+
+
+# pandas' default spellings of booleans (`pandas.read_csv`'s true_values/false_values).
+_BOOLEANS = {"True": True, "TRUE": True, "true": True, "False": False, "FALSE": False, "false": False}
+# Beyond 2**53 a float no longer holds every integer, so the printed value would not be the one written.
+_EXACT_INTEGERS = 2.0**53
+
+
+def _plain_integer(text: str, number: float) -> bool:
+    """Whether ``number`` prints as ``text`` (blanks around it aside): ``3`` yes; ``3.0``, ``03``, ``+3`` no."""
+    return abs(number) < _EXACT_INTEGERS and str(int(number)) == text.strip()

@@ -48,6 +48,7 @@ def inspect_data(
     column_kinds: Mapping[str, str] | Sequence[str] | None = None,
     task: str = "auto",
     label_sep: str | None = None,
+    positive: Any = None,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Describe labelled data the way `labelwise.fit` will see it, and list what looks wrong.
@@ -60,6 +61,7 @@ def inspect_data(
         column_kinds: feature column -> kind, as `labelwise.fit`'s ``column_kinds``.
         task: ``auto`` or ``binary`` / ``multiclass`` / ``multilabel``, as `labelwise.fit`'s ``task``.
         label_sep: separator of multilabel label strings (default: detected).
+        positive: the positive class of a binary task, as `labelwise.fit`'s ``positive`` (default: inferred).
         seed: the seed `labelwise.fit` would split with (``TrainConfig.seed``, ``--seed``).
 
     Returns:
@@ -75,6 +77,7 @@ def inspect_data(
     Raises:
         DataError: data `load_source` cannot read.
         LabelError: labels `infer_task` refuses (a single class, missing labels, ...).
+        ConfigError: a ``positive`` that is not a class, or given for labels that are not binary.
 
     Example:
         >>> frame = pd.DataFrame({"x": [1, 2, 3, 1, 5, 6] * 2, "k": 0, "y": list("abbaab") * 2})
@@ -84,7 +87,7 @@ def inspect_data(
     """
     kinds = parse_column_kinds(column_kinds)
     source = _read(data, target=target, image_col=image_col)
-    the_task = infer_task(source.labels, kind=task, label_sep=label_sep)
+    the_task = infer_task(source.labels, kind=task, label_sep=label_sep, positive=positive)
     name = "DataFrame" if isinstance(data, pd.DataFrame) else str(data)
     return _report(source, the_task, name=name, seed=seed, kinds=kinds)
 

@@ -53,7 +53,8 @@ def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.Data
     Args:
         path: the file or folder.
         text_columns: columns read verbatim (target columns): an empty cell stays ``""`` (multilabel "no label")
-            and ``"NA"`` or ``"None"`` stay strings. A column holding only numbers and blanks is still numeric.
+            and ``"NA"`` or ``"None"`` stay strings. A CSV column becomes numbers only when each prints back as
+            written (``3`` but not ``3.0`` or ``007``; blanks then stay missing), see `labelwise.data._csv`.
 
     Returns:
         the table, one row per item, columns as in the file.

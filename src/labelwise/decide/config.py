@@ -14,9 +14,17 @@ from typing import Any
 
 from labelwise.decide.objectives import parse_metric
 from labelwise.errors import ConfigError, check_fields
+from labelwise.ranking import check_top_k
 from labelwise.task import Task, TaskKind
 
-__all__ = ["DEFAULT_COVERAGE", "DEFAULT_NONE_STRATEGY", "MIN_COUNT", "NONE_STRATEGIES", "DecideConfig"]
+__all__ = [
+    "DEFAULT_COVERAGE",
+    "DEFAULT_NONE_STRATEGY",
+    "MIN_COUNT",
+    "NONE_STRATEGIES",
+    "DecideConfig",
+    "check_top_k_for",
+]
 
 # How a single-label model may answer "none of these": a score on the softmax model, or one sigmoid per class.
 NONE_STRATEGIES = ("max_prob", "energy", "one_vs_rest")
@@ -72,10 +80,8 @@ class DecideConfig:
             )
 
     def _check_top_k(self) -> None:
-        if self.top_k is not None and (
-            isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1
-        ):
-            raise ConfigError(f"--top-k {self.top_k!r}; expected a whole number >= 1, such as 3.")
+        if self.top_k is not None:  # the class count is not known yet: `check_for` checks the upper bound
+            check_top_k(self.top_k, num_classes=None)
 
     def _check_allow_none(self) -> None:
         if self.allow_none is not None and self.allow_none not in NONE_STRATEGIES:
@@ -118,24 +124,16 @@ class DecideConfig:
         """The checks that need the Task; raise `ConfigError` before any training.
 
         Raises:
-            ConfigError: ``allow_none`` on multilabel labels, ``top_k`` on a task that is not multiclass or not
-                below its number of classes, or an unknown score the Task's head cannot give.
+            ConfigError: ``allow_none`` on multilabel labels, ``top_k`` on a task that is not multiclass or above
+                its number of classes, or an unknown score the Task's head cannot give.
         """
         if self.allow_none is not None and task.kind is TaskKind.MULTILABEL:
             raise ConfigError(
                 "--allow-none is for single-label data; these labels are multilabel, and a multilabel model "
                 "already answers none when no label passes its threshold (an empty prediction). Drop --allow-none."
             )
-        if self.top_k is not None and task.kind is not TaskKind.MULTICLASS:
-            raise ConfigError(
-                f"--top-k is for multiclass tasks; this one is {task.kind}. Drop --top-k (for prediction sets on "
-                "any task, train with --conformal)."
-            )
-        if self.top_k is not None and self.top_k >= task.num_classes:
-            raise ConfigError(
-                f"--top-k {self.top_k} needs more than {self.top_k} classes; this task has {task.num_classes}. "
-                "Use a smaller --top-k."
-            )
+        if self.top_k is not None:
+            check_top_k_for(self.top_k, task)
         if self.none_score is not None:
             from labelwise.decide.ood import check_score
 
@@ -160,3 +158,20 @@ def _check_fraction(name: str, value: float | None, *, flag: str, closed: bool) 
     if not ok or not (0 < value < 1 or (closed and value == 1)):
         interval = "(0, 1]" if closed else "(0, 1)"
         raise ConfigError(f"{flag} {value!r}; expected a fraction in {interval}, such as 0.9 ({name}).")
+
+
+def check_top_k_for(top_k: Any, task: Task) -> int:
+    """``top_k`` when ``task`` can give top-k sets and columns: a multiclass task, ``1 <= top_k <=`` its classes.
+
+    The check of ``--top-k`` at training (`DecideConfig.check_for`) and at `predict` (`Policy.with_top_k`, the CLI),
+    the task's kind first, so that a count the kind could never use is not first answered with a range.
+
+    Raises:
+        ConfigError: ``top_k`` on a binary or multilabel task, or outside ``1..num_classes``.
+    """
+    if task.kind is not TaskKind.MULTICLASS:
+        raise ConfigError(
+            f"--top-k is for multiclass tasks; this one is {task.kind}. Drop --top-k (for prediction sets on "
+            "any task, train with --conformal)."
+        )
+    return check_top_k(top_k, num_classes=task.num_classes)

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from labelwise.decide.abstain import Abstention, fit_abstention
-from labelwise.decide.config import DecideConfig
+from labelwise.decide.config import DecideConfig, check_top_k_for
 from labelwise.decide.conformal import ConformalSets, fit_conformal
 from labelwise.decide.ood import unknown_scores
 from labelwise.decide.rule import DecisionRule
@@ -89,8 +89,7 @@ class Policy:
         """This policy giving top-``k`` sets instead of its own set rule (``predict --top-k``)."""
         if k is None:
             return self
-        DecideConfig(top_k=k).check_for(task)
-        return replace(self, conformal=None, top_k=k)
+        return replace(self, conformal=None, top_k=check_top_k_for(k, task))
 
     def describe(self) -> list[str]:
         """One line per part, for the training summary."""

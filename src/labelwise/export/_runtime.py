@@ -61,8 +61,10 @@ class OnnxClassifier:
             logits, kept = self.calibrated_logits({PIXELS: encoded.values.only.numpy()}), encoded.kept
         else:
             logits, kept = self.calibrated_logits(_table_feeds(table, source)), None
-        k = output_top_k(top_k, num_classes=self.task.num_classes)
-        out, ranked = decide_calibrated(logits, self.task, self.policy.with_top_k(top_k, self.task), top_k=k)
+        policy = self.policy.with_top_k(top_k, self.task)  # checks top_k as `Classifier.predictions_frame` does
+        out, ranked = decide_calibrated(
+            logits, self.task, policy, top_k=output_top_k(top_k, num_classes=self.task.num_classes)
+        )
         kept = np.ones(len(source.ids), dtype=bool) if kept is None else kept
         return predictions_table(out, source=source, kept=kept, task=self.task, ranked=ranked)
 

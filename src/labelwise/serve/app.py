@@ -179,7 +179,9 @@ def serving_metadata(clf: Classifier, *, max_batch: int, max_wait_ms: float, max
 def _inputs(clf: Classifier) -> dict[str, Any]:
     image, table = clf.inputs.image, clf.inputs.table
     if table is not None:
-        features: list[dict[str, Any]] = [{"name": str(spec.name), "type": spec.kind} for spec in table.specs if spec.width]
+        features: list[dict[str, Any]] = [
+            {"name": str(spec.name), "type": spec.kind} for spec in table.specs if spec.width
+        ]
         row = {"<feature>": "<value>"}
         if image is not None:  # a run that reads an image column too: one base64 image per row
             features.append({"name": str(image.name), "type": "image", "spec": image.spec.to_dict()})
