@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from labelwise._files import file_mode
 from labelwise.cli import main
 
 
@@ -284,8 +285,30 @@ def test_usage_mistakes_are_one_line_too(
         main(["train", str(data), "--out", str(tmp_path / "run"), *args])
     assert exit_info.value.code == 2
     line = _error_line(capsys)
-    assert fragment in line and "see `labelwise train --help`" in line
+    assert line.startswith(f"labelwise: error: train: {fragment}") and "see `labelwise train --help`" in line
+    assert line.count("labelwise") == 2  # one prefix, and the --help hint; not "labelwise: error: labelwise train:"
     assert not (tmp_path / "run").exists()
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from labelwise import __version__
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"labelwise {__version__}\n"
+
+
+def test_progress_off_a_terminal_is_one_line_per_epoch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _write(tmp_path / "t.csv", _table())
+    assert main(["train", str(data), "--out", str(tmp_path / "run"), "--epochs", "3"]) == 0
+    err = capsys.readouterr().err  # captured: not a terminal
+    epochs = [line for line in err.splitlines() if line.startswith("epoch ")]
+    assert [line.split("  ")[0] for line in epochs] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all("train_loss" in line and "val_loss" in line for line in epochs)
+    assert "\r" not in err and "it/s" not in err  # no progress-bar redraws in a log
+    weights = tmp_path / "run" / "model.safetensors"
+    assert weights.stat().st_mode & 0o777 == file_mode()  # readable like any file the user writes, not 0600
 
 
 def test_check_a_run(trained: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from labelwise.errors import ArtifactError
 
-__all__ = ["check_output_path", "write_atomically"]
+__all__ = ["check_output_path", "file_mode", "write_atomically"]
 
 
 def check_output_path(path: str | os.PathLike[str], *, option: str, example: str) -> Path:
@@ -63,7 +63,7 @@ def write_atomically(path: str | os.PathLike[str], data: bytes | str, *, option:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, file_mode())
         os.replace(tmp, target)
     except BaseException as err:
         if tmp is not None:
@@ -75,6 +75,11 @@ def write_atomically(path: str | os.PathLike[str], data: bytes | str, *, option:
             ) from err
         raise
     return target
+
+
+def file_mode() -> int:
+    """The mode a file created by ``open()`` gets under the current umask (0o644 under the usual 022)."""
+    return 0o666 & ~_umask()
 
 
 def _umask() -> int:

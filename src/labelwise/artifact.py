@@ -28,6 +28,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save_file
 
+from labelwise._files import file_mode
 from labelwise.errors import ArtifactError
 
 __all__ = [
@@ -167,6 +168,8 @@ def save_artifact(stage: Path, *, state_dict: dict[str, torch.Tensor], metadata:
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in state_dict.items()}
     weights = stage / WEIGHTS_FILE
     save_file(tensors, str(weights))
+    # safetensors creates the file readable by its owner only; give it the mode of any file the user writes.
+    os.chmod(weights, file_mode())
     data = weights.read_bytes()
     payload = {
         "format_version": FORMAT_VERSION,

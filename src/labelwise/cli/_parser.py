@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from labelwise._version import __version__
 from labelwise.cli import _handlers as run
 from labelwise.cli._train_options import TASKS, add_column_kinds_arg, add_fit_options
 
@@ -16,7 +17,10 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line like every other bad input (exit 2), not the usage block."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"labelwise: error: {self.prog}: {message} (see `{self.prog} --help`)\n")
+        # One "labelwise: error:" prefix, as every other error has; the subcommand follows it.
+        command = self.prog.removeprefix("labelwise").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"labelwise: error: {where}{message} (see `{self.prog} --help`)\n")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -41,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, evaluate and use binary, multiclass and multilabel classifiers.",
         formatter_class=_HelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"labelwise {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_inspect(sub)
     _add_train(sub)

@@ -33,6 +33,7 @@ from labelwise.train.guards import CollapseGuard, LearningGuard, create_guards
 from labelwise.train.head_loss import HeadLoss
 from labelwise.train.loggers import create_loggers, logging_environment
 from labelwise.train.module import LabelwiseModule
+from labelwise.train.progress import progress_callback
 
 __all__ = ["StopReason", "TrainResult", "fit_network"]
 
@@ -284,8 +285,7 @@ class _Callbacks:
         timer = None if config.time_budget is None else Timer(timedelta(seconds=config.time_budget), verbose=False)
         extra: list[Callback] = [last, *more]
         if progress_bar:
-            # ~10 refreshes per epoch: redrawing the bar after every small step costs as much as the step.
-            extra.append(TQDMProgressBar(refresh_rate=max(1, steps // 10)))
+            extra.append(progress_callback(steps=steps))
         return cls(early, checkpoint, timer, extra)
 
     def as_list(self) -> list[Callback]:
@@ -309,7 +309,7 @@ def _build_trainer(
         logger=create_loggers(config.loggers, run_dir=run_dir),
         plugins=[AtomicCheckpointIO()],
         log_every_n_steps=1,  # we log once per epoch; this only silences the "logging interval" advice
-        enable_progress_bar=progress_bar,
+        enable_progress_bar=any(isinstance(c, TQDMProgressBar) for c in callbacks.extra),
         enable_model_summary=False,
         num_sanity_val_steps=0,
         default_root_dir=run_dir,
