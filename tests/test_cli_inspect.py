@@ -103,11 +103,11 @@ def test_positive_class_by_name_and_by_flag(tmp_path: Path, capsys: pytest.Captu
     code, out, _ = _run(["inspect", str(tmp_path / "d.csv"), "--json"], capsys)
     assert (
         code == 0
-        and "positive class 'yes' ('yes' reads as the positive name; pass positive= to choose the "
+        and "positive class 'yes' ('yes' reads as the positive name; pass --positive (positive=) to choose the "
         in (json.loads(out)["why"])
     )
     code, out, _ = _run(["inspect", str(tmp_path / "d.csv"), "--json", "--positive", "no"], capsys)
-    assert code == 0 and "positive class 'no' (as given by positive=; 20 of 60 items)" in json.loads(out)["why"]
+    assert code == 0 and "positive class 'no' (as given (--positive); 20 of 60 items)" in json.loads(out)["why"]
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ import pytest
 
 from labelwise import fit, load
 from labelwise.cli import main
+from labelwise.data.column_kinds import ColumnKind
 from labelwise.data.inspection import inspect_data
 from labelwise.errors import ConfigError, DataError
 
@@ -103,7 +104,7 @@ def test_the_train_summary_lists_the_kinds(trained: tuple[Path, pd.DataFrame]) -
 def test_column_kinds_overrides_and_its_bad_spellings(tmp_path: Path) -> None:
     frame = _customers(200)
     report = inspect_data(frame, column_kinds=["city=ignored", "customer_id=numeric"])
-    assert report["column_kinds"]["city"] == {"kind": "ignored", "why": "as given in column_kinds; left out"}
+    assert report["column_kinds"]["city"] == {"kind": "ignored", "why": "as given (--column-kinds); left out"}
     assert report["column_kinds"]["customer_id"]["kind"] == "numeric"
     with pytest.raises(ConfigError, match=r"gives 'city' the kind 'categorcal'.*Did you mean 'categorical'\?"):
         inspect_data(frame, column_kinds={"city": "categorcal"})
@@ -143,9 +144,12 @@ def test_serve_reads_each_kind_as_predict_does(trained: tuple[Path, pd.DataFrame
                                                             for r in rows]})  # fmt: skip
         maybe = client.post("/predict", json={"rows": [{**rows[0], "is_member": "maybe"}]})
         bad_date = client.post("/predict", json={"rows": [{**rows[0], "signup_date": 20240301}]})
+        # A number written as a string (a CSV row read by csv.DictReader) is read as predict reads a CSV cell.
+        as_text = client.post("/predict", json={"rows": [{**rows[0], "income": str(rows[0]["income"])}]})
         features = client.get("/metadata").json()["inputs"]["features"]
     assert served.status_code == as_numbers.status_code == 200, served.text
     assert served.json()["predictions"] == as_numbers.json()["predictions"]
+    assert as_text.status_code == 200 and as_text.json()["predictions"][0] == served.json()["predictions"][0]
     expected = clf.predict_proba(test.head(6))
     np.testing.assert_allclose([[p["p:even"], p["p:odd"]] for p in served.json()["predictions"]], expected, rtol=1e-6)
     assert maybe.status_code == 400
@@ -155,3 +159,44 @@ def test_serve_reads_each_kind_as_predict_does(trained: tuple[Path, pd.DataFrame
     )
     assert bad_date.status_code == 400 and "expected a date string such as '2024-03-01'" in bad_date.json()["error"]
     assert [f["type"] for f in features] == ["datetime", "boolean", "categorical", "numeric"]
+
+
+@pytest.mark.parametrize(
+    ("values", "name", "kind", "why"),
+    [
+        pytest.param(list(np.random.default_rng(0).permutation(500)[:400]), "row", "identifier",
+                     "numbers the 400 rows (distinct whole numbers filling their range)", id="row-number"),
+        pytest.param([f"{i:06d}" for i in range(40)], "code", "identifier",
+                     "a different code in each of the 40 rows, with leading zeros", id="zero-padded"),
+        pytest.param(list(np.random.default_rng(0).integers(0, 10**6, 400)), "income", "numeric",
+                     "numbers, 400 distinct values", id="spread-integers"),
+        pytest.param([0, 1] * 20, "has_kids", "numeric", "numbers, 2 distinct values", id="zero-one-numbers"),
+        pytest.param(["Y", "N"] * 20, "member", "boolean", "two values, 'N' and 'Y', read as false/true", id="y-n"),
+    ],
+)  # fmt: skip
+def test_what_numbers_the_rows_is_an_identifier(values: list[object], name: str, kind: str, why: str) -> None:
+    from labelwise.data.column_kinds import infer_column_kind
+
+    assert infer_column_kind(pd.Series(values), name) == ColumnKind(kind, why)
+
+
+def test_day_first_dates_are_read_day_first_in_every_cell() -> None:
+    from labelwise.data.tables import TablePreprocessor
+
+    train = pd.DataFrame({"d": ["03/01/2024", "25/04/2024", "2024-02-10", None]})
+    table = TablePreprocessor.fit(train, columns=["d"])
+    spec = table.specs[0]
+    assert spec.kind == "datetime" and "read day first (as 25/04/2024 shows)" in spec.why
+    # 3 January, not 1 March: the same reading as 25/04; ISO cells stay ISO.
+    same = pd.DataFrame({"d": ["03/01/2024", "2024-01-03"]})
+    features = table.transform(same).numpy()
+    np.testing.assert_array_equal(features[0], features[1])
+
+
+def test_a_number_column_of_zeros_and_ones_takes_other_numbers_and_booleans_later() -> None:
+    from labelwise.data.tables import TablePreprocessor
+
+    table = TablePreprocessor.fit(pd.DataFrame({"kids": [0, 1, 1, 0]}), columns=["kids"])
+    assert table.transform(pd.DataFrame({"kids": [2, 0]})).shape == (2, 1)  # a count of 2 is a number, not refused
+    as_bools = table.transform(pd.DataFrame({"kids": [True, False]}))
+    np.testing.assert_array_equal(as_bools.numpy(), table.transform(pd.DataFrame({"kids": [1, 0]})).numpy())

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
 
-from labelwise._files import _umask, check_output_path, write_atomically
+from labelwise._files import _umask, check_output_path, is_stream, write_atomically
 from labelwise.errors import ArtifactError
 
 
@@ -45,3 +46,17 @@ def test_an_unusable_path_is_refused_before_any_work(tmp_path: Path, where: obje
     path = where(tmp_path)  # type: ignore[operator]
     with pytest.raises(ArtifactError, match=message):
         check_output_path(path, option="--out", example="predictions.csv")
+
+
+def test_dash_writes_to_standard_output(capsys: pytest.CaptureFixture[str]) -> None:
+    assert str(write_atomically("-", "id\n0\n", option="--out")) == "-"
+    assert capsys.readouterr().out == "id\n0\n"
+    assert check_output_path("-", option="--out", example="p.csv") == Path("-")
+
+
+def test_a_device_is_written_to_never_replaced() -> None:
+    # Renaming a temporary file over /dev/stdout printed nothing and, as root, turned the link into a plain file.
+    devnull = Path(os.devnull)
+    assert is_stream(devnull) and not is_stream(Path(__file__))
+    write_atomically(devnull, "id\n0\n", option="--out")
+    assert stat.S_ISCHR(os.stat(devnull).st_mode)

@@ -144,7 +144,7 @@ def test_classes_written_as_numbers_sort_as_numbers(labels: list[str], classes: 
 def test_given_positive_class() -> None:
     assert infer_task(["x", "y", "y"], positive="y").classes == ("x", "y")
     assert infer_task(["yes", "no", "yes"], positive="no").positive == "no"  # a given class beats the names
-    assert "(as given by positive=;" in infer_task(["yes", "no"], positive="no").reason
+    assert "(as given (--positive);" in infer_task(["yes", "no"], positive="no").reason
     assert infer_task([0, 1, 1], positive="0").positive == 0  # the CLI passes text
     assert infer_task([True, False, False], positive="False").positive is False
     with pytest.raises(

@@ -10,12 +10,14 @@ read, shared and shipped. The run directory itself has its own staging (`labelwi
 from __future__ import annotations
 
 import os
+import stat
+import sys
 import tempfile
 from pathlib import Path
 
 from labelwise.errors import ArtifactError
 
-__all__ = ["check_output_path", "file_mode", "write_atomically"]
+__all__ = ["check_output_path", "file_mode", "is_stream", "write_atomically"]
 
 
 def check_output_path(path: str | os.PathLike[str], *, option: str, example: str) -> Path:
@@ -33,6 +35,8 @@ create it or pass another path.
     """
     target = Path(path)
     folder = target.parent
+    if str(path) == "-" or is_stream(target):
+        return target  # standard output, a pipe or a device: written as it is, see `write_atomically`
     if target.is_dir():
         raise ArtifactError(f"{option} {str(target)!r} is a folder; expected a file name such as {example}.")
     if not folder.is_dir():
@@ -58,6 +62,8 @@ def write_atomically(path: str | os.PathLike[str], data: bytes | str, *, option:
     """
     target = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    if str(path) == "-" or is_stream(target):
+        return _write_stream(target, payload, option=option)
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -74,6 +80,35 @@ def write_atomically(path: str | os.PathLike[str], data: bytes | str, *, option:
                 "Pass a path in a folder you can write to."
             ) from err
         raise
+    return target
+
+
+def is_stream(path: Path) -> bool:
+    """Whether ``path`` exists and is not a regular file: ``/dev/stdout``, a named pipe, a terminal, a device.
+
+    Such a path is written to, never replaced: renaming a temporary file over ``/dev/stdout`` would print nothing
+    and, as root, turn the device link into a plain file.
+    """
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode) and not stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _write_stream(target: Path, payload: bytes, *, option: str) -> Path:
+    """``payload`` to standard output (``-``) or into an existing pipe or device, as it comes."""
+    try:
+        if str(target) == "-":
+            sys.stdout.flush()
+            sys.stdout.buffer.write(payload)
+            sys.stdout.flush()
+        else:
+            with open(target, "wb") as handle:
+                handle.write(payload)
+    except OSError as err:
+        if isinstance(err, BrokenPipeError):
+            raise
+        raise ArtifactError(f"cannot write {option} {str(target)!r} ({err.strerror or err}).") from err
     return target
 
 

@@ -201,7 +201,7 @@ def _binary_task(classes: list[Any], counts: pd.Series, *, positive: Any) -> Tas
             "data (CLI: --positive)."
         )
     else:
-        why_positive = "as given by positive="
+        why_positive = "as given (--positive)"
     negative = next(c for c in classes if c != positive)
     why = (
         f"binary: 2 classes ({negative!r}, {positive!r}), one per item; positive class {positive!r} "
@@ -227,11 +227,11 @@ def is_positive_name(label: Any) -> bool:
 def _default_positive(classes: list[Any], counts: pd.Series) -> tuple[Any, str]:
     named = [c for c in classes if is_positive_name(c)]
     if len(named) == 1:
-        return named[0], f"{named[0]!r} reads as the positive name; pass positive= to choose the other"
+        return named[0], f"{named[0]!r} reads as the positive name; pass --positive (positive=) to choose the other"
     rarer = min(classes, key=lambda c: (counts[c], classes.index(c) == 0))
     if named:  # e.g. "1" and "yes": the names say nothing, the counts still do
-        return rarer, "the rarer class, as both classes read as positive names; pass positive= to choose"
-    return rarer, "the rarer class, as neither class reads as a positive name; pass positive= to choose"
+        return rarer, "the rarer class, as both classes read as positive names; pass --positive (positive=) to choose"
+    return rarer, "the rarer class, as neither class reads as a positive name; pass --positive (positive=) to choose"
 
 
 def sorted_classes(classes: Iterable[Any]) -> list[Any]:

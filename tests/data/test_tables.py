@@ -312,7 +312,7 @@ def test_transform_names_every_column_and_row_holding_non_numbers() -> None:
         pytest.param(
             pd.DataFrame({"flag": ["yes", "no", "maybe"]}),
             {"columns": ["flag"], "kinds": {"flag": "boolean"}},
-            r"column_kinds reads 'flag' as boolean, but 'flag' in row 2 \('maybe'\) \(a yes/no column takes "
+            r"--column-kinds reads 'flag' as boolean, but 'flag' in row 2 \('maybe'\) \(a yes/no column takes "
             r"true/false, yes/no, 1/0\)\. Fix those cells or choose another kind\.",
             id="not-a-boolean",
         ),

@@ -92,7 +92,8 @@ def predict(args: argparse.Namespace) -> int:
     _note_unseen(clf.inputs.table, source)
     skipped = len(source.ids) - len(frame)
     note = f" ({skipped} unreadable images skipped)" if skipped else ""
-    print(f"wrote {len(frame)} predictions to {args.out}{note}", file=sys.stderr)
+    where = "standard output" if args.out == "-" else args.out
+    print(f"wrote {len(frame)} predictions to {where}{note}", file=sys.stderr)
     return 0
 
 

@@ -147,7 +147,7 @@ def _add_predict(sub: Any) -> None:
     cmd = _command(sub, "predict", "write predictions for new data", run.predict)
     cmd.add_argument("run", help="run directory written by `labelwise train`")
     cmd.add_argument("data", help="CSV/Parquet file, or a folder of images (flat or a class tree)")
-    cmd.add_argument("--out", default="predictions.csv", help="CSV file to write")
+    cmd.add_argument("--out", default="predictions.csv", help="CSV file to write; - for standard output")
     cmd.add_argument("--id-col", default=None, help="column to copy into `id` (default: image path, else row number)")
     cmd.add_argument("--skip-bad-images", action="store_true", help="skip unreadable images instead of stopping")
     cmd.add_argument(

@@ -3,6 +3,8 @@ the user gave (``column_kinds=``)."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 import pandas as pd
 
@@ -34,7 +36,16 @@ def fit_column(series: pd.Series, name: ColumnName, *, kind: str | None = None) 
     Raises:
         DataError: a column of numbers with a few text cells (inferred), or cells the given kind cannot read.
     """
-    decided = ColumnKind(kind, "as given in column_kinds") if kind else _inferred(series, name)
+    if not kind:
+        return _fit_as(_inferred(series, name), series, name, given=False)
+    try:
+        return _fit_as(ColumnKind(kind, "as given (--column-kinds)"), series, name, given=True)
+    except DataError as err:
+        raise DataError(f"--column-kinds reads {name!r} as {kind}, but {err} Fix those cells or choose another "
+                        "kind.") from None  # fmt: skip
+
+
+def _fit_as(decided: ColumnKind, series: pd.Series, name: ColumnName, *, given: bool) -> FeatureColumn:
     if decided.kind == "numeric":
         return NumericColumn.fit(series, name, why=decided.why)
     if decided.kind == "categorical":
@@ -43,7 +54,7 @@ def fit_column(series: pd.Series, name: ColumnName, *, kind: str | None = None) 
         return _checked(BooleanColumn.fit(series, name, why=decided.why), series)
     if decided.kind == "datetime":
         return _checked(DatetimeColumn.fit(series, name, why=decided.why), series)
-    left_out = "; left out" if kind else _LEFT_OUT[decided.kind]
+    left_out = "; left out" if given and decided.kind != "text" else _LEFT_OUT[decided.kind]
     return IgnoredColumn(name=name, kind=decided.kind, why=decided.why + left_out)
 
 
@@ -69,10 +80,12 @@ def _refuse_numbers_with_typos(series: pd.Series, name: ColumnName) -> None:
         )
 
 
-def _checked(column: BooleanColumn | DatetimeColumn, series: pd.Series) -> BooleanColumn | DatetimeColumn:
-    """A kind given by the user must read every training cell; say which cells it cannot."""
+_Checked = TypeVar("_Checked", BooleanColumn, DatetimeColumn)
+
+
+def _checked(column: _Checked, series: pd.Series) -> _Checked:
+    """Every training cell must be readable as the column's kind; say which cells are not."""
     problem = column.write(series, np.empty((len(series), column.width), dtype=np.float32))
     if problem:
-        raise DataError(f"column_kinds reads {column.name!r} as {column.kind}, but {problem}. Fix those cells or "
-                        "choose another kind.")  # fmt: skip
+        raise DataError(f"{problem}.")
     return column

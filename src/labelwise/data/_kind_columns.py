@@ -25,6 +25,7 @@ _CYCLES = (
     ("day", 31, lambda t: t.dt.day - 1),
 )
 _HOUR = ("hour", 24, lambda t: t.dt.hour + t.dt.minute / 60)
+_DAY_MONTH = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,18 +112,22 @@ class DatetimeColumn:
     fill: float
     hours: bool
     indicator: bool
+    dayfirst: bool = False  # 03/01/2024 is 3 January: the column also holds 25/04/2024, which has no month 25
     why: str = ""
 
     @classmethod
     def fit(cls, series: pd.Series, name: ColumnName, *, why: str = "") -> DatetimeColumn:
-        stamps, _ = _timestamps(series)
+        dayfirst = _dayfirst(series)
+        if dayfirst:
+            why += "; read day first (as 25/04/2024 shows)"
+        stamps, _ = _timestamps(series, dayfirst=dayfirst)
         days = _days(stamps)
         observed = days[~np.isnan(days)]
         std = float(observed.std()) if observed.size else 1.0
         has_time = bool(((stamps.dt.hour != 0) | (stamps.dt.minute != 0)).any())
         return cls(name=name, mean=float(observed.mean()) if observed.size else 0.0, std=std if std > 1e-9 else 1.0,
                    fill=float(np.median(observed)) if observed.size else 0.0, hours=has_time,
-                   indicator=bool(observed.size < days.size), why=why)  # fmt: skip
+                   indicator=bool(observed.size < days.size), dayfirst=dayfirst, why=why)  # fmt: skip
 
     @property
     def _cycles(self) -> tuple[Any, ...]:
@@ -138,7 +143,7 @@ class DatetimeColumn:
         return names + ([f"{self.name}:missing"] if self.indicator else [])
 
     def write(self, series: pd.Series, out: np.ndarray) -> str | None:
-        stamps, bad = _timestamps(series)
+        stamps, bad = _timestamps(series, dayfirst=self.dayfirst)
         if bad.size:
             return f"{bad_cells(series, bad, name=self.name)} (a date column takes dates such as 2024-03-01)"
         days = _days(stamps)
@@ -154,22 +159,44 @@ class DatetimeColumn:
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.kind, "name": self.name, "mean": self.mean, "std": self.std, "fill": self.fill,
-                "hours": self.hours, "indicator": self.indicator, "why": self.why}  # fmt: skip
+                "hours": self.hours, "indicator": self.indicator, "dayfirst": self.dayfirst,
+                "why": self.why}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DatetimeColumn:
         return cls(name=data["name"], mean=float(data["mean"]), std=float(data["std"]), fill=float(data["fill"]),
-                   hours=bool(data["hours"]), indicator=bool(data["indicator"]), why=data.get("why", ""))  # fmt: skip
+                   hours=bool(data["hours"]), indicator=bool(data["indicator"]),
+                   dayfirst=bool(data.get("dayfirst", False)), why=data.get("why", ""))  # fmt: skip
 
 
-def _timestamps(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """The column as timezone-naive timestamps (NaT for missing or blank) and the positions of cells that are not."""
+def _dayfirst(series: pd.Series) -> bool:
+    """Whether the column's ``a/b/yyyy`` dates put the day first: some ``a`` is above 12 and no ``b`` is."""
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return False
+    parts = series.dropna().astype(str).str.extract(_DAY_MONTH).dropna().astype(int)
+    return bool(len(parts) and (parts[0] > 12).any() and not (parts[1] > 12).any())
+
+
+def _timestamps(series: pd.Series, *, dayfirst: bool) -> tuple[pd.Series, np.ndarray]:
+    """The column as timezone-naive timestamps (NaT for missing or blank) and the positions of cells that are not.
+
+    Every cell is read the same way (pandas alone decides per cell, so 03/01 and 25/04 in one column would be read
+    month first and day first); ``dayfirst`` applies to ``a/b/yyyy`` cells, never to ISO ``yyyy-mm-dd`` ones.
+    """
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         stamps = pd.to_datetime(series)
         given = np.zeros(len(series), dtype=bool)  # a datetime column has no unreadable cells
     else:
-        blank = series.isna() | (series.astype(str).str.strip() == "")
-        stamps = pd.to_datetime(series.where(~blank), errors="coerce", format="mixed")
+        text = series.astype(str).str.strip()
+        blank = series.isna() | (text == "")
+        iso = text.str.match(r"\d{4}")
+        stamps = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
+        for rows, first in ((~blank & iso, False), (~blank & ~iso, dayfirst)):
+            if rows.any():
+                parsed = pd.to_datetime(text[rows], errors="coerce", format="mixed", dayfirst=first)
+                if getattr(parsed.dt, "tz", None) is not None:
+                    parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+                stamps[rows] = parsed.astype("datetime64[ns]")
         given = (~blank).to_numpy()
     if getattr(stamps.dt, "tz", None) is not None:
         stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)

@@ -5,7 +5,8 @@ is yes/no and ``city`` is a category however many cities there are; `infer_colum
 The kinds:
 
 * ``numeric``: numbers (a string column whose cells are all numbers too);
-* ``boolean``: two values that spell true/false (``True/False``, ``yes/no``, ``y/n``, ``t/f``, ``on/off``, ``0/1``);
+* ``boolean``: a boolean column, or two text values that spell true/false (``yes/no``, ``y/n``, ``t/f``, ``on/off``,
+  ``"1"/"0"``); a number column of 0 and 1 stays numeric, and reads ``True``/``False`` as 1/0 too;
 * ``datetime``: dates or times (a datetime column, or strings like ``2024-03-01`` or ``03/01/2024 10:00``);
 * ``identifier``: a different value in every row (integers named like an id, or short strings) -- left out, since
   it names the row rather than describing it;
@@ -55,6 +56,7 @@ _TEXT_WORDS = 3.0  # mean words per cell from which strings are free text rather
 _TEXT_DISTINCT = 0.5  # ... when at least this share of the cells are distinct
 _MIN_ID_ROWS = 20  # fewer rows than this cannot show that every row has its own value by more than chance
 _DATE_SHARE = 0.95
+_NUMBERING_SPAN = 1.5  # distinct whole numbers spanning at most this times their count number the rows
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,10 @@ def infer_column_kind(series: pd.Series, name: object) -> ColumnKind:
         return ColumnKind("ignored", f"all {len(series)} cells are empty")
     if len(uniques) == 1 and given == len(series):
         return ColumnKind("ignored", f"one value ({_show(uniques[0])}) in every row")
-    if pd.api.types.is_bool_dtype(series.dtype) or _is_boolean_pair(uniques):
+    # A number column holding only 0 and 1 stays numeric (another count may come later); text spelling yes/no and
+    # the like is boolean.
+    numeric = pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
+    if pd.api.types.is_bool_dtype(series.dtype) or (not numeric and _is_boolean_pair(uniques)):
         low, high = sorted(uniques, key=lambda value: boolean_value(value) is True)
         return ColumnKind("boolean", f"two values, {_show(low)} and {_show(high)}, read as false/true")
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
@@ -101,16 +106,29 @@ def infer_column_kind(series: pd.Series, name: object) -> ColumnKind:
 
 def _numeric_kind(series: pd.Series, name: object, *, distinct: int, given: int) -> ColumnKind:
     values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    integral = bool(np.all(np.mod(values[np.isfinite(values)], 1) == 0))
-    if integral and distinct == given >= _MIN_ID_ROWS and named_like_id(name):
-        return ColumnKind("identifier", f"a different whole number in each of the {given} rows, named like an id")
+    observed = values[np.isfinite(values)]
+    integral = bool(np.all(np.mod(observed, 1) == 0))
+    if integral and distinct == given >= _MIN_ID_ROWS:
+        if named_like_id(name):
+            return ColumnKind("identifier", f"a different whole number in each of the {given} rows, named like an id")
+        if _numbering(observed):
+            return ColumnKind("identifier", f"numbers the {given} rows (distinct whole numbers filling their range)")
     return ColumnKind("numeric", f"numbers, {distinct} distinct values")
+
+
+def _numbering(values: np.ndarray) -> bool:
+    """Whether distinct whole numbers number the rows: they fill most of their range (a row number, in any order;
+    the training rows of a numbered table hold 80 % of the numbers, so their range is 1.25 times their count)."""
+    span = float(values.max() - values.min() + 1)
+    return span <= _NUMBERING_SPAN * len(values)
 
 
 def _string_kind(uniques: pd.Series, name: object, *, distinct: int, given: int) -> ColumnKind:
     text = uniques.astype(str)
     numbers = pd.to_numeric(text, errors="coerce")
     if numbers.notna().all():
+        if distinct == given >= _MIN_ID_ROWS and text.str.match(r"\s*0\d").any():
+            return ColumnKind("identifier", f"a different code in each of the {given} rows, with leading zeros")
         return ColumnKind("numeric", f"numbers written as text, {distinct} distinct values")
     sample = text.iloc[:_SAMPLE]
     if sample.str.match(_DATE).mean() >= _DATE_SHARE and _parses_as_dates(sample):

@@ -259,12 +259,13 @@ def _check_types(rows: Sequence[dict[str, Any]], kinds: Mapping[str, str]) -> No
 
 
 def _is_finite_number(value: Any) -> bool:
-    # JSON numbers such as 1e999 parse to inf, and 10**400 overflows float: neither is a feature value.
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # JSON numbers such as 1e999 parse to inf, and 10**400 overflows float: neither is a feature value. A number
+    # written as a string ("13.5", as a CSV row read by csv.DictReader holds it) is one, as `predict` reads it.
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return False
     try:
         return math.isfinite(float(value))
-    except OverflowError:
+    except (OverflowError, ValueError):
         return False
 
 
