@@ -44,8 +44,44 @@ def bad_cells(series: pd.Series, bad: np.ndarray, *, name: ColumnName) -> str:
     return f"{name!r} in {format_rows(bad.tolist())} ({shown})"
 
 
+class OneValueColumn:
+    """What a column writing one float per row (and a ``:missing`` indicator when training had missing cells) does
+    with the values its ``values`` reads: fill the missing ones, ``scale`` them, write."""
+
+    name: ColumnName
+    fill: float
+    indicator: bool
+
+    def values(self, series: pd.Series) -> tuple[np.ndarray, str | None]:
+        raise NotImplementedError
+
+    def scale(self, values: np.ndarray) -> np.ndarray:
+        return values
+
+    @property
+    def width(self) -> int:
+        """Number of features this column writes."""
+        return 1 + self.indicator
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of the features this column writes."""
+        return [str(self.name)] + ([f"{self.name}:missing"] if self.indicator else [])
+
+    def write(self, series: pd.Series, out: np.ndarray) -> str | None:
+        """Write ``(N, width)`` features into ``out``; return a description of unreadable cells instead, if any."""
+        values, problem = self.values(series)
+        if problem:
+            return problem
+        missing = np.isnan(values)
+        out[:, 0] = self.scale(np.where(missing, self.fill, values))
+        if self.indicator:
+            out[:, 1] = missing
+        return None
+
+
 @dataclass(frozen=True, kw_only=True)
-class NumericColumn:
+class NumericColumn(OneValueColumn):
     """One numeric column: ``(x - mean) / std``, missing values replaced by ``fill`` (the fit-time median).
 
     Args:
@@ -85,31 +121,14 @@ class NumericColumn:
             why=why,
         )
 
-    @property
-    def width(self) -> int:
-        """Number of features this column writes."""
-        return 1 + self.indicator
-
-    @property
-    def feature_names(self) -> list[str]:
-        """Names of the features this column writes."""
-        return [str(self.name)] + ([f"{self.name}:missing"] if self.indicator else [])
-
     def values(self, series: pd.Series) -> tuple[np.ndarray, str | None]:
         """The column as float64 ``(N,)`` with NaN for missing cells, and a description of non-numeric cells, if any."""
         values, bad = numeric_values(series)
         return values, bad_cells(series, bad, name=self.name) if bad.size else None
 
-    def write(self, series: pd.Series, out: np.ndarray) -> str | None:
-        """Write ``(N, width)`` features into ``out``; return a description of non-numeric cells instead, if any."""
-        values, problem = self.values(series)
-        if problem:
-            return problem
-        missing = np.isnan(values)
-        out[:, 0] = (np.where(missing, self.fill, values) - self.mean) / self.std
-        if self.indicator:
-            out[:, 1] = missing
-        return None
+    def scale(self, values: np.ndarray) -> np.ndarray:
+        """Standardize with the training mean and std."""
+        return (values - self.mean) / self.std
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description."""

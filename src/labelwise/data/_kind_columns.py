@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from labelwise.data._columns import ColumnName, bad_cells
+from labelwise.data._columns import ColumnName, OneValueColumn, bad_cells
 from labelwise.data.column_kinds import boolean_value
 
 __all__ = ["BooleanColumn", "DatetimeColumn", "IgnoredColumn"]
@@ -29,7 +29,7 @@ _DAY_MONTH = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}"
 
 
 @dataclass(frozen=True, kw_only=True)
-class BooleanColumn:
+class BooleanColumn(OneValueColumn):
     """A yes/no column: 1.0 for true, 0.0 for false, whichever way it is spelled (`column_kinds.BOOLEAN_SPELLINGS`).
 
     Trained on ``True``/``False``, it reads ``1``/``0`` or ``yes``/``no`` alike; any other value is refused.
@@ -50,14 +50,6 @@ class BooleanColumn:
         fill = float(observed.mean() >= 0.5) if observed.size else 0.0
         return cls(name=name, fill=fill, indicator=bool(observed.size < values.size), why=why)
 
-    @property
-    def width(self) -> int:
-        return 1 + self.indicator
-
-    @property
-    def feature_names(self) -> list[str]:
-        return [str(self.name)] + ([f"{self.name}:missing"] if self.indicator else [])
-
     def values(self, series: pd.Series) -> tuple[np.ndarray, str | None]:
         """The column as 1.0/0.0 ``(N,)`` with NaN for missing cells, and a description of cells that are not
         true/false, if any."""
@@ -65,16 +57,6 @@ class BooleanColumn:
         if bad.size:
             return values, f"{bad_cells(series, bad, name=self.name)} (a yes/no column takes true/false, yes/no, 1/0)"
         return values, None
-
-    def write(self, series: pd.Series, out: np.ndarray) -> str | None:
-        values, problem = self.values(series)
-        if problem:
-            return problem
-        missing = np.isnan(values)
-        out[:, 0] = np.where(missing, self.fill, values)
-        if self.indicator:
-            out[:, 1] = missing
-        return None
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.kind, "name": self.name, "fill": self.fill, "indicator": self.indicator, "why": self.why}
