@@ -236,7 +236,24 @@ def test_progress_bar_runs(tmp_path: Path, capfd: pytest.CaptureFixture[str]) ->
         config=TrainConfig(epochs=1),
         run_dir=tmp_path,
     )
-    assert "Epoch 0" in capfd.readouterr().out  # Lightning's bar writes to stdout
+    # Captured output is no terminal: one plain line per epoch on stderr, no bar redraws on stdout.
+    out, err = capfd.readouterr()
+    assert "epoch 1/1  train_loss" in err and "Epoch 0" not in out
+
+
+def test_a_terminal_gets_the_live_bar() -> None:
+    import io
+
+    from lightning.pytorch.callbacks import TQDMProgressBar
+
+    from labelwise.train.progress import EpochLines, progress_callback
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert isinstance(progress_callback(steps=50, stream=Terminal()), TQDMProgressBar)
+    assert isinstance(progress_callback(steps=50, stream=io.StringIO()), EpochLines)
 
 
 def test_images_with_a_batch_transform(tmp_path: Path) -> None:
