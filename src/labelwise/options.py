@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
-from labelwise.data.column_kinds import parse_column_kinds
 from labelwise.decide.config import DecideConfig
 from labelwise.errors import ConfigError, check_fields
 from labelwise.train.config import TrainConfig
@@ -61,6 +60,8 @@ class DataConfig:
     column_kinds: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from labelwise.data.column_kinds import parse_column_kinds  # deferred: pandas; the CLI's help reads fields
+
         object.__setattr__(self, "column_kinds", parse_column_kinds(self.column_kinds))
         if isinstance(self.target, list):  # a list is what people pass; a tuple keeps the config hashable
             object.__setattr__(self, "target", tuple(self.target))

@@ -42,8 +42,9 @@ cancer-imbalanced), and ``_common`` (the seeded split and the CSV writer both us
 from __future__ import annotations
 
 import difflib
-import functools
+import importlib
 import json
+import numbers
 import os
 import shutil
 import tempfile
@@ -53,9 +54,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from labelwise.datasets import _digits, _extreme, _tables
 from labelwise.errors import ConfigError, DataError
 
 __all__ = ["Demo", "list_demos", "make_demo", "make_imbalanced_cancer"]
@@ -197,7 +195,7 @@ def make_imbalanced_cancer(root: Path | str, *, positive_fraction: float = 0.1, 
 
 # -- writing a demo atomically -----------------------------------------------------------------------
 def _materialize(name: str, recipe: _Recipe, root: Path | str, *, seed: int) -> Demo:
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= int(seed) < 2**32:
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= int(seed) < 2**32:
         raise ConfigError(f"seed={seed!r}; expected an int in [0, 2**32), e.g. seed=0.")
     root = Path(root).expanduser()
     try:
@@ -268,9 +266,19 @@ def _remove_stale_temps(root: Path, name: str) -> None:
 
 
 # -- the registry ------------------------------------------------------------------------------------------
+def _writer(module: str, function: str, **options: Any) -> Callable[[Path, int], None]:
+    """The writer ``labelwise.datasets.<module>.<function>``, imported when a demo is written: listing the demos
+    (``labelwise demo --help``) imports none of scikit-learn, torch or PIL."""
+
+    def write(root: Path, seed: int) -> None:
+        getattr(importlib.import_module(f"labelwise.datasets.{module}"), function)(root, seed, **options)
+
+    return write
+
+
 def _imbalanced_recipe(positive_fraction: float) -> _Recipe:
     return _Recipe(
-        write=functools.partial(_tables.write_cancer, positive_fraction=positive_fraction),
+        write=_writer("_tables", "write_cancer", positive_fraction=positive_fraction),
         target=("diagnosis",),
         description=(
             f"Breast cancer (binary, imbalanced): the cancer demo keeping {positive_fraction:.0%} of the malignant "
@@ -283,21 +291,21 @@ def _imbalanced_recipe(positive_fraction: float) -> _Recipe:
 
 _RECIPES: dict[str, _Recipe] = {
     "digits": _Recipe(
-        write=_digits.write_digits,
+        write=_writer("_digits", "write_digits"),
         train="trainval",
         test="test",
         description="Handwritten digits (multiclass, 10 classes): 1797 32x32 grayscale PNGs in class folders.",
         headline="accuracy",
     ),
     "cancer": _Recipe(
-        write=_tables.write_cancer,
+        write=_writer("_tables", "write_cancer"),
         target=("diagnosis",),
         description="Breast cancer (binary): 569 tumours, 30 numeric features, diagnosis malignant or benign.",
         headline="roc_auc",
     ),
     "cancer-imbalanced": _imbalanced_recipe(0.1),
     "extreme": _Recipe(
-        write=_extreme.write_extreme,
+        write=_writer("_extreme", "write_extreme"),
         train="train.parquet",
         test="test.parquet",
         target=("label",),
@@ -311,14 +319,14 @@ _RECIPES: dict[str, _Recipe] = {
         epochs=3,
     ),
     "multidigit": _Recipe(
-        write=_digits.write_multidigit,
+        write=_writer("_digits", "write_multidigit"),
         target=("labels",),
         image_col="fname",
         description="Digits on a 2x2 grid (multilabel, 10 labels): 0 to 3 distinct digits per 32x32 image, 10 % empty.",
         headline="micro_f1",
     ),
     "openset": _Recipe(
-        write=functools.partial(_digits.write_openset, known=_OPENSET_KNOWN),
+        write=_writer("_digits", "write_openset", known=_OPENSET_KNOWN),
         train="trainval",
         test="test",
         description=(

@@ -10,12 +10,12 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from labelwise.decide.objectives import parse_metric
 from labelwise.errors import ConfigError, check_fields
-from labelwise.ranking import check_top_k
-from labelwise.task import Task, TaskKind
+
+if TYPE_CHECKING:
+    from labelwise.task import Task
 
 __all__ = [
     "DEFAULT_COVERAGE",
@@ -69,6 +69,9 @@ class DecideConfig:
     conformal_method: str = "auto"
 
     def __post_init__(self) -> None:
+        from labelwise.decide.objectives import parse_metric  # deferred, as the imports in the checks below: the CLI
+        # reads these fields to build its help, without torch
+
         object.__setattr__(self, "metric", str(parse_metric(self.metric)))
         self._check_top_k()
         self._check_allow_none()
@@ -81,6 +84,8 @@ class DecideConfig:
 
     def _check_top_k(self) -> None:
         if self.top_k is not None:  # the class count is not known yet: `check_for` checks the upper bound
+            from labelwise.ranking import check_top_k
+
             check_top_k(self.top_k, num_classes=None)
 
     def _check_allow_none(self) -> None:
@@ -127,6 +132,8 @@ class DecideConfig:
             ConfigError: ``allow_none`` on multilabel labels, ``top_k`` on a task that is not multiclass or above
                 its number of classes, or an unknown score the Task's head cannot give.
         """
+        from labelwise.task import TaskKind
+
         if self.allow_none is not None and task.kind is TaskKind.MULTILABEL:
             raise ConfigError(
                 "--allow-none is for single-label data; these labels are multilabel, and a multilabel model "
@@ -169,6 +176,9 @@ def check_top_k_for(top_k: Any, task: Task) -> int:
     Raises:
         ConfigError: ``top_k`` on a binary or multilabel task, or outside ``1..num_classes``.
     """
+    from labelwise.ranking import check_top_k
+    from labelwise.task import TaskKind
+
     if task.kind is not TaskKind.MULTICLASS:
         raise ConfigError(
             f"--top-k is for multiclass tasks; this one is {task.kind}. Drop --top-k (for prediction sets on "

@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 from labelwise.errors import ConfigError
-from labelwise.train.distributed import check_scale_out_values
 from labelwise.train.loggers import check_loggers
 
 __all__ = ["AUTO_LR", "TrainConfig"]
@@ -17,6 +16,8 @@ __all__ = ["AUTO_LR", "TrainConfig"]
 # Peak learning rate of the one-cycle schedule for AdamW when training from scratch. Fine-tuning pretrained
 # weights wants ~10x less (pass lr=3e-4).
 AUTO_LR = 3e-3
+STRATEGIES = ("auto", "ddp", "fsdp")
+PRECISIONS = ("32", "16-mixed", "bf16-mixed")
 # Auto epochs aim at this many optimizer steps: enough for the small CNN and MLP to converge under the
 # one-cycle schedule on small data, while large data still gets _MIN_EPOCHS passes. One-cycle needs its horizon
 # up front; early stopping ends sooner when validation stops improving. 400 steps left the multilabel demo
@@ -119,6 +120,8 @@ class TrainConfig:
         _check_int(self.num_sampled, "num_sampled", low=1, optional=True)
         if self.proposal not in ("frequency", "uniform", "log_uniform"):
             raise ConfigError(f"proposal={self.proposal!r}; expected 'frequency', 'uniform' or 'log_uniform'.")
+        from labelwise.train.distributed import check_scale_out_values  # deferred: it imports torch
+
         check_scale_out_values(self)
 
     def resolve_batch_size(self, num_samples: int) -> int:

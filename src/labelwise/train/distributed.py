@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import torch
 
 from labelwise.errors import ConfigError
+from labelwise.train.config import PRECISIONS, STRATEGIES
 
 __all__ = [
     "PRECISIONS",
@@ -50,8 +51,6 @@ __all__ = [
     "world_size",
 ]
 
-STRATEGIES = ("auto", "ddp", "fsdp")
-PRECISIONS = ("32", "16-mixed", "bf16-mixed")
 # Lightning's names for float16 / bfloat16 autocast that need the GPU (FSDP shards parameters over NCCL).
 _GPU_ONLY_STRATEGIES = ("fsdp",)
 _GPU_ONLY_PRECISIONS = ("16-mixed",)
