@@ -168,7 +168,7 @@ def _devices(text: str) -> int | str:
 
 
 def _add_scale_out_args(cmd: Any) -> None:
-    from labelwise.train.config import PRECISIONS, STRATEGIES
+    from labelwise.train._choices import PRECISIONS, STRATEGIES
 
     group = cmd.add_argument_group("devices and machines (through Lightning; see the README's multi-GPU section)")
     group.add_argument(

@@ -16,8 +16,6 @@ __all__ = ["AUTO_LR", "TrainConfig"]
 # Peak learning rate of the one-cycle schedule for AdamW when training from scratch. Fine-tuning pretrained
 # weights wants ~10x less (pass lr=3e-4).
 AUTO_LR = 3e-3
-STRATEGIES = ("auto", "ddp", "fsdp")
-PRECISIONS = ("32", "16-mixed", "bf16-mixed")
 # Auto epochs aim at this many optimizer steps: enough for the small CNN and MLP to converge under the
 # one-cycle schedule on small data, while large data still gets _MIN_EPOCHS passes. One-cycle needs its horizon
 # up front; early stopping ends sooner when validation stops improving. 400 steps left the multilabel demo

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import torch
 
 from labelwise.errors import ConfigError
-from labelwise.train.config import PRECISIONS, STRATEGIES
+from labelwise.train._choices import PRECISIONS, STRATEGIES
 
 __all__ = [
     "PRECISIONS",
