@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +36,25 @@ def test_help_imports_none_of_the_heavy_libraries(command: str | None) -> None:
     )
     loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
+
+
+_PREDICT_NEVER = ("lightning", "timm", "torchmetrics", "sklearn", "torchvision", "matplotlib", "onnx", "fastapi")
+
+
+def test_predicting_a_table_imports_no_training_or_scoring_library(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    import labelwise
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=60), "c": rng.choice(["a", "b"], 60), "label": ["p", "q"] * 30})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    labelwise.fit(tmp_path / "t.csv", out=tmp_path / "run", progress=False, epochs=1)
+    argv = ["predict", str(tmp_path / "run"), str(tmp_path / "t.csv"), "--out", str(tmp_path / "p.csv")]
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(argv=argv)], capture_output=True, text=True, timeout=120, check=True
+    )
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert (tmp_path / "p.csv").exists()
+    assert loaded.isdisjoint(_PREDICT_NEVER), sorted(loaded & set(_PREDICT_NEVER))

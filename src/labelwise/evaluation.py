@@ -24,7 +24,6 @@ from labelwise.decide.conformal import set_metrics
 from labelwise.decide.ood import aurc, ood_metrics, risk_coverage
 from labelwise.decide.policy import Decisions, Policy
 from labelwise.errors import ConfigError
-from labelwise.metrics import compute_metrics
 from labelwise.task import Task
 
 __all__ = ["evaluation_metrics", "selective_metrics"]
@@ -58,6 +57,8 @@ def evaluation_metrics(
     decisions = out.decisions[known]
     metrics: dict[str, float] = {}
     if known.any():  # data of unknown classes only has nothing to classify, only something to reject
+        from labelwise.metrics import compute_metrics  # deferred: torchmetrics costs a second that predicting skips
+
         if policy.abstention is not None:
             decisions = policy.rule.decide(probs)  # how well it tells known classes apart, before abstaining
         metrics = compute_metrics(probs, targets, task, decisions=decisions)

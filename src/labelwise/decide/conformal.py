@@ -53,6 +53,7 @@ from typing import Any
 
 import torch
 
+from labelwise._value_checks import check_probs, check_targets
 from labelwise.decide._conformal_checks import (
     RAPS_PENALTY,
     check_enough,
@@ -63,7 +64,6 @@ from labelwise.decide._conformal_checks import (
 )
 from labelwise.decide._conformal_scores import all_scores
 from labelwise.errors import ConfigError, DataWarning, check_fields
-from labelwise.metrics import check_probs, check_targets
 from labelwise.task import Task, TaskKind
 
 __all__ = ["CONFORMAL_METHODS", "RAPS_PENALTY", "ConformalSets", "fit_conformal", "min_calibration_size", "set_metrics"]

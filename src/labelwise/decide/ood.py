@@ -38,7 +38,6 @@ on the rest. ``aurc`` is the area under the risk-coverage curve (Geifman, Uziel 
 Uncertainty Estimation for Deep Neural Classifiers"): the mean, over k = 1..N, of the error rate among the k
 lowest-scored items. Items with equal scores have no order among them; inside a tie group the errors are spread
 evenly (the expectation over all orders of the group), so the value does not depend on how a sort breaks ties.
-It is a separate function from `risk_coverage` so each returns one type.
 """
 
 from __future__ import annotations
@@ -49,7 +48,6 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-import torchmetrics.functional.classification as tmf
 
 from labelwise.errors import ConfigError, DataError, format_examples, format_rows
 from labelwise.task import HeadType, Task
@@ -294,6 +292,8 @@ def ood_metrics(scores: torch.Tensor, is_unknown: torch.Tensor) -> dict[str, flo
     # torchmetrics reads values outside [0, 1] as logits and applies a sigmoid, which would merge distinct energies
     # (sigmoid(40) == sigmoid(50) in float64): score their ranks instead, which keeps the order and the ties.
     ranks = torch.unique(scores, return_inverse=True)[1].double()
+    import torchmetrics.functional.classification as tmf  # deferred: predicting never scores, and it costs a second
+
     auroc = tmf.binary_auroc(ranks / max(ranks.max().item(), 1.0), is_unknown.long(), validate_args=False)
     curve = _acceptance_curve(scores, is_unknown)
     known_accepted = (curve.accepted - curve.flagged).double() / (len(scores) - num_unknown)

@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
+from labelwise._value_checks import check_probs
 from labelwise.decide.objectives import parse_metric
 from labelwise.errors import ConfigError, check_fields, format_examples
-from labelwise.metrics import check_probs
 from labelwise.task import Label, Task, TaskKind
 
 __all__ = ["DecisionRule"]

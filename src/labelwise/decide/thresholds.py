@@ -41,11 +41,11 @@ from typing import Any, NamedTuple, Protocol
 
 import torch
 
+from labelwise._value_checks import check_probs, check_targets
 from labelwise.decide.config import MIN_COUNT
 from labelwise.decide.objectives import THRESHOLD_METRICS, ThresholdMetric, parse_metric
 from labelwise.decide.rule import DecisionRule
 from labelwise.errors import ConfigError, DataWarning
-from labelwise.metrics import check_probs, check_targets
 from labelwise.task import Task, TaskKind
 
 __all__ = ["MIN_COUNT", "SHRINK_POSITIVES", "THRESHOLD_METRICS", "tune_thresholds"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,7 +18,6 @@ from torch.utils.data import Dataset
 
 from labelwise.data.images import ImageSpec
 from labelwise.data.sources import Source
-from labelwise.data.splits import Split
 from labelwise.data.tables import TablePreprocessor
 from labelwise.errors import ArtifactError, ConfigError, DataError
 from labelwise.inputs._values import Encoded, Values
@@ -34,6 +33,9 @@ from labelwise.inputs.columns import (
 from labelwise.models.combiner import COMBINER, FUSION_HIDDEN
 from labelwise.models.head import ModelSpec
 from labelwise.train.batches import GroupedDataset, InMemoryDataset
+
+if TYPE_CHECKING:
+    from labelwise.data.splits import Split
 
 __all__ = ["Inputs", "NetworkInput", "drop_unreadable", "inputs_from_dict"]
 
@@ -227,4 +229,6 @@ def drop_unreadable(split: Split, kept: np.ndarray) -> Split:
         return split
     # Positions shift once unreadable rows are removed: map old row index -> new position.
     new_position = np.cumsum(kept) - 1
+    from labelwise.data.splits import Split  # deferred: its splitters (scikit-learn) are for training only
+
     return Split(new_position[split.train[kept[split.train]]], new_position[split.valid[kept[split.valid]]], split.how)

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import timm
 import torch
 from torch import nn
 
@@ -68,6 +67,8 @@ def list_backbones(pattern: str = "*") -> list[str]:
         >>> "resnet18" in list_backbones("res*")
         True
     """
+    import timm  # deferred, as everywhere here: building one of our own backbones never needs timm
+
     ours = sorted(fnmatch.filter(_REGISTRY, pattern))
     return ours + [name for name in timm.list_models(pattern) if name not in _REGISTRY]
 
@@ -102,15 +103,9 @@ def create_backbone(
         backbone = _create_ours(
             name, in_features=in_features, in_chans=in_chans, pretrained=pretrained, options=options
         )
-    elif timm.is_model(name):
+    else:  # timm is imported only here: building one of our own backbones (to predict) never needs it
         backbone = _create_timm(
             name, in_features=in_features, in_chans=in_chans, pretrained=pretrained, options=options
-        )
-    else:
-        close = difflib.get_close_matches(name, list(_REGISTRY) + timm.list_models(), n=3, cutoff=0.0)
-        raise ConfigError(
-            f"unknown backbone {name!r}. Closest names: {format_examples(close)}. "
-            "See `labelwise.models.list_backbones(pattern)` for every name (ours and timm's)."
         )
     _check_num_features(backbone, name)
     return backbone
@@ -141,6 +136,14 @@ def _create_ours(
 def _create_timm(
     name: str, *, in_features: int | None, in_chans: int | None, pretrained: bool, options: dict[str, Any]
 ) -> nn.Module:
+    import timm
+
+    if not timm.is_model(name):
+        close = difflib.get_close_matches(name, list(_REGISTRY) + timm.list_models(), n=3, cutoff=0.0)
+        raise ConfigError(
+            f"unknown backbone {name!r}. Closest names: {format_examples(close)}. "
+            "See `labelwise.models.list_backbones(pattern)` for every name (ours and timm's)."
+        )
     if in_features is not None:
         raise ConfigError(
             f"in_features={in_features!r} was given, but {name!r} is a timm image model that takes "
@@ -159,6 +162,8 @@ def _create_timm(
 
 def _local_weights(name: str, overlay: dict[str, Any]) -> Path:
     """Path of locally stored pretrained weights for the timm model ``name``, never touching the network."""
+    import timm
+
     if overlay.get("file"):
         path = Path(overlay["file"]).expanduser()
         if not path.is_file():
