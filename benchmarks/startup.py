@@ -1,5 +1,6 @@
-"""Start-up of the command line: each `labelwise ... --help`, beside `python -c pass` and `import torch` in the same
-run (median wall time of several runs, and the peak resident memory of one).
+"""Start-up of the command line: each `labelwise ... --help`, and `labelwise predict` on 1,000 rows of a small table
+model, beside `python -c pass` and `import torch` in the same run (median wall time of several runs, and the peak
+resident memory).
 
     python benchmarks/startup.py [--runs 5]
 """
@@ -11,7 +12,9 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 COMMANDS = ("", "inspect", "train", "evaluate", "predict", "export", "check", "serve", "demo")
 BASELINES = {"python -c pass": [sys.executable, "-c", "pass"], "import torch": [sys.executable, "-c", "import torch"]}
@@ -44,6 +47,27 @@ def main() -> None:
         argv = [sys.executable, "-m", "labelwise", *([command] if command else []), "--help"]
         wall, mb = measure(argv, args.runs)
         print(f"| labelwise {command + ' ' if command else ''}--help | {wall:.3f} | {mb:.0f} |")
+    with tempfile.TemporaryDirectory() as folder:
+        run, data = _small_run(Path(folder))
+        argv = [sys.executable, "-m", "labelwise", "predict", str(run), str(data), "--out", str(Path(folder) / "p.csv")]
+        wall, mb = measure(argv, args.runs)
+        print(f"| labelwise predict (1,000 rows, table model) | {wall:.3f} | {mb:.0f} |")
+
+
+def _small_run(folder: Path) -> tuple[Path, Path]:
+    """A run trained for one epoch on 1,000 rows of numbers and a category, and the table to predict on."""
+    import numpy as np
+    import pandas as pd
+
+    import labelwise
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({f"x{i}": rng.normal(size=1000) for i in range(8)})
+    frame["color"] = rng.choice(["red", "green", "blue"], 1000)
+    frame["label"] = np.where(frame["x0"] + rng.normal(size=1000) > 0, "yes", "no")
+    frame.to_csv(folder / "data.csv", index=False)
+    labelwise.fit(folder / "data.csv", out=folder / "run", progress=False, epochs=1)
+    return folder / "run", folder / "data.csv"
 
 
 if __name__ == "__main__":
