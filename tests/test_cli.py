@@ -70,6 +70,15 @@ def test_predict_ignores_a_target_column_and_numbers_rows(trained: tuple[Path, P
     assert pd.read_csv(out)["id"].tolist()[:3] == [0, 1, 2]
 
 
+def test_evaluate_text_names_the_positive_class(trained: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    run, data = trained
+    capsys.readouterr()
+    assert main(["evaluate", str(run), str(data)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "positive class 'yes': f1, precision, recall, roc_auc and pr_auc are about it"
+    assert any(line.split()[0] == "f1" for line in lines[1:])
+
+
 def test_evaluate_json(trained: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     run, data = trained
     capsys.readouterr()

@@ -60,7 +60,12 @@ def evaluate(args: argparse.Namespace) -> int:
         report = build_report(clf, args.data, target=_target(args.target), run_dir=args.run)
         metrics = report.metrics
         print(f"wrote the report to {report.write(args.report)}", file=sys.stderr)
-    print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return 0
+    if clf.task.positive is not None:  # say which class the one-class metrics are about (it may be the majority)
+        print(f"positive class {clf.task.positive!r}: f1, precision, recall, roc_auc and pr_auc are about it")
+    print(format_metrics(metrics))
     return 0
 
 
