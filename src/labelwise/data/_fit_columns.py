@@ -3,19 +3,29 @@ the user gave (``column_kinds=``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
-from labelwise.data._columns import CategoricalColumn, ColumnName, NumericColumn, bad_cells, numeric_values
+from labelwise.data._columns import (
+    CategoricalColumn,
+    ColumnName,
+    NumericColumn,
+    bad_cells,
+    check_fit_frame,
+    numeric_values,
+)
 from labelwise.data._kind_columns import BooleanColumn, DatetimeColumn, IgnoredColumn
-from labelwise.data.column_kinds import ColumnKind, infer_column_kind
+from labelwise.data._text_column import TextColumn
+from labelwise.data.column_kinds import ColumnKind, check_column_kinds, infer_column_kind
 from labelwise.errors import DataError
 
-__all__ = ["FeatureColumn", "fit_column"]
+__all__ = ["ColumnEncoder", "FeatureColumn", "fit_column", "fit_columns"]
 
 FeatureColumn = NumericColumn | CategoricalColumn | BooleanColumn | DatetimeColumn | IgnoredColumn
+ColumnEncoder = FeatureColumn | TextColumn
 # A string column is "numbers with typos" rather than categories when at least this share of its cells are numbers.
 _NUMERIC_SHARE = 0.9
 _LEFT_OUT = {
@@ -25,7 +35,22 @@ _LEFT_OUT = {
 }
 
 
-def fit_column(series: pd.Series, name: ColumnName, *, kind: str | None = None) -> FeatureColumn:
+def fit_columns(
+    frame: pd.DataFrame, *, columns: Sequence[ColumnName], kinds: Mapping[str, str] | None = None
+) -> tuple[ColumnEncoder, ...]:
+    """Each column's encoder, fitted on ``frame`` as its kind (inferred, or given in ``kinds``) says.
+
+    Raises:
+        DataError: no columns or rows, a column the frame lacks, or values a column's kind cannot read.
+        ConfigError: ``kinds`` names an unknown kind or a column that is not a feature.
+    """
+    kinds = dict(kinds or {})
+    check_fit_frame(frame, columns=columns)
+    check_column_kinds(kinds, columns)
+    return tuple(fit_column(frame[name], name, kind=kinds.get(str(name))) for name in columns)
+
+
+def fit_column(series: pd.Series, name: ColumnName, *, kind: str | None = None) -> ColumnEncoder:
     """Learn how one column becomes features, as its kind says.
 
     Args:
@@ -45,7 +70,7 @@ def fit_column(series: pd.Series, name: ColumnName, *, kind: str | None = None) 
                         "kind.") from None  # fmt: skip
 
 
-def _fit_as(decided: ColumnKind, series: pd.Series, name: ColumnName, *, given: bool) -> FeatureColumn:
+def _fit_as(decided: ColumnKind, series: pd.Series, name: ColumnName, *, given: bool) -> ColumnEncoder:
     if decided.kind == "numeric":
         return NumericColumn.fit(series, name, why=decided.why)
     if decided.kind == "categorical":
@@ -54,7 +79,9 @@ def _fit_as(decided: ColumnKind, series: pd.Series, name: ColumnName, *, given: 
         return _checked(BooleanColumn.fit(series, name, why=decided.why), series)
     if decided.kind == "datetime":
         return _checked(DatetimeColumn.fit(series, name, why=decided.why), series)
-    left_out = "; left out" if given and decided.kind != "text" else _LEFT_OUT[decided.kind]
+    if decided.kind == "text":
+        return TextColumn.fit(series, str(name), why=decided.why)
+    left_out = "; left out" if given else _LEFT_OUT[decided.kind]
     return IgnoredColumn(name=name, kind=decided.kind, why=decided.why + left_out)
 
 

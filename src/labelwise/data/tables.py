@@ -22,13 +22,11 @@ from labelwise.data._columns import (
     NumericColumn,
     bad_cells,
     category_keys,
-    check_fit_frame,
     format_column_list,
 )
 from labelwise.data._csv import check_unique_columns, csv_columns, read_csv
-from labelwise.data._fit_columns import FeatureColumn, fit_column
+from labelwise.data._fit_columns import FeatureColumn, fit_columns
 from labelwise.data._kind_columns import BooleanColumn, DatetimeColumn, IgnoredColumn
-from labelwise.data.column_kinds import check_column_kinds
 from labelwise.data.parquet_scan import PARQUET_SUFFIXES, check_parquet_schemas, parquet_files
 from labelwise.errors import DataError, format_examples
 
@@ -229,15 +227,15 @@ class TablePreprocessor:
             columns: the feature columns, in the order their features are laid out.
             kinds: column name -> kind (`column_kinds.KINDS`) for columns whose inferred kind is not wanted.
 
+        Text columns are not features: `fit_columns` fits them too, and `labelwise.inputs` reads them.
+
         Raises:
             DataError: no columns or rows, a column the frame lacks, a string column of numbers with a few
                 non-numeric cells, or cells a given kind cannot read.
             ConfigError: ``kinds`` names an unknown kind or a column that is not a feature.
         """
-        kinds = dict(kinds or {})
-        check_fit_frame(frame, columns=columns)
-        check_column_kinds(kinds, columns)
-        return cls(specs=tuple(fit_column(frame[name], name, kind=kinds.get(str(name))) for name in columns))
+        encoders = fit_columns(frame, columns=columns, kinds=kinds)
+        return cls(specs=tuple(e for e in encoders if e.group == "features"))  # type: ignore[misc]
 
     @property
     def columns(self) -> list[ColumnName]:

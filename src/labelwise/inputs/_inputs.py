@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from labelwise.data._fit_columns import fit_columns
+from labelwise.data._text_column import TEXT
 from labelwise.data.images import ImageSpec
 from labelwise.data.sources import Source
 from labelwise.data.tables import TablePreprocessor
@@ -30,6 +32,7 @@ from labelwise.inputs.columns import (
     column_from_dict,
     feature_columns,
 )
+from labelwise.inputs.text import TextGroup, text_columns
 from labelwise.models.combiner import COMBINER, FUSION_HIDDEN
 from labelwise.models.head import ModelSpec
 from labelwise.train.batches import GroupedDataset, InMemoryDataset
@@ -64,7 +67,9 @@ class Inputs:
             raise ConfigError("Inputs got no columns; expected at least one fitted column encoder.")
         table = TablePreprocessor(specs=tuple(feature_columns(self.columns)))
         groups: list[InputGroup] = [FeatureGroup(table)] if table.num_features else []
-        groups += [column for column in self.columns if column.group != FEATURES]  # type: ignore[misc]
+        texts = text_columns(self.columns)
+        groups += [TextGroup(texts)] if texts else []
+        groups += [column for column in self.columns if column.group not in (FEATURES, TEXT)]  # type: ignore[misc]
         if not groups:
             raise DataError(
                 "every feature column is left out, so there is nothing to learn from: "
@@ -102,7 +107,7 @@ class Inputs:
         columns: list[ColumnEncoder] = []
         if source.feature_columns:
             frame = source.frame.iloc[train_rows]
-            columns += TablePreprocessor.fit(frame, columns=source.feature_columns, kinds=column_kinds).specs
+            columns += fit_columns(frame, columns=source.feature_columns, kinds=column_kinds)
         if source.kind == "images":
             columns.append(ImageColumn.fit(source, train_rows, size=image_size))
         return cls(tuple(columns))

@@ -25,6 +25,7 @@ import torch
 from labelwise.data._columns import CategoricalColumn, NumericColumn
 from labelwise.data._fit_columns import FeatureColumn
 from labelwise.data._kind_columns import BooleanColumn, DatetimeColumn, IgnoredColumn
+from labelwise.data._text_column import TextColumn
 from labelwise.data.images import ImageSpec, infer_image_spec, load_images
 from labelwise.data.sources import Source
 from labelwise.data.tables import TablePreprocessor
@@ -225,3 +226,4 @@ register_column("image", ImageColumn)
 register_column("boolean", BooleanColumn)
 register_column("datetime", DatetimeColumn)
 register_column("ignored", IgnoredColumn)
+register_column("text", TextColumn)

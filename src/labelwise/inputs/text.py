@@ -1,0 +1,85 @@
+"""The ``"text"`` input group: the TF-IDF vectors of every text column (`labelwise.data._text_column`), packed for
+an ``EmbeddingBag`` (`labelwise.models.text`).
+
+The network reads each vector sparsely: a row is stored as its largest entries (term index, weight), so an
+``EmbeddingBag`` with per-sample weights computes exactly the product of the TF-IDF vector with its first layer,
+whatever the vocabulary size. Several text columns lay their vocabularies end to end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from labelwise.data._text_column import TEXT, TextColumn
+from labelwise.data.sources import Source
+from labelwise.errors import DataError
+from labelwise.inputs.columns import GroupValues, Transform
+from labelwise.models.head import ModelSpec
+
+__all__ = ["MAX_TERMS", "TextGroup", "pack", "text_columns"]
+
+MAX_TERMS = 1024  # entries kept per row: the largest TF-IDF weights (a 2,000-character cell has about 1,000)
+
+
+def pack(vectors: sp.csr_matrix, *, length: int) -> torch.Tensor:
+    """Each row's ``length`` largest entries as ``(N, 2, length)`` float32: term index (exact in float32 below
+    2**24 terms) and weight; unused slots hold index ``vectors.shape[1]`` (the padding term) and weight 0."""
+    rows = vectors.shape[0]
+    out = np.zeros((rows, 2, length), dtype=np.float32)
+    out[:, 0, :] = vectors.shape[1]
+    for i in range(rows):
+        start, end = vectors.indptr[i], vectors.indptr[i + 1]
+        data, index = vectors.data[start:end], vectors.indices[start:end]
+        if end - start > length:
+            keep = np.argpartition(-data, length)[:length]
+            data, index = data[keep], index[keep]
+        out[i, 0, : len(data)] = index
+        out[i, 1, : len(data)] = data
+    return torch.from_numpy(out)
+
+
+@dataclass(frozen=True)
+class TextGroup:
+    """The ``"text"`` input group: every text column's TF-IDF vector, vocabularies end to end, as `pack` stores it."""
+
+    columns: tuple[TextColumn, ...]
+    key: str = TEXT
+
+    @property
+    def vocabulary_size(self) -> int:
+        """Terms over all text columns; index ``vocabulary_size`` is the padding term."""
+        return sum(column.vocabulary_size for column in self.columns)
+
+    def encode(self, source: Source, *, skip_bad: bool) -> GroupValues:
+        """Vectorize every row's text columns; a source without them is refused by name."""
+        frame = source.frame if source.kind == "table" or source.image_col else None
+        missing = [c.name for c in self.columns if frame is None or c.name not in frame.columns]
+        if missing:
+            raise DataError(
+                f"this model reads the text column(s) {', '.join(map(repr, missing))}, which the data given lacks. "
+                "Pass a table with the text columns used at training."
+            )
+        assert frame is not None  # noqa: S101 - checked above
+        vectors = sp.hstack([column.vectors(frame[column.name]) for column in self.columns], format="csr")
+        length = int(min(MAX_TERMS, max(1, np.diff(vectors.indptr).max(initial=0))))
+        return GroupValues(pack(vectors, length=length), np.ones(len(frame), dtype=bool), [])
+
+    def transform(self, *, train: bool) -> Transform | None:
+        """Packed vectors are what the backbone reads (None: the batch passes unchanged)."""
+        return None
+
+    def model_spec(self, model: str, values: torch.Tensor, *, pretrained: bool) -> ModelSpec:
+        """The ``"textbag"`` backbone over the joined vocabulary."""
+        name = "textbag" if model == "auto" else model
+        return ModelSpec(backbone=name, in_features=self.vocabulary_size, pretrained=pretrained)
+
+
+def text_columns(encoders: Sequence[Any]) -> tuple[TextColumn, ...]:
+    """The text columns among ``encoders``, in order."""
+    return tuple(encoder for encoder in encoders if isinstance(encoder, TextColumn))
