@@ -3,6 +3,7 @@
 # Importing mlp, vision and combiner registers "mlp", "cnn" and "concat".
 from labelwise.models import combiner as combiner
 from labelwise.models import mlp as mlp
+from labelwise.models import text as text
 from labelwise.models import vision as vision
 from labelwise.models.head import ModelSpec as ModelSpec
 from labelwise.models.head import Network as Network

@@ -135,9 +135,11 @@ class TrainConfig:
             return self.epochs
         return min(max(math.ceil(_AUTO_STEPS / max(steps_per_epoch, 1)), _MIN_EPOCHS), _MAX_EPOCHS)
 
-    def resolve_lr(self) -> float:
-        """``lr``, or `AUTO_LR`."""
-        return AUTO_LR if self.lr is None else self.lr
+    def resolve_lr(self, preferred: float | None = None) -> float:
+        """``lr``, or the backbone's ``preferred`` one, or `AUTO_LR`."""
+        if self.lr is not None:
+            return self.lr
+        return AUTO_LR if preferred is None else preferred
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description; `from_dict` inverts it."""

@@ -158,7 +158,7 @@ def _assemble(
     module = LabelwiseModule(
         network,
         loss,
-        lr=config.resolve_lr(),
+        lr=config.resolve_lr(getattr(getattr(network, "backbone", None), "preferred_lr", None)),
         weight_decay=config.weight_decay,
         batch_size=loaders.batch_size,
         sliced_batches=isinstance(loaders.train.sampler, EpochBatches),
