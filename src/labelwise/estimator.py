@@ -99,7 +99,7 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         epochs: int | None = None,
         time_budget: float | None = None,
         lr: float | None = None,
-        weight_decay: float = 0.05,
+        weight_decay: float | None = None,
         batch_size: int | None = None,
         patience: int = 8,
         label_smoothing: float = 0.0,

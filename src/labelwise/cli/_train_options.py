@@ -88,7 +88,12 @@ def _add_training_args(cmd: Any) -> None:
     group.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: chosen from the data size)")
     group.add_argument("--time-budget", type=float, default=None, help="stop training after this many seconds")
     group.add_argument("--lr", type=float, default=None, help="peak learning rate (default: chosen for the model)")
-    group.add_argument("--weight-decay", type=float, default=_default("weight_decay"), help="AdamW weight decay")
+    group.add_argument(
+        "--weight-decay",
+        type=float,
+        default=_default("weight_decay"),
+        help="AdamW weight decay (default: 0.05, or the text model's own)",
+    )
     group.add_argument("--batch-size", type=int, default=None, help="batch size (default: chosen from the data size)")
     group.add_argument(
         "--patience", type=int, default=_default("patience"), help="epochs without a better validation loss to stop"

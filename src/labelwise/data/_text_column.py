@@ -110,5 +110,3 @@ def texts_of(series: pd.Series) -> list[str]:
         return str(value)[:MAX_CHARS]
 
     return [text(value) for value in series.tolist()]
-
-

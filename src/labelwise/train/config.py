@@ -16,6 +16,7 @@ __all__ = ["AUTO_LR", "TrainConfig"]
 # Peak learning rate of the one-cycle schedule for AdamW when training from scratch. Fine-tuning pretrained
 # weights wants ~10x less (pass lr=3e-4).
 AUTO_LR = 3e-3
+AUTO_WEIGHT_DECAY = 0.05
 # Auto epochs aim at this many optimizer steps: enough for the small CNN and MLP to converge under the
 # one-cycle schedule on small data, while large data still gets _MIN_EPOCHS passes. One-cycle needs its horizon
 # up front; early stopping ends sooner when validation stops improving. 400 steps left the multilabel demo
@@ -36,7 +37,8 @@ class TrainConfig:
         time_budget: seconds of training (validation included) after which training stops and the best
             epoch so far is kept; None: no limit.
         lr: peak learning rate of the one-cycle schedule; None: `AUTO_LR`.
-        weight_decay: AdamW weight decay, applied to weight matrices and kernels only (not biases or norms).
+        weight_decay: AdamW weight decay, applied to weight matrices and kernels only (not biases or norms); None:
+            the backbone's own (the text backbone's, see `labelwise.models.text`), else `AUTO_WEIGHT_DECAY`.
         batch_size: None: the power of two nearest to num_samples / 20, within [32, 256] (and at most num_samples).
         patience: epochs without a lower validation loss before early stopping.
         seed: seeds Python, numpy and torch, and the order of training batches.
@@ -76,7 +78,7 @@ class TrainConfig:
     epochs: int | None = None
     time_budget: float | None = None
     lr: float | None = None
-    weight_decay: float = 0.05
+    weight_decay: float | None = None
     batch_size: int | None = None
     patience: int = 8
     seed: int = 0
@@ -98,7 +100,7 @@ class TrainConfig:
         _check_int(self.epochs, "epochs", low=1, optional=True)
         _check_number(self.time_budget, "time_budget", positive=True, optional=True)
         _check_number(self.lr, "lr", positive=True, optional=True)
-        _check_number(self.weight_decay, "weight_decay", positive=False)
+        _check_number(self.weight_decay, "weight_decay", positive=False, optional=True)
         _check_int(self.batch_size, "batch_size", low=1, optional=True)
         _check_int(self.patience, "patience", low=1)
         _check_int(self.seed, "seed", low=0)
@@ -134,6 +136,12 @@ class TrainConfig:
         if self.epochs is not None:
             return self.epochs
         return min(max(math.ceil(_AUTO_STEPS / max(steps_per_epoch, 1)), _MIN_EPOCHS), _MAX_EPOCHS)
+
+    def resolve_weight_decay(self, preferred: float | None = None) -> float:
+        """``weight_decay``, or the backbone's ``preferred`` one, or `AUTO_WEIGHT_DECAY`."""
+        if self.weight_decay is not None:
+            return self.weight_decay
+        return AUTO_WEIGHT_DECAY if preferred is None else preferred
 
     def resolve_lr(self, preferred: float | None = None) -> float:
         """``lr``, or the backbone's ``preferred`` one, or `AUTO_LR`."""

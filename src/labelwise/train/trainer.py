@@ -142,6 +142,12 @@ class _Parts:
         return [*self.guards, *batch_order(self.loaders.train)]
 
 
+def _preferred(network: nn.Module, name: str) -> float | None:
+    """A training setting the network's backbone prefers to the defaults (the text backbone's lr), if any."""
+    value = getattr(getattr(network, "backbone", None), name, None)
+    return float(value) if value is not None else None
+
+
 def _assemble(
     network: nn.Module,
     task: Task,
@@ -158,8 +164,8 @@ def _assemble(
     module = LabelwiseModule(
         network,
         loss,
-        lr=config.resolve_lr(getattr(getattr(network, "backbone", None), "preferred_lr", None)),
-        weight_decay=config.weight_decay,
+        lr=config.resolve_lr(_preferred(network, "preferred_lr")),
+        weight_decay=config.resolve_weight_decay(_preferred(network, "preferred_weight_decay")),
         batch_size=loaders.batch_size,
         sliced_batches=isinstance(loaders.train.sampler, EpochBatches),
         total_steps=max_epochs * loaders.steps_per_epoch,
