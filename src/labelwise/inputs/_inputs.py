@@ -190,6 +190,10 @@ class Inputs:
             values: encoded values (their shapes size the backbones).
             pretrained: start the image backbone from pretrained weights.
         """
+        keys = [group.key for group in self.groups]
+        if model == "auto" and TEXT in keys and set(keys) <= {TEXT, FEATURES}:
+            text = next(group for group in self.groups if isinstance(group, TextGroup))
+            return text.linear_spec(features=values.parts.get(FEATURES))
         if len(self.groups) == 1:
             return self.groups[0].model_spec(model, values.only, pretrained=pretrained)
         parts = {

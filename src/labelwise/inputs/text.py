@@ -21,6 +21,7 @@ from labelwise.data.sources import Source
 from labelwise.errors import DataError
 from labelwise.inputs.columns import GroupValues, Transform
 from labelwise.models.head import ModelSpec
+from labelwise.models.text import LINEAR
 
 __all__ = ["MAX_TERMS", "TextGroup", "pack", "text_columns"]
 
@@ -75,9 +76,15 @@ class TextGroup:
         return None
 
     def model_spec(self, model: str, values: torch.Tensor, *, pretrained: bool) -> ModelSpec:
-        """The ``"textbag"`` backbone over the joined vocabulary."""
+        """The ``"textbag"`` backbone over the joined vocabulary (a combiner's part beside an image backbone)."""
         name = "textbag" if model == "auto" else model
         return ModelSpec(backbone=name, in_features=self.vocabulary_size, pretrained=pretrained)
+
+    def linear_spec(self, *, features: torch.Tensor | None) -> ModelSpec:
+        """The linear text model over the joined vocabulary and, when given, the table's feature vector; its
+        width is the Task's head width (`labelwise.models.text.sized_for`)."""
+        width = 0 if features is None else int(features.shape[1])
+        return ModelSpec(backbone=LINEAR, in_features=self.vocabulary_size, options={"features": width})
 
 
 def text_columns(encoders: Sequence[Any]) -> tuple[TextColumn, ...]:

@@ -26,6 +26,7 @@ from labelwise.decide.conformal import min_calibration_size
 from labelwise.errors import ConfigError, DataError
 from labelwise.inputs import Inputs, Values, drop_unreadable
 from labelwise.models import ModelSpec
+from labelwise.models.text import sized_for
 from labelwise.options import FitOptions
 from labelwise.task import Task, infer_task
 from labelwise.train.distributed import world_size
@@ -147,7 +148,9 @@ def _prepare_in_memory(source: Source, options: FitOptions) -> Prepared:
     return Prepared(
         task=task,
         inputs=inputs,
-        spec=inputs.model_spec(options.model.model, encoded.values, pretrained=options.model.pretrained),
+        spec=sized_for(
+            inputs.model_spec(options.model.model, encoded.values, pretrained=options.model.pretrained), task
+        ),
         train=inputs.dataset(encoded.values[train], targets[train], train=True),
         valid=inputs.dataset(encoded.values[valid], targets[valid], train=False),
         train_targets=targets[train],
@@ -184,7 +187,10 @@ def _prepare_streamed(path: Any, options: FitOptions) -> Prepared:
     return Prepared(
         task=data.task,
         inputs=data.inputs,
-        spec=data.inputs.model_spec(options.model.model, data.valid_values, pretrained=options.model.pretrained),
+        spec=sized_for(
+            data.inputs.model_spec(options.model.model, data.valid_values, pretrained=options.model.pretrained),
+            data.task,
+        ),
         train=data.train,
         valid=data.inputs.dataset(data.valid_values, data.valid_targets, train=False),
         train_targets=data.label_targets,
