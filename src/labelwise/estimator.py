@@ -32,6 +32,8 @@ from labelwise.task import HeadType, Task, TaskKind
 
 __all__ = ["LabelwiseClassifier"]
 
+_TEXT = "text"  # the column a list of strings becomes
+
 _MAX_SEED = 2**31 - 1
 
 
@@ -42,7 +44,9 @@ class _NotFittedError(NotFittedError, sklearn.exceptions.NotFittedError):  # typ
 class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]  # sklearn is untyped
     """A labelwise classifier with the scikit-learn estimator interface.
 
-    ``fit(X, y)`` trains with `labelwise.fit` on the features ``X`` (2-D array or DataFrame of numbers) and labels
+    ``fit(X, y)`` trains with `labelwise.fit` on the features ``X`` (2-D array or DataFrame of numbers; a list or
+    1-D array of strings, read as one text column; or a DataFrame with text, categorical or date columns, read as
+    ``labelwise train`` reads a table) and labels
     ``y`` in any form the Task accepts: 1-D str/int/bool labels, a list/set of labels per item, delimiter-separated
     label strings, or a 0/1 indicator matrix (array, list of rows or DataFrame of 0/1 columns) for multilabel.
     The validation split, calibration and tuned thresholds are labelwise's own.
@@ -52,7 +56,9 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             ``positive`` None: the one class named like a positive (``True``, ``1``, ``"yes"``, ``"Y"``,
             ``"pos"``...), else the rarer class, as `labelwise.fit` and ``labelwise train`` decide. This may be
             ``classes_[0]``: sklearn's binary metrics take ``classes_[1]`` unless given ``pos_label=positive_``.
-        model: ``auto`` (the tabular MLP), or a registered backbone name (`list_backbones`).
+        model: ``auto`` (the tabular MLP; for text, the solved linear model), or a registered backbone name
+            (`list_backbones`).
+        text_cols: the only columns of a DataFrame ``X`` to read as text (None: their values decide).
         epochs, time_budget, lr, weight_decay, batch_size, patience, label_smoothing, balance, num_workers,
             accelerator, guards, loss, num_sampled, proposal, devices, num_nodes, strategy, precision: how to train,
             as `labelwise.train.TrainConfig` says.
@@ -96,6 +102,7 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         positive: Any = None,
         binary_head: str = "one",
         model: str = "auto",
+        text_cols: tuple[str, ...] | None = None,
         epochs: int | None = None,
         time_budget: float | None = None,
         lr: float | None = None,
@@ -148,7 +155,7 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             ConfigError: an option out of range (named as the parameter).
             ValueError: ``X`` is not a finite 2-D array of numbers (sklearn's `validate_data`).
         """
-        values = validate_data(self, X, reset=True)
+        values = self._table(X, reset=True)
         labels = _labels_from_y(y)
         if len(labels) != len(values):
             raise LabelError(
@@ -156,6 +163,8 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 "(or one indicator row) per row of X. Pass X and y with the same rows in the same order."
             )
         options = {name: value for name, value in self.get_params().items() if name != "random_state"}
+        if self._texts and options["text_cols"] is None:
+            options["text_cols"] = (_TEXT,)  # a list of strings is one text column, whatever its values look like
         # labelwise.fit checks every value and names the parameter in its error.
         self.classifier_ = labelwise_fit(
             _source(values, self._columns(), labels=labels), progress=False, seed=self._seed(), **options
@@ -251,18 +260,52 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 f"this {type(self).__name__} is not fitted yet; predicting needs a trained model. "
                 "Call `fit(X, y)` first."
             ) from None
-        values = validate_data(self, X, reset=False)
-        return self.classifier_.predict_source(_source(values, self._columns()))
+        return self.classifier_.predict_source(_source(self._table(X, reset=False), self._columns()))
+
+    def _table(self, X: Any, *, reset: bool) -> np.ndarray | pd.DataFrame:
+        """``X`` as numbers (sklearn's `validate_data`), or as a table when it holds text or other non-numbers."""
+        frame = _texts_frame(X)
+        if frame is None:
+            if reset:
+                self._texts = False
+            return np.asarray(validate_data(self, X, reset=reset))
+        if reset:
+            self._texts = not isinstance(X, pd.DataFrame)
+            self.n_features_in_ = frame.shape[1]
+            self.feature_names_in_ = np.asarray([str(c) for c in frame.columns], dtype=object)
+            return frame
+        missing = [name for name in self.feature_names_in_ if name not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"X lacks the column(s) {missing!r} that fit saw; expected columns {list(self.feature_names_in_)!r}."
+            )
+        return frame
 
 
-def _source(values: np.ndarray, columns: list[str], *, labels: pd.Series | pd.DataFrame | None = None) -> Source:
+def _texts_frame(X: Any) -> pd.DataFrame | None:
+    """A list or 1-D array of strings as a one-column table, a DataFrame with a non-numeric column as it is;
+    None for numbers (which `validate_data` checks)."""
+    if isinstance(X, pd.DataFrame):
+        numeric = all(pd.api.types.is_numeric_dtype(dtype) for dtype in X.dtypes)
+        return None if numeric else X.rename(columns=str).reset_index(drop=True)
+    if isinstance(X, str):
+        raise ValueError("X is one string; expected a list of strings (one text per item) or a 2-D array.")
+    items = X.tolist() if isinstance(X, np.ndarray | pd.Series) and np.ndim(X) == 1 else X
+    if isinstance(items, list) and items and all(isinstance(item, str) for item in items):
+        return pd.DataFrame({_TEXT: items})
+    return None
+
+
+def _source(
+    values: np.ndarray | pd.DataFrame, columns: list[str], *, labels: pd.Series | pd.DataFrame | None = None
+) -> Source:
     """A table `Source` over validated features.
 
     Built directly rather than with `source_from_frame`, which reads a column named ``y``, ``label`` or ``is_valid``
     as the target or the split, as it should for a CSV: here every column of ``X`` is a feature.
     """
     return Source(
-        frame=pd.DataFrame(values, columns=columns),
+        frame=values if isinstance(values, pd.DataFrame) else pd.DataFrame(values, columns=columns),
         kind="table",
         root=Path.cwd(),
         ids=[str(i) for i in range(len(values))],

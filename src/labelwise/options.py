@@ -47,6 +47,8 @@ class DataConfig:
         column_kinds: feature column -> kind (``numeric``, ``categorical``, ``boolean``, ``datetime``,
             ``identifier``, ``text``, ``ignored``) for columns not to be read as their values suggest
             (`labelwise.data.column_kinds`); ``{"zip": "categorical", "notes": "ignored"}`` or ``["zip=categorical"]``.
+        text_cols: the columns to read as free text, and no others: a column not named here that reads as text is
+            left out, with that reason. None: each column's values decide.
     """
 
     target: str | tuple[str, ...] | None = None
@@ -58,11 +60,13 @@ class DataConfig:
     stream: StreamOption = "auto"
     skip_bad_images: bool = False
     column_kinds: Mapping[str, str] = field(default_factory=dict)
+    text_cols: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        from labelwise.data.column_kinds import parse_column_kinds  # deferred: pandas; the CLI's help reads fields
+        from labelwise.data.column_kinds import parse_column_kinds, parse_text_cols  # deferred: pandas (CLI help)
 
         object.__setattr__(self, "column_kinds", parse_column_kinds(self.column_kinds))
+        object.__setattr__(self, "text_cols", parse_text_cols(self.text_cols, self.column_kinds))
         if isinstance(self.target, list):  # a list is what people pass; a tuple keeps the config hashable
             object.__setattr__(self, "target", tuple(self.target))
         if self.task not in _TASK_KINDS:

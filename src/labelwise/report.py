@@ -57,6 +57,7 @@ def format_inspect(report: dict[str, Any]) -> str:
         lines.append(f"images      {len(report['unreadable_images'])} unreadable")
     if report.get("column_kinds"):
         lines += column_lines(report["column_kinds"], indent=12)
+        lines += [_text_line(name, stats) for name, stats in (report.get("text") or {}).items()]
     elif report["columns"] is not None:
         columns, num = report["columns"], report["columns"]["features"]
         useless = "".join(f", {len(columns[key])} {word}" for key, word in _USELESS if columns[key])
@@ -65,6 +66,16 @@ def format_inspect(report: dict[str, Any]) -> str:
     warnings = report["warnings"]
     lines += [f"warning     {line}" for line in warnings] if warnings else ["warnings    none"]
     return "\n".join(lines)
+
+
+def _text_line(name: str, stats: dict[str, Any]) -> str:
+    near = f"; {stats['near_duplicates']} repeat another text (case, spaces, punctuation aside)"
+    return (
+        f"text        {name!r}: median {stats['chars']['median']:g} characters (longest {stats['chars']['max']:,}), "
+        f"{stats['vocabulary']:,} distinct words"
+        + (f"; {stats['empty']} empty" if stats["empty"] else "")
+        + (near if stats["near_duplicates"] else "")
+    )
 
 
 def column_lines(kinds: dict[str, dict[str, str]], *, indent: int) -> list[str]:
@@ -177,8 +188,7 @@ def format_training(clf: Classifier, *, run_dir: str | None) -> str:
         f"validation: {training.get('split')}",
         *column_lines(clf.inputs.kinds, indent=11),
         f"model      {clf.model_spec.backbone} ({_num_parameters(clf):,} parameters)",
-        f"training   {training.get('epochs_run')} epochs, best epoch {training.get('best_epoch')} "
-        f"({training.get('stopped')})",
+        _training_line(training),
         *([f"loss       {head['loss']}: {head['reason']}"] if head else []),
         f"balance    {head.get('balance', training.get('balance'))}",
         f"calibrate  {clf.calibration.describe()}",
@@ -198,6 +208,21 @@ def format_training(clf: Classifier, *, run_dir: str | None) -> str:
             f"labelwise predict {run_dir} NEW_DATA --out predictions.csv"
         )
     return "\n".join(lines)
+
+
+def _training_line(training: dict[str, Any]) -> str:
+    """How the network was fit: epochs of the Lightning loop, or the L2 path of a solved linear model."""
+    history = training.get("history") or []
+    if not history or "l2" not in history[0]:
+        return (
+            f"training   {training.get('epochs_run')} epochs, best epoch {training.get('best_epoch')} "
+            f"({training.get('stopped')})"
+        )
+    kept = history[training.get("best_epoch", 0)]["l2"]
+    return (
+        f"training   solved (L-BFGS, full batch) at {len(history)} L2 strengths from {history[0]['l2']:.0e} to "
+        f"{history[-1]['l2']:.0e}; kept {kept:.1e}, the lowest validation loss"
+    )
 
 
 def _num_parameters(clf: Classifier) -> int:

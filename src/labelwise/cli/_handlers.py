@@ -19,6 +19,7 @@ def inspect(args: argparse.Namespace) -> int:
         target=_target(args.target),
         image_col=args.image_col,
         column_kinds=args.column_kinds,
+        text_cols=args.text_cols,
         task=args.task,
         label_sep=args.label_sep,
         positive=args.positive,
@@ -95,6 +96,7 @@ def predict(args: argparse.Namespace) -> int:
     frame = clf.predictions_frame(source, skip_bad=args.skip_bad_images, top_k=args.top_k)
     write_atomically(args.out, frame.to_csv(index=False), option="--out")
     _note_unseen(clf.inputs.table, source)
+    _note_empty_texts(clf.inputs.row_columns, source)
     skipped = len(source.ids) - len(frame)
     note = f" ({skipped} unreadable images skipped)" if skipped else ""
     where = "standard output" if args.out == "-" else args.out
@@ -111,6 +113,26 @@ def _note_unseen(table: Any, source: Any) -> None:
             f"{'; '.join(found)}.",
             file=sys.stderr,
         )
+
+
+def _note_empty_texts(columns: Any, source: Any) -> None:
+    """Say which text cells are empty: their rows are predicted from the other columns and the intercept alone."""
+    import numpy as np
+
+    from labelwise.data._columns import bad_cells
+
+    if source.kind != "table":
+        return
+    frame = source.frame
+    found = [
+        bad_cells(frame[column.name], rows, name=column.name)
+        for column in columns
+        if column.kind == "text" and column.width and column.name in frame.columns
+        for rows in [np.flatnonzero(column.empty(frame[column.name]))]
+        if rows.size
+    ]
+    if found:
+        print(f"labelwise: note: empty text cells, predicted without their text: {'; '.join(found)}.", file=sys.stderr)
 
 
 def _check_ranked_columns(top_k: int | None, task: Any) -> None:

@@ -60,7 +60,7 @@ def _add_label_args(cmd: Any) -> None:
 
 
 def add_column_kinds_arg(cmd: Any) -> None:
-    """``--column-kinds NAME=KIND ...``, shared by ``train`` and ``inspect``."""
+    """``--column-kinds NAME=KIND ...`` and ``--text-cols NAME ...``, shared by ``train`` and ``inspect``."""
     cmd.add_argument(
         "--column-kinds",
         nargs="+",
@@ -68,6 +68,14 @@ def add_column_kinds_arg(cmd: Any) -> None:
         metavar="NAME=KIND",
         help="read these feature columns as the kind given (numeric, categorical, boolean, datetime, identifier, "
         "text, ignored) instead of the kind their values suggest; e.g. --column-kinds zip=categorical notes=ignored",
+    )
+    cmd.add_argument(
+        "--text-cols",
+        nargs="*",
+        default=_default("text_cols"),
+        metavar="NAME",
+        help="read these columns as free text, and no others (a column not named that reads as text is left out; "
+        "--text-cols alone: none). Default: each column's values decide",
     )
 
 

@@ -31,38 +31,54 @@ _NUMERIC_SHARE = 0.9
 _LEFT_OUT = {
     "identifier": "; left out: it names the row rather than describing it",
     "ignored": "; left out: nothing to learn from",
-    "text": "; left out: labelwise does not read free text yet (pass column_kinds={name: 'categorical'} to one-hot it)",
 }
 
 
 def fit_columns(
-    frame: pd.DataFrame, *, columns: Sequence[ColumnName], kinds: Mapping[str, str] | None = None
+    frame: pd.DataFrame,
+    *,
+    columns: Sequence[ColumnName],
+    kinds: Mapping[str, str] | None = None,
+    text_cols: Sequence[str] | None = None,
 ) -> tuple[ColumnEncoder, ...]:
     """Each column's encoder, fitted on ``frame`` as its kind (inferred, or given in ``kinds``) says.
 
+    ``text_cols``, when given, are the only text columns: each is read as text, and another column that reads as
+    text is left out, saying so.
+
     Raises:
         DataError: no columns or rows, a column the frame lacks, or values a column's kind cannot read.
-        ConfigError: ``kinds`` names an unknown kind or a column that is not a feature.
+        ConfigError: ``kinds`` or ``text_cols`` name an unknown kind or a column that is not a feature.
     """
     kinds = dict(kinds or {})
     check_fit_frame(frame, columns=columns)
     check_column_kinds(kinds, columns)
-    return tuple(fit_column(frame[name], name, kind=kinds.get(str(name))) for name in columns)
+    if text_cols is not None:
+        check_column_kinds(dict.fromkeys(text_cols, "text"), columns, option="text_cols")
+        kinds |= dict.fromkeys(text_cols, "text")
+    return tuple(fit_column(frame[name], name, kind=kinds.get(str(name)), text_cols=text_cols) for name in columns)
 
 
-def fit_column(series: pd.Series, name: ColumnName, *, kind: str | None = None) -> ColumnEncoder:
+def fit_column(
+    series: pd.Series, name: ColumnName, *, kind: str | None = None, text_cols: Sequence[str] | None = None
+) -> ColumnEncoder:
     """Learn how one column becomes features, as its kind says.
 
     Args:
         series: the column's training values.
         name: the column.
         kind: the kind to read it as (`column_kinds.KINDS`); None: inferred from the values.
+        text_cols: when given, the only columns read as text: an unnamed column that reads as text is left out.
 
     Raises:
         DataError: a column of numbers with a few text cells (inferred), or cells the given kind cannot read.
     """
     if not kind:
-        return _fit_as(_inferred(series, name), series, name, given=False)
+        decided = _inferred(series, name)
+        if decided.kind == "text" and text_cols is not None:
+            named = ", ".join(map(repr, text_cols)) or "no column"
+            return IgnoredColumn(name=name, kind="text", why=f"{decided.why}; left out: --text-cols names {named}")
+        return _fit_as(decided, series, name, given=False)
     try:
         return _fit_as(ColumnKind(kind, "as given (--column-kinds)"), series, name, given=True)
     except DataError as err:

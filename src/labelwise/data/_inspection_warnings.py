@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from labelwise.data._text_column import MAX_CHARS
 from labelwise.errors import format_examples, format_rows
 from labelwise.losses import IMBALANCE_RATIO
 from labelwise.task import Task, TaskKind
@@ -30,6 +31,7 @@ def report_warnings(report: dict[str, Any], task: Task, notes: list[str]) -> lis
         *_leakage_warnings(report["leakage"]),
         *_image_warnings(report["unreadable_images"]),
         *_column_warnings(report["columns"]),
+        *_text_warnings(report.get("text")),
         *notes,
     ]
     return [" ".join(line.split()) for line in found]
@@ -156,6 +158,29 @@ def _leakage_warnings(leakage: dict[str, Any] | None) -> list[str]:
             + " will look better than on new data; remove the duplicates before training, or keep each group of "
             "copies on one side (an is_valid column or the valid/ folder)."
         )
+    return found
+
+
+def _text_warnings(text: dict[str, dict[str, Any]] | None) -> list[str]:
+    found = []
+    for name, stats in (text or {}).items():
+        shared = stats["shared_train_valid"]
+        if shared:
+            found.append(
+                f"text column {name!r}: {shared} validation texts repeat a training text up to case, spaces and "
+                "punctuation: validation scores, calibration and tuned thresholds will look better than on new text; "
+                "remove the near-copies, or keep each group of them on one side (an is_valid column)."
+            )
+        if stats["truncated"]:
+            found.append(
+                f"text column {name!r}: {stats['truncated']} cells are longer than {MAX_CHARS:,} characters "
+                f"(longest {stats['chars']['max']:,}); labelwise reads each up to there."
+            )
+        if stats["empty"]:
+            found.append(
+                f"text column {name!r}: {stats['empty']} of {stats['cells']} cells are empty; those rows are "
+                "learned and predicted without text."
+            )
     return found
 
 

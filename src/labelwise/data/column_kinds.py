@@ -39,6 +39,7 @@ __all__ = [
     "infer_column_kind",
     "named_like_id",
     "parse_column_kinds",
+    "parse_text_cols",
 ]
 
 KINDS = ("numeric", "categorical", "boolean", "datetime", "identifier", "text", "ignored")
@@ -173,7 +174,7 @@ def _show(value: object) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
-def check_column_kinds(kinds: Mapping[str, str], columns: Sequence[object]) -> None:
+def check_column_kinds(kinds: Mapping[str, str], columns: Sequence[object], *, option: str = "column_kinds") -> None:
     """Refuse an override (already parsed by `parse_column_kinds`) that names a column that is not a feature.
 
     Raises:
@@ -186,9 +187,30 @@ def check_column_kinds(kinds: Mapping[str, str], columns: Sequence[object]) -> N
         close = difflib.get_close_matches(str(unknown[0]), sorted(names), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ConfigError(
-            f"column_kinds names {format_examples(unknown)}, which {'is' if len(unknown) == 1 else 'are'} not a "
+            f"{option} names {format_examples(unknown)}, which {'is' if len(unknown) == 1 else 'are'} not a "
             f"feature column; the feature columns are {format_examples(sorted(names), limit=12)}.{hint}"
         )
+
+
+def parse_text_cols(given: Iterable[str] | None, kinds: Mapping[str, str]) -> tuple[str, ...] | None:
+    """``text_cols`` as a tuple of column names; a name that ``kinds`` gives another kind is refused.
+
+    Example:
+        >>> parse_text_cols(["review"], {"zip": "categorical"})
+        ('review',)
+    """
+    if given is None:
+        return None
+    names = (given,) if isinstance(given, str) else tuple(given)
+    if not all(isinstance(name, str) and name for name in names):
+        raise ConfigError(f"text_cols={given!r}; expected column names, e.g. ['review'] (CLI: --text-cols review).")
+    clash = [name for name in names if kinds.get(name, "text") != "text"]
+    if clash:
+        raise ConfigError(
+            f"text_cols names {format_examples(clash)} and column_kinds reads {clash[0]!r} as "
+            f"{kinds[clash[0]]!r}; name each column in one of them."
+        )
+    return names
 
 
 def parse_column_kinds(given: Mapping[str, str] | Iterable[str] | None) -> dict[str, str]:

@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 
 from labelwise.data._inspection_warnings import EXAMPLES, MIN_CLASS_ITEMS, report_warnings
-from labelwise.data.column_kinds import parse_column_kinds
+from labelwise.data._text_stats import column_kinds_section, text_section
+from labelwise.data.column_kinds import parse_column_kinds, parse_text_cols
 from labelwise.data.images import ImageSpec, _decode, _reason, _run_chunks
 from labelwise.data.sources import Source, load_source, source_from_frame
 from labelwise.data.splits import Split, split_source
-from labelwise.data.tables import TablePreprocessor
 from labelwise.decide.config import MIN_COUNT
 from labelwise.errors import DataError, DataWarning
 from labelwise.task import Task, TaskKind, infer_task
@@ -46,6 +46,7 @@ def inspect_data(
     target: str | Sequence[str] | None = None,
     image_col: str | None = None,
     column_kinds: Mapping[str, str] | Sequence[str] | None = None,
+    text_cols: Sequence[str] | None = None,
     task: str = "auto",
     label_sep: str | None = None,
     positive: Any = None,
@@ -59,6 +60,7 @@ def inspect_data(
             ``labels``, ``target``, ``class`` or ``y``.
         image_col: column of image paths for image tables (by default detected).
         column_kinds: feature column -> kind, as `labelwise.fit`'s ``column_kinds``.
+        text_cols: the only columns to read as text, as `labelwise.fit`'s ``text_cols``.
         task: ``auto`` or ``binary`` / ``multiclass`` / ``multilabel``, as `labelwise.fit`'s ``task``.
         label_sep: separator of multilabel label strings (default: detected).
         positive: the positive class of a binary task, as `labelwise.fit`'s ``positive`` (default: inferred).
@@ -71,8 +73,9 @@ def inspect_data(
         ``train_only`` and ``valid_only``: ``{count, examples}`` of the classes with rows in one part only; all None
         when training could not split the data), ``rare_classes``, ``duplicates``, ``conflicting_labels``, ``leakage``,
         ``unreadable_images`` (images, else None), ``columns`` (tables, else None), ``column_kinds`` (each input
-        column's ``{"kind", "why"}`` as training decides them, on its training rows; None for an image folder) and
-        ``warnings`` (one line each).
+        column's ``{"kind", "why"}`` as training decides them, on its training rows; None for an image folder),
+        ``text`` (per text column: lengths, vocabulary, near-duplicates, texts shared by training and validation;
+        `labelwise.data._text_stats.text_section`) and ``warnings`` (one line each).
 
     Raises:
         DataError: data `load_source` cannot read.
@@ -86,13 +89,22 @@ def inspect_data(
         ('binary', {'a': 6, 'b': 6}, 7, ['k'])
     """
     kinds = parse_column_kinds(column_kinds)
+    text_cols = parse_text_cols(text_cols, kinds)
     source = _read(data, target=target, image_col=image_col)
     the_task = infer_task(source.labels, kind=task, label_sep=label_sep, positive=positive)
     name = "DataFrame" if isinstance(data, pd.DataFrame) else str(data)
-    return _report(source, the_task, name=name, seed=seed, kinds=kinds)
+    return _report(source, the_task, name=name, seed=seed, kinds=kinds, text_cols=text_cols)
 
 
-def _report(source: Source, the_task: Task, *, name: str, seed: int, kinds: Mapping[str, str]) -> dict[str, Any]:
+def _report(
+    source: Source,
+    the_task: Task,
+    *,
+    name: str,
+    seed: int,
+    kinds: Mapping[str, str],
+    text_cols: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """`inspect_data`'s report on ``source`` (called ``name`` in it), its labels read as ``the_task``."""
     targets = the_task.encode(source.labels)
     values = targets.numpy()
@@ -116,30 +128,11 @@ def _report(source: Source, the_task: Task, *, name: str, seed: int, kinds: Mapp
         "unreadable_images": items.unreadable if source.kind == "images" else None,
         "columns": items.columns,
     }
-    report["column_kinds"], kind_notes = _column_kinds(source, split, kinds)
+    report["column_kinds"], kind_notes, texts = column_kinds_section(source, split, kinds, text_cols)
+    report["text"] = text_section(source.frame, texts, split) if texts else None
     report["rare_classes"] = _rare(report, the_task, num_valid=None if kept_valid is None else len(kept_valid))
     report["warnings"] = report_warnings(report, the_task, [*notes, *kind_notes])
     return report
-
-
-def _column_kinds(
-    source: Source, split: Split | None, kinds: Mapping[str, str]
-) -> tuple[dict[str, dict[str, str]] | None, list[str]]:
-    """Each input column's kind and why, decided on the training rows as `labelwise.fit` decides them; a column
-    training would refuse is a warning instead."""
-    if source.kind == "images" and source.image_col is None:
-        return None, []
-    found = {}
-    if source.feature_columns:
-        frame = source.frame if split is None else source.frame.iloc[split.train]
-        try:
-            table = TablePreprocessor.fit(frame, columns=source.feature_columns, kinds=kinds)
-        except DataError as err:
-            return None, [f"`labelwise train` would stop here: {err}"]
-        found = {str(spec.name): {"kind": spec.kind, "why": spec.why} for spec in table.specs}
-    if source.image_col is not None:
-        found[source.image_col] = {"kind": "image", "why": "paths of image files"}
-    return found, []
 
 
 def _read(data: Any, *, target: str | Sequence[str] | None, image_col: str | None) -> Source:

@@ -227,7 +227,7 @@ class TablePreprocessor:
             columns: the feature columns, in the order their features are laid out.
             kinds: column name -> kind (`column_kinds.KINDS`) for columns whose inferred kind is not wanted.
 
-        Text columns are not features: `fit_columns` fits them too, and `labelwise.inputs` reads them.
+        Text columns are refused: `labelwise.inputs` reads them, from tables in memory.
 
         Raises:
             DataError: no columns or rows, a column the frame lacks, a string column of numbers with a few
@@ -235,6 +235,13 @@ class TablePreprocessor:
             ConfigError: ``kinds`` names an unknown kind or a column that is not a feature.
         """
         encoders = fit_columns(frame, columns=columns, kinds=kinds)
+        texts = [str(e.name) for e in encoders if e.group != "features"]
+        if texts:  # streamed tables: text columns are read by `labelwise.inputs`, which needs the rows in memory
+            raise DataError(
+                f"{format_column_list(texts)} read as free text, which labelwise reads from tables in memory only "
+                "(a text column's vocabulary is fitted on every training row). Pass stream='off' (--stream off), "
+                f"or column_kinds={{{texts[0]!r}: 'ignored'}} to leave it out."
+            )
         return cls(specs=tuple(e for e in encoders if e.group == "features"))  # type: ignore[misc]
 
     @property

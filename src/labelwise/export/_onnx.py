@@ -128,6 +128,13 @@ def export_onnx(clf: Classifier, path: str | os.PathLike[str], *, opset: int | N
 def _only_input(clf: Classifier) -> ImageColumn | TablePreprocessor:
     """The run's one input group: its image column or its table columns. Refuses a run of several groups."""
     keys = [group.key for group in clf.inputs.groups]
+    texts = [str(column.name) for column in clf.inputs.row_columns if column.kind == "text" and column.width]
+    if texts:
+        raise ConfigError(
+            f"this run reads free text ({', '.join(map(repr, texts))}), which it splits into word and character "
+            "n-grams in Python; ONNX has no operator for that split, so the export would not read raw text. Serve "
+            "the run with `labelwise serve` or predict with `labelwise predict` (no ONNX)."
+        )
     if len(keys) > 1:
         raise ConfigError(
             f"this run reads several input groups ({', '.join(keys)}: an image column and other columns together); "

@@ -8,7 +8,7 @@ the batch the network takes and the `ModelSpec` are exactly those of a plain tab
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +92,7 @@ class Inputs:
         *,
         image_size: int | None = None,
         column_kinds: Mapping[str, str] | None = None,
+        text_cols: Sequence[str] | None = None,
     ) -> Inputs:
         """Fit one encoder per input column of ``source`` on its ``train_rows``.
 
@@ -100,6 +101,7 @@ class Inputs:
             train_rows: positions of the training rows.
             image_size: side of the images; by default inferred from a sample of them.
             column_kinds: column -> kind, for feature columns not to be read as their values suggest.
+            text_cols: the only columns to read as free text (None: their values decide).
 
         Raises:
             DataError: as `TablePreprocessor.fit` and `infer_image_spec`.
@@ -107,7 +109,7 @@ class Inputs:
         columns: list[ColumnEncoder] = []
         if source.feature_columns:
             frame = source.frame.iloc[train_rows]
-            columns += fit_columns(frame, columns=source.feature_columns, kinds=column_kinds)
+            columns += fit_columns(frame, columns=source.feature_columns, kinds=column_kinds, text_cols=text_cols)
         if source.kind == "images":
             columns.append(ImageColumn.fit(source, train_rows, size=image_size))
         return cls(tuple(columns))
@@ -116,6 +118,12 @@ class Inputs:
     def table(self) -> TablePreprocessor | None:
         """The numeric and categorical columns, or None when there are none."""
         return next((g.preprocessor for g in self.groups if isinstance(g, FeatureGroup)), None)
+
+    @property
+    def row_columns(self) -> tuple[Any, ...]:
+        """The encoders of the table's columns, in order: those of the feature vector (the left-out ones too, with
+        width 0) and the text columns; empty for a folder of images."""
+        return tuple(column for column in self.columns if column.group in (FEATURES, TEXT))
 
     @property
     def kinds(self) -> dict[str, dict[str, str]]:

@@ -139,7 +139,11 @@ def _prepare_in_memory(source: Source, options: FitOptions) -> Prepared:
     all_targets = task.encode(source.labels)
     split = split_source(source, all_targets, task, seed=options.train.seed)
     inputs = Inputs.fit(
-        source, split.train, image_size=options.model.image_size, column_kinds=options.data.column_kinds
+        source,
+        split.train,
+        image_size=options.model.image_size,
+        column_kinds=options.data.column_kinds,
+        text_cols=options.data.text_cols,
     )
     encoded = inputs.encode(source, skip_bad=options.data.skip_bad_images)
     targets = all_targets[torch.from_numpy(encoded.kept)]
@@ -169,6 +173,12 @@ def _prepare_in_memory(source: Source, options: FitOptions) -> Prepared:
 
 def _prepare_streamed(path: Any, options: FitOptions) -> Prepared:
     given, config = options.data, options.train
+    if given.text_cols:
+        raise ConfigError(
+            f"text_cols={list(given.text_cols)!r} with a streamed table: labelwise reads free text from tables in "
+            "memory only (a text column's vocabulary is fitted on every training row). Pass stream='off' "
+            "(--stream off), or leave the text columns out."
+        )
     data: StreamedData = prepare_stream(
         path,
         target=given.target_arg,
@@ -187,10 +197,7 @@ def _prepare_streamed(path: Any, options: FitOptions) -> Prepared:
     return Prepared(
         task=data.task,
         inputs=data.inputs,
-        spec=sized_for(
-            data.inputs.model_spec(options.model.model, data.valid_values, pretrained=options.model.pretrained),
-            data.task,
-        ),
+        spec=data.inputs.model_spec(options.model.model, data.valid_values, pretrained=options.model.pretrained),
         train=data.train,
         valid=data.inputs.dataset(data.valid_values, data.valid_targets, train=False),
         train_targets=data.label_targets,

@@ -102,7 +102,7 @@ def create_app(
 
 def _runner(clf: Classifier) -> Any:
     """What predicts a batch of requests: rows (of features, and images too for a run that reads both), or images."""
-    if clf.inputs.table is None:
+    if not clf.inputs.row_columns:
         return lambda jobs: predict_images(clf, jobs)
     return lambda jobs: predict_tables(clf, jobs)
 
@@ -111,7 +111,7 @@ async def _parse(request: Request, clf: Classifier, *, max_body: int) -> tuple[A
     """The request's job for the batcher (a frame of rows, or a list of images) and its number of items."""
     body = await read_body(request.stream(), content_length=request.headers.get("content-length"), limit=max_body)
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    image, table = clf.inputs.image, clf.inputs.table
+    image, table = clf.inputs.image, clf.inputs.row_columns or None
     if content_type == "multipart/form-data":
         if image is None or table is not None:
             reads = "rows of features" + (f" with {image.name!r} as base64" if image else "")
@@ -177,11 +177,9 @@ def serving_metadata(clf: Classifier, *, max_batch: int, max_wait_ms: float, max
 
 
 def _inputs(clf: Classifier) -> dict[str, Any]:
-    image, table = clf.inputs.image, clf.inputs.table
-    if table is not None:
-        features: list[dict[str, Any]] = [
-            {"name": str(spec.name), "type": spec.kind} for spec in table.specs if spec.width
-        ]
+    image, table = clf.inputs.image, clf.inputs.row_columns
+    if table:
+        features: list[dict[str, Any]] = [{"name": str(spec.name), "type": spec.kind} for spec in table if spec.width]
         row = {"<feature>": "<value>"}
         if image is not None:  # a run that reads an image column too: one base64 image per row
             features.append({"name": str(image.name), "type": "image", "spec": image.spec.to_dict()})

@@ -21,7 +21,7 @@ import pandas as pd
 from labelwise.data._columns import ColumnName
 from labelwise.data.column_kinds import boolean_value
 from labelwise.data.images import ImageSpec, decode_image_bytes
-from labelwise.data.tables import NumericColumn, TablePreprocessor
+from labelwise.data.tables import NumericColumn
 from labelwise.errors import DataError, format_cells, format_examples
 
 __all__ = [
@@ -152,27 +152,29 @@ class TableRows:
 
 
 def parse_rows(
-    payload: Mapping[str, Any], preprocessor: TablePreprocessor, *, image: tuple[str, ImageSpec] | None = None
+    payload: Mapping[str, Any], row_columns: Sequence[Any], *, image: tuple[str, ImageSpec] | None = None
 ) -> TableRows:
     """The ``rows`` of a table request, checked to hold the model's feature columns.
 
     Each feature takes what its kind reads (null everywhere: missing, filled in as a CSV's empty cell): a numeric one
     a number, a boolean one true/false, 0/1 or a yes/no string, a date one a date string, a categorical one a
-    string, number or boolean. Missing features and values of the wrong kind are all reported; other fields, and
-    the columns the model leaves out (an identifier), are ignored, as `labelwise predict` ignores other columns.
+    string, number or boolean, a text one a string (``row_columns``: `labelwise.inputs.Inputs.row_columns`).
+    Missing features and values of the wrong kind are all reported; other fields, and the columns the model leaves
+    out (an identifier), are ignored, as `labelwise predict` ignores other columns.
     A model that also reads an image column (``image``: its name and spec) takes it as a base64 string per row;
     `TableRows` holds its decoded bytes.
     """
     rows = _items(payload, "rows", other="images")
-    numeric = {str(spec.name) for spec in preprocessor.specs if isinstance(spec, NumericColumn)}
-    names = {str(name): name for name in [*preprocessor.required, *([image[0]] if image else [])]}
+    numeric = {str(spec.name) for spec in row_columns if isinstance(spec, NumericColumn)}
+    read = [column.name for column in row_columns if column.width]
+    names = {str(name): name for name in [*read, *([image[0]] if image else [])]}
     problems = _shape_problems(rows, names)
     if problems:
         raise RequestError(
             f"{'; '.join(problems)}. Expected every row to hold the features {_names(names)} (other fields are "
             "ignored); add the missing ones (null for a missing value)."
         )
-    _check_types(rows, {str(spec.name): spec.kind for spec in preprocessor.specs if spec.width})
+    _check_types(rows, {str(spec.name): spec.kind for spec in row_columns if spec.width})
     columns = {column: [row[name] for row in rows] for name, column in names.items()}
     if image is not None:
         name, spec = image
@@ -289,6 +291,7 @@ _KIND_VALUES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "categorical": (_is_category, "a string, number or boolean"),
     "boolean": (_is_boolean, "true/false, 1/0 or a yes/no string"),
     "datetime": (_is_date, "a date string such as '2024-03-01'"),
+    "text": (lambda value: isinstance(value, str), "a string"),
 }
 
 
