@@ -216,3 +216,27 @@ def test_a_table_with_text_combines_the_encoder_at_its_fine_tuning_rate(tiny_ber
     rebuilt = create_network(spec, Task(kind="binary", classes=("alpha", "beta")), pretrained=False)
     assert network.state_dict().keys() == rebuilt.state_dict().keys()
     assert isinstance(network.backbone.parts["text"], HFText) and network.backbone.parts["text"].training
+
+
+@pytest.mark.parametrize("architecture", ["bert", "distilbert", "roberta"])
+def test_a_saved_encoder_is_rebuilt_from_its_config_alone(architecture: str, tmp_path: Path) -> None:
+    from transformers import AutoConfig, AutoModel
+
+    from labelwise.models.hf_local import load_config
+    from labelwise.models.hf_text import hf_text
+
+    bert = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
+    sizes = {"bert": bert, "roberta": bert, "distilbert": {"dim": 32, "n_layers": 1, "n_heads": 2, "hidden_dim": 64}}
+    torch.manual_seed(0)
+    AutoModel.from_config(AutoConfig.for_model(architecture, vocab_size=50, **sizes[architecture])).save_pretrained(
+        tmp_path
+    )
+    options = {"in_features": None, "in_chans": None, "model": str(tmp_path), "config": load_config(str(tmp_path))}
+    trained, rebuilt = hf_text(pretrained=True, **options), hf_text(pretrained=False, **options)
+    rebuilt.load_state_dict(trained.state_dict(), strict=True)
+    rows = torch.stack([torch.randint(3, 50, (2, 9), dtype=torch.int32), torch.ones(2, 9, dtype=torch.int32)], 1)
+    rows[1, 1, 5:] = 0  # the second row is 5 tokens long
+    features = trained.eval()(rows)
+    assert features.shape == (2, 32) and trained.num_features == 32
+    assert torch.equal(features, rebuilt.eval()(rows))
+    assert torch.allclose(features[1], trained(rows[1:, :, :5])[0], atol=1e-5)  # padding changes nothing
