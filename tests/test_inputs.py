@@ -67,7 +67,9 @@ def mixed(tmp_path: Path) -> tuple[pd.DataFrame, Inputs]:
 
 # -- the registry ------------------------------------------------------------------------------------------
 def test_registry_lists_each_kind_once() -> None:
-    assert column_kinds() == ["boolean", "categorical", "datetime", "ignored", "image", "numeric", "text"]
+    assert column_kinds() == [
+        "boolean", "categorical", "datetime", "ignored", "image", "numeric", "text", "tokenized_text"
+    ]  # fmt: skip
 
 
 def test_registering_another_class_under_a_taken_kind_is_refused() -> None:
@@ -99,7 +101,8 @@ def test_each_kind_round_trips_through_json(encoder: object) -> None:
 
 def test_unknown_column_kind_names_the_known_ones() -> None:
     with pytest.raises(
-        ArtifactError, match=r"unknown column kind 'audio'.*\['boolean', 'categorical', .*'text'\].*upgrade"
+        ArtifactError,
+        match=r"unknown column kind 'audio'.*\['boolean', 'categorical', .*'text', 'tokenized_text'\].*upgrade",
     ):
         column_from_dict({"type": "audio", "name": "notes"})
 

@@ -38,7 +38,10 @@ def test_help_imports_none_of_the_heavy_libraries(command: str | None) -> None:
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
 
 
-_PREDICT_NEVER = ("lightning", "timm", "torchmetrics", "sklearn", "torchvision", "matplotlib", "onnx", "fastapi")
+_PREDICT_NEVER = (
+    "lightning", "timm", "torchmetrics", "sklearn", "torchvision", "matplotlib", "onnx", "fastapi", "transformers",
+    "tokenizers",
+)  # fmt: skip
 
 
 def test_predicting_a_table_imports_no_training_or_scoring_library(tmp_path: Path) -> None:

@@ -91,10 +91,12 @@ class ModelConfig:
     """Which network reads the inputs.
 
     Args:
-        model: ``auto`` (``mlp`` for tables, ``cnn`` for images), one of `labelwise.list_backbones()`, or a timm
-            name.
-        pretrained: start a timm model from pretrained weights found locally (Hugging Face or torch hub cache);
-            nothing is downloaded, and missing weights are a `ConfigError` saying where to put them.
+        model: ``auto`` (``mlp`` for tables, ``cnn`` for images), one of `labelwise.list_backbones()`, a timm
+            name, or (with ``pretrained``, for text columns) a Hugging Face text model: an id in the local Hugging
+            Face cache or a folder written by ``save_pretrained`` (`labelwise.models.hf_text`; extra ``text``).
+        pretrained: start a timm model or a Hugging Face text model from pretrained weights found locally (Hugging
+            Face or torch hub cache, or the model's folder); nothing is downloaded, and missing weights are a
+            `ConfigError` saying where to put them.
         image_size: side length images are resized to; None: from the data, or the timm model's.
     """
 

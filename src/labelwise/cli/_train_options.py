@@ -81,12 +81,16 @@ def add_column_kinds_arg(cmd: Any) -> None:
 
 def _add_model_args(cmd: Any) -> None:
     cmd.add_argument(
-        "--model", default=_default("model"), help="auto (mlp for tables, cnn for images), mlp, cnn or a timm name"
+        "--model",
+        default=_default("model"),
+        help="auto (mlp for tables, cnn for images), mlp, cnn, a timm name, or with --pretrained a Hugging Face text "
+        "model (id in the local cache, or folder) that reads the text columns",
     )
     cmd.add_argument(
         "--pretrained",
         action="store_true",
-        help="start a timm model from pretrained weights in the local Hugging Face / torch hub cache (no download)",
+        help="start a timm model or a Hugging Face text model from pretrained weights in the local Hugging Face / "
+        "torch hub cache or folder (no download)",
     )
     cmd.add_argument("--image-size", type=int, default=None, help="resize images to this side (default: from data)")
 

@@ -3,7 +3,7 @@ the user gave (``column_kinds=``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 import numpy as np
@@ -22,10 +22,14 @@ from labelwise.data._text_column import TextColumn
 from labelwise.data.column_kinds import ColumnKind, check_column_kinds, infer_column_kind
 from labelwise.errors import DataError
 
-__all__ = ["ColumnEncoder", "FeatureColumn", "fit_column", "fit_columns"]
+__all__ = ["ColumnEncoder", "FeatureColumn", "TextFitter", "fit_column", "fit_columns"]
 
 FeatureColumn = NumericColumn | CategoricalColumn | BooleanColumn | DatetimeColumn | IgnoredColumn
 ColumnEncoder = FeatureColumn | TextColumn
+_Text = TypeVar("_Text")
+# (training cells, column name, why) -> the text column's encoder, when the model reads text its own way (a Hugging
+# Face model's tokenizer, `labelwise.inputs.tokenized`); None: `TextColumn` (TF-IDF).
+TextFitter = Callable[[pd.Series, str, str], _Text]
 # A string column is "numbers with typos" rather than categories when at least this share of its cells are numbers.
 _NUMERIC_SHARE = 0.9
 _LEFT_OUT = {
@@ -40,8 +44,10 @@ def fit_columns(
     columns: Sequence[ColumnName],
     kinds: Mapping[str, str] | None = None,
     text_cols: Sequence[str] | None = None,
-) -> tuple[ColumnEncoder, ...]:
-    """Each column's encoder, fitted on ``frame`` as its kind (inferred, or given in ``kinds``) says.
+    fit_text: TextFitter[_Text] | None = None,
+) -> tuple[ColumnEncoder | _Text, ...]:
+    """Each column's encoder, fitted on ``frame`` as its kind (inferred, or given in ``kinds``) says; text columns
+    by ``fit_text`` when given.
 
     ``text_cols``, when given, are the only text columns: each is read as text, and another column that reads as
     text is left out, saying so.
@@ -56,12 +62,20 @@ def fit_columns(
     if text_cols is not None:
         check_column_kinds(dict.fromkeys(text_cols, "text"), columns, option="text_cols")
         kinds |= dict.fromkeys(text_cols, "text")
-    return tuple(fit_column(frame[name], name, kind=kinds.get(str(name)), text_cols=text_cols) for name in columns)
+    return tuple(
+        fit_column(frame[name], name, kind=kinds.get(str(name)), text_cols=text_cols, fit_text=fit_text)
+        for name in columns
+    )
 
 
 def fit_column(
-    series: pd.Series, name: ColumnName, *, kind: str | None = None, text_cols: Sequence[str] | None = None
-) -> ColumnEncoder:
+    series: pd.Series,
+    name: ColumnName,
+    *,
+    kind: str | None = None,
+    text_cols: Sequence[str] | None = None,
+    fit_text: TextFitter[_Text] | None = None,
+) -> ColumnEncoder | _Text:
     """Learn how one column becomes features, as its kind says.
 
     Args:
@@ -69,24 +83,27 @@ def fit_column(
         name: the column.
         kind: the kind to read it as (`column_kinds.KINDS`); None: inferred from the values.
         text_cols: when given, the only columns read as text: an unnamed column that reads as text is left out.
+        fit_text: fits a text column; None: `TextColumn` (TF-IDF).
 
     Raises:
         DataError: a column of numbers with a few text cells (inferred), or cells the given kind cannot read.
     """
     if not kind:
         decided = _inferred(series, name)
-        if decided.kind == "text" and text_cols is not None:
+        if decided.kind == "text" and text_cols is not None and str(name) not in text_cols:
             named = ", ".join(map(repr, text_cols)) or "no column"
             return IgnoredColumn(name=name, kind="text", why=f"{decided.why}; left out: --text-cols names {named}")
-        return _fit_as(decided, series, name, given=False)
+        return _fit_as(decided, series, name, given=False, fit_text=fit_text)
     try:
-        return _fit_as(ColumnKind(kind, "as given (--column-kinds)"), series, name, given=True)
+        return _fit_as(ColumnKind(kind, "as given (--column-kinds)"), series, name, given=True, fit_text=fit_text)
     except DataError as err:
         raise DataError(f"--column-kinds reads {name!r} as {kind}, but {err} Fix those cells or choose another "
                         "kind.") from None  # fmt: skip
 
 
-def _fit_as(decided: ColumnKind, series: pd.Series, name: ColumnName, *, given: bool) -> ColumnEncoder:
+def _fit_as(
+    decided: ColumnKind, series: pd.Series, name: ColumnName, *, given: bool, fit_text: TextFitter[_Text] | None
+) -> ColumnEncoder | _Text:
     if decided.kind == "numeric":
         return NumericColumn.fit(series, name, why=decided.why)
     if decided.kind == "categorical":
@@ -95,6 +112,8 @@ def _fit_as(decided: ColumnKind, series: pd.Series, name: ColumnName, *, given: 
         return _checked(BooleanColumn.fit(series, name, why=decided.why), series)
     if decided.kind == "datetime":
         return _checked(DatetimeColumn.fit(series, name, why=decided.why), series)
+    if decided.kind == "text" and fit_text is not None:
+        return fit_text(series, str(name), decided.why)
     if decided.kind == "text":
         return TextColumn.fit(series, str(name), why=decided.why)
     left_out = "; left out" if given else _LEFT_OUT[decided.kind]

@@ -33,6 +33,7 @@ from labelwise.inputs.columns import (
     feature_columns,
 )
 from labelwise.inputs.text import TextGroup, text_columns
+from labelwise.inputs.tokenized import TextTokenizing, TokenizedGroup, tokenized_columns
 from labelwise.models.combiner import COMBINER, FUSION_HIDDEN
 from labelwise.models.head import ModelSpec
 from labelwise.train.batches import GroupedDataset, InMemoryDataset
@@ -67,8 +68,9 @@ class Inputs:
             raise ConfigError("Inputs got no columns; expected at least one fitted column encoder.")
         table = TablePreprocessor(specs=tuple(feature_columns(self.columns)))
         groups: list[InputGroup] = [FeatureGroup(table)] if table.num_features else []
-        texts = text_columns(self.columns)
+        texts, tokenized = text_columns(self.columns), tokenized_columns(self.columns)
         groups += [TextGroup(texts)] if texts else []
+        groups += [TokenizedGroup(tokenized)] if tokenized else []
         groups += [column for column in self.columns if column.group not in (FEATURES, TEXT)]  # type: ignore[misc]
         if not groups:
             raise DataError(
@@ -93,6 +95,7 @@ class Inputs:
         image_size: int | None = None,
         column_kinds: Mapping[str, str] | None = None,
         text_cols: Sequence[str] | None = None,
+        text_model: str | None = None,
     ) -> Inputs:
         """Fit one encoder per input column of ``source`` on its ``train_rows``.
 
@@ -102,14 +105,20 @@ class Inputs:
             image_size: side of the images; by default inferred from a sample of them.
             column_kinds: column -> kind, for feature columns not to be read as their values suggest.
             text_cols: the only columns to read as free text (None: their values decide).
+            text_model: a Hugging Face model whose tokenizer reads the text columns
+                (`labelwise.models.hf_text.text_model_for`); None: TF-IDF.
 
         Raises:
             DataError: as `TablePreprocessor.fit` and `infer_image_spec`.
+            ConfigError: text columns, and a ``text_model`` that is not on this machine.
         """
         columns: list[ColumnEncoder] = []
         if source.feature_columns:
             frame = source.frame.iloc[train_rows]
-            columns += fit_columns(frame, columns=source.feature_columns, kinds=column_kinds, text_cols=text_cols)
+            fit_text = TextTokenizing(text_model) if text_model else None
+            columns += fit_columns(
+                frame, columns=source.feature_columns, kinds=column_kinds, text_cols=text_cols, fit_text=fit_text
+            )
         if source.kind == "images":
             columns.append(ImageColumn.fit(source, train_rows, size=image_size))
         return cls(tuple(columns))
@@ -194,21 +203,24 @@ class Inputs:
 
         Args:
             model: ``"auto"`` (``"mlp"`` for features, ``"cnn"`` for images) or a backbone name; with several
-                groups it names the image backbone, and the features always go through ``"mlp"``.
+                groups it names the Hugging Face model of tokenized text columns, else the image backbone, and the
+                other groups go through their ``"auto"`` backbones.
             values: encoded values (their shapes size the backbones).
-            pretrained: start the image backbone from pretrained weights.
+            pretrained: start the image backbone or the Hugging Face model from pretrained weights.
         """
         keys = [group.key for group in self.groups]
-        if model == "auto" and TEXT in keys and set(keys) <= {TEXT, FEATURES}:
-            text = next(group for group in self.groups if isinstance(group, TextGroup))
-            return text.linear_spec(features=values.parts.get(FEATURES))
+        bag = next((group for group in self.groups if isinstance(group, TextGroup)), None)
+        if model == "auto" and bag is not None and set(keys) <= {TEXT, FEATURES}:
+            return bag.linear_spec(features=values.parts.get(FEATURES))
         if len(self.groups) == 1:
             return self.groups[0].model_spec(model, values.only, pretrained=pretrained)
+        # `model` names the Hugging Face model of tokenized text, else the image backbone; only they have weights.
+        named = TokenizedGroup if any(isinstance(g, TokenizedGroup) for g in self.groups) else ImageColumn
         parts = {
             group.key: group.model_spec(
-                "auto" if group.key in (FEATURES, TEXT) else model,  # `model` names the image backbone
+                model if isinstance(group, named) else "auto",
                 values.parts[group.key],
-                pretrained=pretrained and group.key not in (FEATURES, TEXT),  # only an image backbone has weights
+                pretrained=pretrained and isinstance(group, named),
             ).to_dict()
             for group in self.groups
         }

@@ -112,7 +112,7 @@ def column_kinds() -> list[str]:
 
     Example:
         >>> column_kinds()
-        ['boolean', 'categorical', 'datetime', 'ignored', 'image', 'numeric', 'text']
+        ['boolean', 'categorical', 'datetime', 'ignored', 'image', 'numeric', 'text', 'tokenized_text']
     """
     return sorted(_REGISTRY)
 

@@ -1,7 +1,9 @@
 """Backbones by name (ours and timm's), and the network = backbone + a head sized by the Task."""
 
-# Importing mlp, vision and combiner registers "mlp", "cnn" and "concat".
+# Importing mlp, vision, combiner, text and hf_text registers "mlp", "cnn", "concat", the text backbones and
+# "hf_text" (which imports transformers only when it builds one).
 from labelwise.models import combiner as combiner
+from labelwise.models import hf_text as hf_text
 from labelwise.models import mlp as mlp
 from labelwise.models import text as text
 from labelwise.models import vision as vision

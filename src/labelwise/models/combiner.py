@@ -39,6 +39,12 @@ class ConcatBackbone(nn.Module):
         width = sum(cast(int, part.num_features) for part in parts.values())  # each backbone declares it
         self.fusion = TabularMLP(width, hidden=hidden, dropout=dropout)
         self.num_features = self.fusion.num_features
+        # A part that fine-tunes pretrained weights (``fine_tunes``: the Hugging Face text encoder) sets the whole
+        # network's lr and weight decay: the default steps of the fresh layers would wreck its weights in the first
+        # epoch, while at its steps the fresh layers only learn more slowly. None: the trainer's defaults.
+        tuned: list[Any] = [part for part in parts.values() if getattr(part, "fine_tunes", False)]
+        self.preferred_lr = min((float(part.preferred_lr) for part in tuned), default=None)
+        self.preferred_weight_decay = min((float(part.preferred_weight_decay) for part in tuned), default=None)
 
     def forward(self, x: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Features ``(N, num_features)`` float of ``x``, one batch per group key."""

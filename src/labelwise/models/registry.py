@@ -24,7 +24,7 @@ from torch import nn
 
 from labelwise.errors import ConfigError, format_examples
 
-__all__ = ["BackboneBuilder", "create_backbone", "list_backbones", "register_backbone"]
+__all__ = ["BackboneBuilder", "create_backbone", "is_registered", "list_backbones", "register_backbone"]
 
 BackboneBuilder = Callable[..., nn.Module]
 _Builder = TypeVar("_Builder", bound=BackboneBuilder)
@@ -56,6 +56,16 @@ def register_backbone(name: str) -> Callable[[_Builder], _Builder]:
         return builder
 
     return decorate
+
+
+def is_registered(name: str) -> bool:
+    """Whether ``name`` is one of our backbones (no timm lookup).
+
+    Example:
+        >>> is_registered("mlp"), is_registered("resnet18")
+        (True, False)
+    """
+    return name in _REGISTRY
 
 
 def list_backbones(pattern: str = "*") -> list[str]:

@@ -26,6 +26,7 @@ from labelwise.decide.conformal import min_calibration_size
 from labelwise.errors import ConfigError, DataError
 from labelwise.inputs import Inputs, Values, drop_unreadable
 from labelwise.models import ModelSpec
+from labelwise.models.hf_text import text_model_for
 from labelwise.models.text import sized_for
 from labelwise.options import FitOptions
 from labelwise.task import Task, infer_task
@@ -144,6 +145,7 @@ def _prepare_in_memory(source: Source, options: FitOptions) -> Prepared:
         image_size=options.model.image_size,
         column_kinds=options.data.column_kinds,
         text_cols=options.data.text_cols,
+        text_model=text_model_for(options.model.model, pretrained=options.model.pretrained),
     )
     encoded = inputs.encode(source, skip_bad=options.data.skip_bad_images)
     targets = all_targets[torch.from_numpy(encoded.kept)]
