@@ -18,7 +18,7 @@ from sklearn.preprocessing import normalize
 
 import labelwise
 from labelwise.cli import main
-from labelwise.data._text_column import TextColumn
+from labelwise.data._text_column import TextColumn, empty_texts
 from labelwise.errors import ConfigError, DataError
 from labelwise.estimator import LabelwiseClassifier
 from labelwise.inputs.text import pack
@@ -81,7 +81,7 @@ def test_text_column_round_trips_through_json_and_reads_bad_cells() -> None:
     vectors = again.vectors(cells)
     assert vectors.shape[0] == 5 and np.isfinite(vectors.data).all()
     assert vectors[0].nnz == vectors[1].nnz == 0 and vectors[2].nnz > 0
-    assert TextColumn.empty(cells).tolist() == [True, True, False, False, False]
+    assert empty_texts(cells).tolist() == [True, True, False, False, False]
 
 
 def test_pack_keeps_the_largest_weights_of_a_long_row() -> None:

@@ -120,6 +120,7 @@ def _note_empty_texts(columns: Any, source: Any) -> None:
     import numpy as np
 
     from labelwise.data._columns import bad_cells
+    from labelwise.data._text_column import empty_texts
 
     if source.kind != "table":
         return
@@ -128,7 +129,7 @@ def _note_empty_texts(columns: Any, source: Any) -> None:
         bad_cells(frame[column.name], rows, name=column.name)
         for column in columns
         if column.kind == "text" and column.width and column.name in frame.columns
-        for rows in [np.flatnonzero(column.empty(frame[column.name]))]
+        for rows in [np.flatnonzero(empty_texts(frame[column.name]))]
         if rows.size
     ]
     if found:

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from labelwise.errors import DataError
 
-__all__ = ["MAX_CHARS", "TEXT", "TextColumn", "texts_of"]
+__all__ = ["MAX_CHARS", "TEXT", "TextColumn", "empty_texts", "texts_of"]
 
 TEXT = "text"  # the input group of the text columns
 MAX_CHARS = 20_000  # a longer cell is read up to here (a 10 MB cell would take seconds and hold one row's worth)
@@ -100,11 +100,6 @@ class TextColumn:
             parts.append(normalize(counts @ sp.diags(np.asarray(self.idf[key], dtype=np.float32)), norm="l2"))
         return normalize(sp.hstack(parts, format="csr"), norm="l2")
 
-    @staticmethod
-    def empty(series: pd.Series) -> np.ndarray:
-        """Per cell, whether it holds no text (missing, empty or blank): bool ``(N,)``."""
-        return np.array([not text.strip() for text in texts_of(series)], dtype=bool)
-
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description; `from_dict` inverts it."""
         return {"type": self.kind, "name": self.name, "terms": self.terms, "idf": self.idf,
@@ -130,6 +125,11 @@ def _fit_analyzer(texts: list[str], params: dict[str, Any]) -> tuple[list[str], 
         terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
         return terms, [float(v) for v in vectorizer.idf_]
     return [], []
+
+
+def empty_texts(series: pd.Series) -> np.ndarray:
+    """Per cell, whether it holds no text (missing, empty or blank): bool ``(N,)``."""
+    return np.array([not text.strip() for text in texts_of(series)], dtype=bool)
 
 
 def texts_of(series: pd.Series) -> list[str]:

@@ -52,6 +52,11 @@ class TokenizedColumn:
     tokenizer: LocalTokenizer
     why: str = ""
 
+    @property
+    def width(self) -> int:
+        """Token positions the column writes (into the text group), at most: nonzero, so rows must hold it."""
+        return self.tokenizer.max_length
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description; `from_dict` inverts it."""
         t = self.tokenizer
