@@ -15,7 +15,7 @@ from labelwise.cli import main
 _KEYS = {
     "data", "source", "rows", "task", "why", "classes", "imbalance_ratio", "label_cardinality", "empty_label_rate",
     "split", "rare_classes", "duplicates", "conflicting_labels", "leakage", "unreadable_images", "columns",
-    "column_kinds", "warnings",
+    "column_kinds", "text", "warnings",
 }  # fmt: skip
 
 

@@ -55,10 +55,19 @@ def test_infer_task_kind(expected: TaskKind, labels: object) -> None:
     assert task.reason.startswith(str(expected))
 
 
-def test_the_multiclass_string_case_is_really_multiclass() -> None:
-    # "b c" appears whole in every row that has it, but a space is a separator: so it is multilabel.
-    assert infer_task(["a", "b c", "b c"]).kind is TaskKind.MULTILABEL
-    assert infer_task(["a", "b c", "b c"], kind="multiclass").classes == ("a", "b c")
+def test_class_names_with_spaces_stay_whole_unless_their_words_recombine() -> None:
+    # "b c" appears whole in every row that has it and neither word is ever a label alone: a class name with a
+    # space (the new-user sweep's emoji categories, "Food & Drink", were split into tags such as '&').
+    names = infer_task(["a", "b c", "b c"])
+    assert names.kind is TaskKind.BINARY and set(names.classes) == {"a", "b c"}
+    assert "'b c' are read as whole class names" in names.reason and "task='multilabel'" in names.reason
+    emoji = ["Food & Drink", "Smileys & Emotion", "Flags", "Activities", "Food & Drink", "People & Body"]
+    assert infer_task(emoji).kind is TaskKind.MULTICLASS
+    assert infer_task(["a", "b c", "b c"], kind="multilabel").classes == ("a", "b", "c")
+    # Tags recombine: a word of a several-word label also stands alone, or an empty row means "no tag".
+    assert infer_task(["3 7", "7", "1 3", "5"]).kind is TaskKind.MULTILABEL
+    assert infer_task(["cloud haze", "", "road"]).kind is TaskKind.MULTILABEL
+    assert infer_task(["a b", "c d", "a c", "b d", "a d"]).kind is TaskKind.MULTILABEL  # 5 sets of 4 words
 
 
 # Bad input -> a fragment of the message that must appear (what was found / expected / fix).

@@ -250,3 +250,23 @@ def test_estimator_takes_a_list_of_strings_and_a_frame_with_text() -> None:
     assert framed.predict_proba(test[["text"]].assign(n=1.0)).shape == (100, 3)
     with pytest.raises(ValueError, match="X lacks the column"):
         framed.predict(test[["text"]])
+
+
+def test_a_blank_line_in_a_one_column_file_is_an_empty_text_not_a_lost_row(
+    text_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new = text_run / "blank.csv"
+    new.write_text("text\nbank loan\n\n   \nsoup\n")
+    out = text_run / "blank_pred.csv"
+    assert main(["predict", str(text_run / "run"), str(new), "--out", str(out)]) == 0
+    predicted = pd.read_csv(out)
+    assert predicted["id"].tolist() == [0, 1, 2, 3] and predicted["prediction"].tolist()[::3] == ["spam", "ham"]
+    assert "'text' in rows 1, 2" in capsys.readouterr().err
+
+
+def test_inspect_warns_when_every_column_would_be_left_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pd.DataFrame({"word": [f"w{i}x" for i in range(60)], "label": ["a", "b"] * 30}).to_csv(
+        tmp_path / "w.csv", index=False
+    )
+    assert main(["inspect", str(tmp_path / "w.csv")]) == 0
+    assert "--text-cols word for a column of words" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -75,13 +76,14 @@ def infer_task(
         (0, 1, 2)
     """
     forced = None if kind in (None, "auto") else _coerce_kind(kind)
-    parsed = parse(labels, label_sep=label_sep, split=forced in (None, TaskKind.MULTILABEL))
+    parsed = parse(labels, label_sep=label_sep, split=forced in (None, TaskKind.MULTILABEL), whole_names=forced is None)
     if parsed.indicator is not None:
         task = _task_from_indicator(parsed, forced=forced, positive=positive)
     elif parsed.sets is not None and (forced is TaskKind.MULTILABEL or (forced is None and is_multilabel(parsed))):
         task = _task_from_sets(parsed, forced=forced)
     else:
         task = _task_from_singles(parsed, forced=forced, positive=positive)
+        task = replace(task, reason=task.reason + parsed.note) if parsed.note else task
     if one_vs_rest and task.kind is TaskKind.MULTILABEL:
         raise ConfigError(
             "one-vs-rest (`--allow-none one_vs_rest`) trains single-label data with one sigmoid per class; these "
@@ -186,7 +188,7 @@ def _task_from_singles(parsed: Parsed, *, forced: TaskKind | None, positive: Any
     if positive is not None:
         raise ConfigError(f"positive={positive!r} only applies to binary tasks; this one is {kind}.")
     why = "multiclass because task='multiclass' was asked for" if forced else "multiclass"
-    return _task(TaskKind.MULTICLASS, classes, why=f"{why}: {len(classes)} classes, exactly one per item.")
+    return _task(TaskKind.MULTICLASS, classes, why=f"{why}: {len(classes)} classes, exactly one per item.{parsed.note}")
 
 
 def _binary_task(classes: list[Any], counts: pd.Series, *, positive: Any) -> Task:

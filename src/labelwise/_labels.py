@@ -34,6 +34,7 @@ class Parsed:
     indicator: np.ndarray | None = None
     indicator_names: list[Any] | None = None
     sep: str | None = None
+    note: str = ""  # how the strings were read, when it is not the obvious way
 
     @property
     def has_multi_or_empty(self) -> bool:
@@ -52,7 +53,18 @@ def is_multilabel(parsed: Parsed) -> bool:
     return any(len(row) > 1 for row in parsed.sets)
 
 
-def parse(labels: Any, *, label_sep: str | None, split: bool) -> Parsed:
+def reads_as_names(sets: list[tuple[Any, ...]]) -> bool:
+    """Whether label strings split on spaces are rather class names with spaces ("Food & Drink"): no row is empty
+    (no tag), no word of a several-word label is ever a label alone, and there are no more distinct labels than
+    distinct words. Tags recombine ("3 7", "7", "1 3"): their sets outnumber their words, or a tag also stands
+    alone."""
+    words = {word for row in sets for word in row}
+    several = {word for row in sets if len(row) > 1 for word in row}
+    alone = {row[0] for row in sets if len(row) == 1}
+    return () not in sets and not (several & alone) and len(set(sets)) <= len(words)
+
+
+def parse(labels: Any, *, label_sep: str | None, split: bool, whole_names: bool = False) -> Parsed:
     check_label_sep(label_sep)
     if isinstance(labels, pd.DataFrame):
         if labels.shape[1] == 1:
@@ -85,7 +97,13 @@ def parse(labels: Any, *, label_sep: str | None, split: bool) -> Parsed:
     if split and strings and len(strings) == _num_present(values, plain=plain):
         # Read as delimited even when no separator occurs: the tokens are stripped exactly as `encode` strips them.
         sep = label_sep if label_sep is not None else _detect_separator(strings)
-        return _parse_delimited(values, sep)
+        parsed = _parse_delimited(values, sep)
+        if whole_names and label_sep is None and sep == " " and parsed.sets and reads_as_names(parsed.sets):
+            example = next(v for v in strings if " " in v.strip())
+            note = (f" Labels such as {example!r} are read as whole class names: no word of them is ever a label "
+                    "alone (pass task='multilabel' to split them on spaces).")  # fmt: skip
+            return Parsed(form=_form_of(values), singles=values, note=note)
+        return parsed
     return Parsed(form=_form_of(values), singles=values)
 
 

@@ -67,9 +67,11 @@ def read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
     # Target columns as text: pandas' own typing would turn the classes 1.0/2.0 into 1/2 and 007 into 7.
     text = {name: str for name in names if name in text_columns}
     try:
+        # In a one-column file a blank line is an empty cell, not nothing: skipping it would shift every later row
+        # onto the id of the row before (a blank text to predict on).
         frame = pd.read_csv(
             path, sep=sep, header=0, names=names, encoding="utf-8-sig", keep_default_na=False,
-            na_values=na_values, dtype=text, low_memory=False,
+            na_values=na_values, dtype=text, low_memory=False, skip_blank_lines=len(names) > 1,
         )  # fmt: skip
     except UnicodeDecodeError as err:  # past the first 64 KiB, which `_read_head` checked
         raise _not_utf8(path, byte=err.object[err.start], offset=None) from err

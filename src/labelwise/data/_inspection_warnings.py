@@ -32,6 +32,7 @@ def report_warnings(report: dict[str, Any], task: Task, notes: list[str]) -> lis
         *_image_warnings(report["unreadable_images"]),
         *_column_warnings(report["columns"]),
         *_text_warnings(report.get("text")),
+        *_nothing_read(report.get("column_kinds")),
         *notes,
     ]
     return [" ".join(line.split()) for line in found]
@@ -159,6 +160,16 @@ def _leakage_warnings(leakage: dict[str, Any] | None) -> list[str]:
             "copies on one side (an is_valid column or the valid/ folder)."
         )
     return found
+
+
+def _nothing_read(kinds: dict[str, dict[str, str]] | None) -> list[str]:
+    if not kinds or not all("left out" in kind["why"] for kind in kinds.values()):
+        return []
+    first = next(iter(kinds))
+    return [
+        f"`labelwise train` would stop here: every input column is left out ({', '.join(map(repr, kinds))}); pass "
+        f"--column-kinds {first}=categorical, or --text-cols {first} for a column of words, to read one."
+    ]
 
 
 def _text_warnings(text: dict[str, dict[str, Any]] | None) -> list[str]:

@@ -76,7 +76,8 @@ class Inputs:
             raise DataError(
                 "every feature column is left out, so there is nothing to learn from: "
                 + "; ".join(f"{spec.name!r}: {spec.why}" for spec in table.specs)
-                + ". Pass column_kinds (--column-kinds name=kind) to read a column another way."
+                + f". Pass column_kinds to read a column another way, e.g. --column-kinds {table.specs[0].name}="
+                "categorical, or --text-cols NAME for a column of words."
             )
         keys = [group.key for group in groups]
         if len(set(keys)) < len(keys):
