@@ -270,3 +270,14 @@ def test_inspect_warns_when_every_column_would_be_left_out(tmp_path: Path, capsy
     )
     assert main(["inspect", str(tmp_path / "w.csv")]) == 0
     assert "--text-cols word for a column of words" in capsys.readouterr().out
+
+
+def test_the_report_shows_the_text_of_the_worst_predicted_items(text_run: Path) -> None:
+    test = corpus("binary", 60, seed=5)
+    test.to_csv(text_run / "test.csv", index=False)
+    report = text_run / "report.html"
+    assert main(["evaluate", str(text_run / "run"), str(text_run / "test.csv"), "--report", str(report)]) == 0
+    page = report.read_text()
+    worst = page[page.index('data-figure="worst"') :]
+    assert "<th>text</th>" in worst and '<td class="text">' in worst
+    assert any(text.replace("'", "&#x27;") in worst for text in test["text"])

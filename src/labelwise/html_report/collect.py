@@ -22,7 +22,9 @@ from labelwise.data.sources import Source
 from labelwise.errors import DataError
 from labelwise.task import TaskKind
 
-__all__ = ["ReportData", "collect", "read_history"]
+__all__ = ["TEXT_SHOWN", "ReportData", "collect", "read_history"]
+
+TEXT_SHOWN = 300  # characters of an item's text in the worst-predicted table
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,6 +41,8 @@ class ReportData:
         unknown_score: ``(M,)`` unknown scores of every item (unknown classes included) when the model may abstain.
         correct: ``(M,)`` bool, items of a known class decided right (before abstaining), beside ``unknown_score``.
         image_paths: ``(N,)`` image paths of the known-class items, or None for tables.
+        texts: ``(N,)`` the text columns of the known-class items (joined, cut at `TEXT_SHOWN` characters), or None
+            when the model reads no text.
         history: per-epoch training log columns (``epoch``, ``train_loss``, ``val_loss``, ...), or None.
     """
 
@@ -52,6 +56,7 @@ class ReportData:
     unknown_score: np.ndarray | None
     correct: np.ndarray | None
     image_paths: list[str] | None
+    texts: list[str] | None
     history: dict[str, list[float]] | None
 
 
@@ -89,6 +94,7 @@ def collect(clf: Classifier, source: Source, *, run_dir: Path | None, skip_bad: 
         unknown_score=None if predicted.out.unknown_score is None else predicted.out.unknown_score.double().numpy(),
         correct=_correct(known, decisions, targets) if predicted.out.unknown_score is not None else None,
         image_paths=_kept(source.image_paths, predicted.kept, known) if source.image_paths else None,
+        texts=_kept(texts, predicted.kept, known) if (texts := _texts(clf, source)) else None,
         history=read_history(run_dir, fallback=clf.info.get("training", {}).get("history")),
     )
 
@@ -98,6 +104,15 @@ def _torch_mask(mask: np.ndarray) -> Any:
     import torch
 
     return torch.from_numpy(np.asarray(mask, dtype=bool))
+
+
+def _texts(clf: Classifier, source: Source) -> list[str] | None:
+    """Each row's text columns joined by " | " and cut at `TEXT_SHOWN` characters; None without text columns."""
+    names = [column.name for column in clf.inputs.row_columns if column.kind == "text" and column.width]
+    if not names or source.kind != "table":
+        return None
+    cells = source.frame[names].fillna("").astype(str).agg(" | ".join, axis=1)
+    return [text if len(text) <= TEXT_SHOWN else text[: TEXT_SHOWN - 1] + "…" for text in cells]
 
 
 def _kept(values: list[str], kept: np.ndarray, known: np.ndarray) -> list[str]:

@@ -35,6 +35,7 @@ class WorstItem:
     prediction: str
     p_truth: float
     thumbnail: str | None = None
+    text: str | None = None
 
 
 _CSS = """
@@ -57,6 +58,7 @@ table{border-collapse:collapse;background:#fff;border-radius:8px;overflow:hidden
 box-shadow:0 1px 3px rgba(0,0,0,.08)}th,td{padding:6px 12px;text-align:left;border-bottom:1px solid #eceff3}
 th{background:#eef1f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
 img.thumb{width:48px;height:48px;object-fit:contain;image-rendering:pixelated;background:#eee}
+td.text{max-width:520px;font-size:13px}
 .metrics table{min-width:420px}
 """
 
@@ -115,7 +117,8 @@ def _worst(items: Sequence[WorstItem]) -> str:
     if not items:
         return ""
     thumbs = any(item.thumbnail for item in items)
-    head = "<tr><th>#</th><th>id</th>" + ("<th>image</th>" if thumbs else "")
+    texts = any(item.text is not None for item in items)
+    head = "<tr><th>#</th><th>id</th>" + ("<th>image</th>" if thumbs else "") + ("<th>text</th>" if texts else "")
     head += "<th>true</th><th>predicted</th><th>P(true)</th></tr>"
     rows = []
     for rank, item in enumerate(items, start=1):
@@ -126,8 +129,9 @@ def _worst(items: Sequence[WorstItem]) -> str:
                 if (item.thumbnail)
                 else "<td></td>"
             )
+        text = f'<td class="text">{_e(item.text or "")}</td>' if texts else ""
         rows.append(
-            f'<tr><td class="num">{rank}</td><td>{_e(item.id)}</td>{image}<td>{_e(item.truth)}</td>'
+            f'<tr><td class="num">{rank}</td><td>{_e(item.id)}</td>{image}{text}<td>{_e(item.truth)}</td>'
             f'<td>{_e(item.prediction)}</td><td class="num">{_number(item.p_truth)}</td></tr>'
         )
     return (

@@ -174,6 +174,7 @@ def worst_items(data: ReportData, task: Task) -> list[WorstItem]:
             prediction=kind.names(data.decisions[i], task),
             p_truth=float(p_truth[i]),
             thumbnail=_thumbnail(data.image_paths[i]) if data.image_paths else None,
+            text=data.texts[i] if data.texts else None,
         )
         for i in order
     ]
