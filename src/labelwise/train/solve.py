@@ -33,8 +33,12 @@ __all__ = ["L2_PATH", "solve_linear"]
 # Mean-loss L2 strengths (logistic regression's 1 / (C * rows)): from 1e-2, far stronger than any text corpus of
 # `benchmarks/text_baselines.py` chose, to 1e-7, weaker than C = 100 on 100,000 rows; half a decade apart.
 L2_PATH = tuple(float(10.0 ** (-k / 2)) for k in range(4, 15))
-_MAX_ITER = 200  # L-BFGS iterations per strength; warm starts need far fewer (10-80 measured)
+# L-BFGS iterations per strength (warm starts need 10-80) and curvature pairs kept: against 200 and 20, 100 and 10
+# solved fortunes (15 classes) in 31 s instead of 38 s and recipe-allergens (10 tags) in 17.5 s instead of 20 s, to
+# the same validation loss (1.0361 and 0.0745).
+_MAX_ITER = 100
 _STOP_AFTER = 2
+_HISTORY = 10
 
 
 class _SparseProduct(torch.autograd.Function):
@@ -190,7 +194,7 @@ def _solve(
 ) -> float:
     """Minimize the mean loss + ``strength / 2 * ||W||²`` from the current weights; the final mean loss."""
     optimizer = torch.optim.LBFGS(
-        params, lr=1.0, max_iter=_MAX_ITER, history_size=20, line_search_fn="strong_wolfe",
+        params, lr=1.0, max_iter=_MAX_ITER, history_size=_HISTORY, line_search_fn="strong_wolfe",
         tolerance_grad=1e-8, tolerance_change=1e-12,
     )  # fmt: skip
 
