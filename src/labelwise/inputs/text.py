@@ -8,11 +8,13 @@ whatever the vocabulary size. Several text columns lay their vocabularies end to
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import torch
 
@@ -23,7 +25,7 @@ from labelwise.inputs.columns import GroupValues, Transform
 from labelwise.models.head import ModelSpec
 from labelwise.models.text import LINEAR
 
-__all__ = ["MAX_TERMS", "TextGroup", "pack", "text_columns"]
+__all__ = ["MAX_TERMS", "TextGroup", "pack", "text_columns", "text_frame"]
 
 MAX_TERMS = 1024  # entries kept per row: the largest TF-IDF weights (a 2,000-character cell has about 1,000)
 
@@ -59,14 +61,7 @@ class TextGroup:
 
     def encode(self, source: Source, *, skip_bad: bool) -> GroupValues:
         """Vectorize every row's text columns; a source without them is refused by name."""
-        frame = source.frame if source.kind == "table" or source.image_col else None
-        missing = [c.name for c in self.columns if frame is None or c.name not in frame.columns]
-        if missing:
-            raise DataError(
-                f"this model reads the text column(s) {', '.join(map(repr, missing))}, which the data given lacks. "
-                "Pass a table with the text columns used at training."
-            )
-        assert frame is not None  # noqa: S101 - checked above
+        frame = text_frame(source, [column.name for column in self.columns])
         vectors = sp.hstack([column.vectors(frame[column.name]) for column in self.columns], format="csr")
         length = int(min(MAX_TERMS, max(1, np.diff(vectors.indptr).max(initial=0))))
         return GroupValues(pack(vectors, length=length), np.ones(len(frame), dtype=bool), [])
@@ -85,6 +80,22 @@ class TextGroup:
         width is the Task's head width (`labelwise.models.text.sized_for`)."""
         width = 0 if features is None else int(features.shape[1])
         return ModelSpec(backbone=LINEAR, in_features=self.vocabulary_size, options={"features": width})
+
+
+def text_frame(source: Source, names: Sequence[str]) -> pd.DataFrame:
+    """The table of ``source``, checked to hold the text columns ``names`` (a missing one is refused by name)."""
+    frame = source.frame if source.kind == "table" or source.image_col else None
+    present = [] if frame is None else [str(c) for c in frame.columns]
+    missing = [name for name in names if name not in present]
+    if missing:
+        close = difflib.get_close_matches(missing[0], present, n=1, cutoff=0.6)
+        hint = f" (the data has {close[0]!r})" if close else ""
+        raise DataError(
+            f"this model reads the text column(s) {', '.join(map(repr, missing))}, which the data given lacks{hint}. "
+            "Pass a table with the text columns used at training."
+        )
+    assert frame is not None  # noqa: S101 - a frame holds every name when none is missing
+    return frame
 
 
 def text_columns(encoders: Sequence[Any]) -> tuple[TextColumn, ...]:

@@ -23,8 +23,9 @@ import torch
 
 from labelwise.data._text_column import TEXT, texts_of
 from labelwise.data.sources import Source
-from labelwise.errors import ConfigError, DataError
+from labelwise.errors import ConfigError
 from labelwise.inputs.columns import GroupValues, Transform, register_column
+from labelwise.inputs.text import text_frame
 from labelwise.models.head import ModelSpec
 from labelwise.models.hf_local import LocalTokenizer, load_config, load_tokenizer
 from labelwise.models.hf_text import HF_TEXT
@@ -126,14 +127,7 @@ class TokenizedGroup:
 
     def encode(self, source: Source, *, skip_bad: bool) -> GroupValues:
         """Tokenize every row's text columns; a source without them is refused by name."""
-        frame = source.frame if source.kind == "table" or source.image_col else None
-        missing = [c.name for c in self.columns if frame is None or c.name not in frame.columns]
-        if missing:
-            raise DataError(
-                f"this model reads the text column(s) {', '.join(map(repr, missing))}, which the data given lacks. "
-                "Pass a table with the text columns used at training."
-            )
-        assert frame is not None  # noqa: S101 - checked above
+        frame = text_frame(source, [column.name for column in self.columns])
         settings = self.columns[0].tokenizer
         cells = [texts_of(frame[column.name]) for column in self.columns]
         texts = [f" {settings.sep_token} ".join(row) for row in zip(*cells, strict=True)]
