@@ -281,3 +281,21 @@ def test_the_report_shows_the_text_of_the_worst_predicted_items(text_run: Path) 
     worst = page[page.index('data-figure="worst"') :]
     assert "<th>text</th>" in worst and '<td class="text">' in worst
     assert any(text.replace("'", "&#x27;") in worst for text in test["text"])
+
+
+def test_text_beside_an_image_column_goes_through_the_combiner(tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    frame = corpus("binary", 120)
+    (tmp_path / "img").mkdir()
+    for i in range(len(frame)):
+        pixels = (rng.random((16, 16)) * 255).astype(np.uint8)  # noise: the label is in the text alone
+        Image.fromarray(pixels).save(tmp_path / "img" / f"{i}.png")
+    frame["fname"] = [f"img/{i}.png" for i in range(len(frame))]
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    clf = labelwise.fit(tmp_path / "train.csv", target="label", epochs=8, progress=False, out=tmp_path / "run")
+    assert clf.model_spec.backbone == "concat" and list(clf.model_spec.options["parts"]) == ["text", "image"]
+    assert clf.info["metrics"]["valid"]["accuracy"] >= 0.9
+    again, new = labelwise.load(tmp_path / "run"), frame.head(5).assign(fname=lambda f: str(tmp_path) + "/" + f.fname)
+    np.testing.assert_allclose(again.predict_proba(new), clf.predict_proba(new), atol=1e-6)
