@@ -89,7 +89,9 @@ def test_tuned_binary_threshold_is_best_and_beats_one_half(data: list[tuple[floa
     at_half = reference_score(metric, y, (p >= 0.5).astype(int))
     assert rule.tuned_score == _reported(tuned)
     assert rule.default_score == _reported(at_half)
-    if feasible:
+    if rule.kept_default:  # tuning lost to 0.5 out of bag: 0.5 is kept, whatever it scores here
+        assert rule.threshold == 0.5 and rule.held_out_gain is not None and rule.held_out_gain <= 0.0
+    elif feasible:
         assert tuned == pytest.approx(best, abs=1e-12)
         assert tuned >= at_half - 1e-12
         assert rule.threshold == 0.5 or tuned > at_half  # ties go to 0.5
@@ -119,9 +121,10 @@ def test_constrained_thresholds_meet_their_target_on_the_tuning_data(
 def test_youden_is_the_best_roc_point_and_picks_the_balanced_accuracy_threshold(data: list[tuple[float, bool]]) -> None:
     y, positive = _binary_data(data)
     probs, targets, task = _both_columns(positive), torch.tensor(y, dtype=torch.float32), make_task("binary")
-    youden = tune_thresholds(probs, targets, task, metric="youden")
+    youden = tune_thresholds(probs, targets, task, metric="youden", held_out=False)
     assert youden.tuned_score == pytest.approx(reference_best_youden(y, positive.double().numpy()), abs=1e-12)
-    assert youden.threshold == tune_thresholds(probs, targets, task, metric="balanced_accuracy").threshold
+    balanced = tune_thresholds(probs, targets, task, metric="balanced_accuracy", held_out=False)
+    assert youden.threshold == balanced.threshold
 
 
 @settings(max_examples=25, deadline=None)
@@ -131,7 +134,7 @@ def test_multilabel_thresholds_beat_one_half(seed: int, n: int, metric: str) -> 
     probs = task.probabilities(logits + 2 * targets - 1)  # informative, but not separable
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
-        rule = tune_thresholds(probs, targets, task, metric=metric)
+        rule = tune_thresholds(probs, targets, task, metric=metric, held_out=False)
     assert all("no threshold reaches precision" in str(w.message) for w in caught)
     assert rule.thresholds is not None and rule.shared_threshold is not None
     y, p, decided = targets.long().numpy(), probs.double().numpy(), rule.decide(probs).numpy()
@@ -152,7 +155,7 @@ def test_multilabel_thresholds_beat_one_half(seed: int, n: int, metric: str) -> 
 def test_multilabel_constraints_hold_per_label_and_pooled(metric: str) -> None:
     task, logits, targets = make_batch("multilabel", n=300, seed=5)
     probs = task.probabilities(logits + 3 * targets - 1.5)
-    rule = tune_thresholds(probs, targets, task, metric=metric)
+    rule = tune_thresholds(probs, targets, task, metric=metric, held_out=False)
     level = float(metric.split(":")[1])
     measure = skm.recall_score if metric.startswith("precision@recall") else skm.precision_score
     y = targets.long().numpy()
@@ -168,7 +171,7 @@ def test_multilabel_constraints_hold_per_label_and_pooled(metric: str) -> None:
 def test_own_thresholds_shrink_toward_the_shared_one(metric: str, n: int, seed: int) -> None:
     task, logits, targets = make_batch("multilabel", n=n, seed=seed)
     probs = task.probabilities(logits + 2 * targets - 1)
-    rule = tune_thresholds(probs, targets, task, metric=metric)
+    rule = tune_thresholds(probs, targets, task, metric=metric, held_out=False)
     assert rule.thresholds is not None and rule.shared_threshold is not None
     shared, positives = rule.shared_threshold, targets.sum(dim=0)
     own = torch.tensor([_own_threshold(probs[:, j], targets[:, j], metric=metric) for j in range(task.num_classes)])
@@ -185,7 +188,7 @@ def test_own_thresholds_shrink_toward_the_shared_one(metric: str, n: int, seed: 
 
 def _own_threshold(probs: torch.Tensor, targets: torch.Tensor, *, metric: str = "f1") -> float:
     """The binary tuner on one label alone: the threshold before shrinkage."""
-    rule = tune_thresholds(_both_columns(probs), targets, make_task("binary"), metric=metric)
+    rule = tune_thresholds(_both_columns(probs), targets, make_task("binary"), metric=metric, held_out=False)
     assert rule.threshold is not None
     return rule.threshold
 
@@ -210,9 +213,9 @@ def test_ties_go_to_one_half_then_to_the_midpoint() -> None:
     task = make_task("binary")
     targets = torch.tensor([0.0] * 5 + [1.0] * 5)
     separable = torch.tensor([0.1, 0.15, 0.2, 0.25, 0.3, 0.9, 0.92, 0.94, 0.96, 0.98])
-    assert tune_thresholds(_both_columns(separable), targets, task).threshold == 0.5
+    assert tune_thresholds(_both_columns(separable), targets, task, held_out=False).threshold == 0.5
     shifted = torch.tensor([0.1, 0.15, 0.2, 0.25, 0.625, 0.875, 0.92, 0.94, 0.96, 0.98])
-    assert tune_thresholds(_both_columns(shifted), targets, task).threshold == 0.75
+    assert tune_thresholds(_both_columns(shifted), targets, task, held_out=False).threshold == 0.75
 
 
 def test_thresholds_between_adjacent_float32_probabilities_decide_as_tuned() -> None:
@@ -270,10 +273,18 @@ def test_describe_says_what_was_tuned_on_what() -> None:
     rule = DecisionRule(kind=TaskKind.BINARY, classes=classes, threshold=0.37, metric="f1", num_samples=114)
     assert rule.describe() == "threshold 0.37 on P('malignant'), tuned for f1 on 114 validation items"
     task, logits, targets = make_batch("binary", n=114)
-    tuned = tune_thresholds(task.probabilities(logits), targets, task)
+    tuned = tune_thresholds(task.probabilities(logits), targets, task, held_out=False)
     assert tuned.describe().endswith(
-        f"on 114 validation items (f1 {tuned.tuned_score:.3f} vs {tuned.default_score:.3f} at 0.5)"
+        f"on 114 validation items with {int(targets.sum())} positives (f1 {tuned.tuned_score:.3f} vs "
+        f"{tuned.default_score:.3f} at 0.5)"
     )
+    checked = tune_thresholds(task.probabilities(logits), targets, task)
+    assert checked.held_out_gain is not None
+    if checked.kept_default:
+        kept = f"left out (f1 {checked.held_out_gain:+.3f} on average)"
+        assert checked.describe().endswith(kept)
+    else:
+        assert checked.describe().endswith(f"at 0.5; {checked.held_out_gain:+.3f} out of bag)")
     assert DecisionRule.default(task).describe() == "threshold 0.5 on P('malignant') (not tuned)"
 
 
@@ -474,3 +485,42 @@ def test_inconsistent_rules_are_rejected() -> None:
         DecisionRule(kind="regression", classes=classes)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"unknown DecisionRule fields 'treshold' \(did you mean 'threshold'\?\)"):
         DecisionRule.from_dict({"kind": "binary", "classes": list(classes), "treshold": 0.3})
+
+
+# -- the held-out rule: tuning must beat 0.5 on items it was not tuned on -----------------------------------------
+def test_a_threshold_tuned_on_noise_is_not_kept() -> None:
+    """Probabilities unrelated to the class: every threshold has balanced accuracy 0.5 on new items, so the best
+    one on these items gains only by luck."""
+    gen = torch.Generator().manual_seed(0)
+    targets = (torch.rand(200, generator=gen) < 0.3).float()
+    positive = torch.rand(200, generator=gen)
+    task = make_task("binary")
+    unchecked = tune_thresholds(_both_columns(positive), targets, task, metric="balanced_accuracy", held_out=False)
+    assert unchecked.threshold != 0.5 and unchecked.tuned_score > unchecked.default_score + 0.02  # luck, here
+    rule = tune_thresholds(_both_columns(positive), targets, task, metric="balanced_accuracy")
+    assert rule.kept_default and rule.threshold == 0.5 and rule.held_out_gain is not None and rule.held_out_gain <= 0
+    assert "0.5 kept" in rule.describe()
+
+
+def test_a_threshold_that_helps_out_of_bag_is_kept() -> None:
+    """Calibrated probabilities of a rare class: F1's best threshold is well below 0.5, on any items."""
+    gen = torch.Generator().manual_seed(0)
+    positive = torch.rand(2000, generator=gen) * 0.7
+    targets = (torch.rand(2000, generator=gen) < positive).float()
+    rule = tune_thresholds(_both_columns(positive), targets, make_task("binary"))
+    assert not rule.kept_default and rule.threshold < 0.4 and rule.held_out_gain > 0.02
+    task = make_task("multilabel")
+    columns = [torch.roll(positive, k) for k in range(task.num_classes)]
+    labels = tune_thresholds(
+        torch.stack(columns, dim=1), torch.stack([torch.roll(targets, k) for k in range(task.num_classes)], dim=1),
+        task,
+    )  # fmt: skip
+    assert not labels.kept_default and labels.held_out_gain > 0.02
+
+
+def test_the_held_out_gain_survives_the_artifact() -> None:
+    rule = DecisionRule(kind=TaskKind.BINARY, classes=("a", "b"), threshold=0.5, metric="f1", held_out_gain=-0.01,
+                        kept_default=True)  # fmt: skip
+    assert DecisionRule.from_dict(json.loads(json.dumps(rule.to_dict()))) == rule
+    assert DecisionRule.from_dict({k: v for k, v in rule.to_dict().items() if k not in ("held_out_gain",
+                                   "kept_default")}).kept_default is False  # runs saved before the rule  # fmt: skip

@@ -34,9 +34,13 @@ class DecisionRule:
         shared_threshold: multilabel: the threshold tuned on all labels pooled.
         shared_labels: multilabel: labels too rare to tune that use `shared_threshold`.
         num_samples: number of validation items tuned on.
+        num_positives: their positives (multilabel: positive labels, all labels together); 0: not recorded.
         tuned_score: the metric on the tuning data with these thresholds (multilabel: all labels pooled); for
             a constrained metric (``precision@recall:R``, ...) its objective, or None where the constraint fails.
         default_score: the same with threshold 0.5.
+        held_out_gain: what tuning gained over 0.5 on validation items it was not tuned on (the mean over
+            bootstrap resamples, `labelwise.decide._held_out`); None: not estimated (constrained metric, no tuning).
+        kept_default: the tuned thresholds did not beat 0.5 out of bag (``held_out_gain <= 0``), so 0.5 is kept.
 
     Example:
         >>> rule = DecisionRule(kind="binary", classes=("benign", "malignant"), threshold=0.3)
@@ -52,8 +56,11 @@ class DecisionRule:
     shared_threshold: float | None = None
     shared_labels: tuple[Label, ...] = ()
     num_samples: int = 0
+    num_positives: int = 0
     tuned_score: float | None = None
     default_score: float | None = None
+    held_out_gain: float | None = None
+    kept_default: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -136,7 +143,9 @@ class DecisionRule:
 
     def _tuned(self) -> str:
         """How the thresholds were tuned and what that gained, for `describe`."""
-        tuned = f", tuned for {self.metric} on {self.num_samples} validation items" if self.metric else " (not tuned)"
+        positives = f" with {self.num_positives} positives" if self.num_positives else ""
+        on = f"{self.num_samples} validation items{positives}"
+        tuned = f", tuned for {self.metric} on {on}" if self.metric else " (not tuned)"
         return tuned + self._gain()
 
     def _gain(self) -> str:
@@ -145,8 +154,16 @@ class DecisionRule:
             return ""
         metric = parse_metric(self.metric)
         tuned, default = self.tuned_score, self.default_score
+        if self.kept_default:
+            return (
+                f"; 0.5 kept: the tuned threshold lost to it on the items each bootstrap resample left out "
+                f"({metric} {self.held_out_gain:+.3f} on average)"
+            )
         if metric.constraint is None:
-            return "" if tuned is None or default is None else f" ({metric} {tuned:.3f} vs {default:.3f} at 0.5)"
+            if tuned is None or default is None:
+                return ""
+            held = "" if self.held_out_gain is None else f"; {self.held_out_gain:+.3f} out of bag"
+            return f" ({metric} {tuned:.3f} vs {default:.3f} at 0.5{held})"
         if tuned is None:
             return f" (no threshold reached {metric.constraint} on the validation data)"
         at_half = f"{default:.3f} at 0.5" if default is not None else f"0.5 misses {metric.constraint}"

@@ -8,6 +8,11 @@ fit noise); it uses the *shared* threshold, tuned on all labels pooled (every (i
 problem). Binary validation data with fewer than ``min_count`` items of either class keeps 0.5, with a
 `DataWarning` (as does the pooled threshold, in the rare case that all labels together are that short).
 
+The held-out rule: a threshold tuned on these items always scores at least 0.5's on them, so unless
+``held_out=False`` the whole tuning (thresholds, shrinkage) is re-run on bootstrap resamples of the validation items
+and scored against 0.5 on the items each resample left out (`labelwise.decide._held_out`); when that mean gain is
+not positive, 0.5 is kept (`DecisionRule.kept_default`, said in the train summary). Constrained metrics skip it.
+
 The shrinkage rule: a label's own threshold is pulled toward the shared one,
 ``t = t_shared + (t_own - t_shared) * n / (n + SHRINK_POSITIVES)`` with ``n`` its validation positives and
 `SHRINK_POSITIVES` = 100, so a label with 100 validation positives moves halfway. A threshold tuned per label
@@ -37,11 +42,13 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 import torch
 
 from labelwise._value_checks import check_probs, check_targets
+from labelwise.decide._held_out import held_out_gain
 from labelwise.decide.config import MIN_COUNT
 from labelwise.decide.objectives import THRESHOLD_METRICS, ThresholdMetric, parse_metric
 from labelwise.decide.rule import DecisionRule
@@ -73,6 +80,7 @@ def tune_thresholds(
     *,
     metric: str | ThresholdMetric = "f1",
     min_count: int = MIN_COUNT,
+    held_out: bool = True,
 ) -> DecisionRule:
     """Tune the decision rule on validation data for ``metric`` (rules in the module docstring).
 
@@ -82,6 +90,8 @@ def tune_thresholds(
         task: the Task.
         metric: a spec of `THRESHOLD_METRICS` (``f1``, ``fbeta:2``, ``precision@recall:0.9``, ``youden``, ...).
         min_count: fewest positive and negative validation items a label (binary: the task) needs to be tuned.
+        held_out: keep 0.5 unless tuning beats it on the items bootstrap resamples leave out
+            (`labelwise.decide._held_out`); False: the thresholds best on these items, whatever they gain.
 
     Returns:
         the DecisionRule; multiclass gets argmax.
@@ -97,11 +107,14 @@ def tune_thresholds(
         >>> task = Task(kind="binary", classes=("no", "yes"))
         >>> probs = torch.tensor([0.0625, 0.125, 0.25, 0.3125, 0.5625, 0.375, 0.4375, 0.625, 0.75, 0.8125, 0.875])
         >>> targets = torch.tensor([0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1.0])
-        >>> rule = tune_thresholds(torch.stack([1 - probs, probs], dim=1), targets, task)
-        >>> rule.threshold, round(rule.tuned_score, 3), round(rule.default_score, 3)
-        (0.34375, 0.923, 0.727)
-        >>> tune_thresholds(torch.stack([1 - probs, probs], dim=1), targets, task, metric="fbeta:0.5").threshold
+        >>> both = torch.stack([1 - probs, probs], dim=1)
+        >>> rule = tune_thresholds(both, targets, task)
+        >>> rule.threshold, round(rule.tuned_score, 3), round(rule.default_score, 3), rule.kept_default
+        (0.34375, 0.923, 0.727, False)
+        >>> tune_thresholds(both, targets, task, metric="fbeta:0.5", held_out=False).threshold
         0.59375
+        >>> tune_thresholds(both, targets, task, metric="fbeta:0.5").kept_default  # lost to 0.5 out of bag
+        True
     """
     objective = parse_metric(metric)
     if not isinstance(min_count, int) or min_count < 0:
@@ -109,41 +122,98 @@ def tune_thresholds(
     probs = check_probs(probs, kind=task.kind, num_classes=task.num_classes)
     targets = check_targets(targets, kind=task.kind, num_classes=task.num_classes, num_samples=len(probs))
     common: dict[str, Any] = {"classes": task.classes, "metric": str(objective), "num_samples": len(probs)}
-    return _TUNERS[task.kind](probs, targets, objective, common, min_count=min_count)
+    if task.kind is not TaskKind.MULTICLASS:  # binary targets are 0/1 per item, multilabel per (item, label)
+        common["num_positives"] = int(targets.sum())
+    return _TUNERS[task.kind](probs, targets, objective, common, min_count=min_count, held_out=held_out)
 
 
 def _tune_multiclass(
-    probs: torch.Tensor, targets: torch.Tensor, metric: ThresholdMetric, common: dict[str, Any], *, min_count: int
+    probs: torch.Tensor,
+    targets: torch.Tensor,
+    metric: ThresholdMetric,
+    common: dict[str, Any],
+    *,
+    min_count: int,
+    held_out: bool,
 ) -> DecisionRule:
     return DecisionRule(kind=TaskKind.MULTICLASS, **common)  # argmax: nothing to tune
 
 
 def _tune_binary(
-    probs: torch.Tensor, targets: torch.Tensor, metric: ThresholdMetric, common: dict[str, Any], *, min_count: int
+    probs: torch.Tensor,
+    targets: torch.Tensor,
+    metric: ThresholdMetric,
+    common: dict[str, Any],
+    *,
+    min_count: int,
+    held_out: bool,
 ) -> DecisionRule:
     # One threshold on P(positive): the positive column against (N, 1) targets, in float64 as every tuner.
     probs, targets = probs[:, 1:].double(), targets[:, None].double()
-    threshold = 0.5
+    threshold, gain = 0.5, None
     if _enough_or_warn(targets, min_count):
         best = _best_thresholds(probs, targets, metric)
         threshold = best.thresholds.item()
         _warn_missed(metric, [("", best.reached.item())] if best.missed.item() else [])
+        if held_out:
+            gain = _gain_over_default(
+                probs, targets, metric, tune=lambda p, t: _best_thresholds(p, t, metric).thresholds
+            )
+    kept = gain is not None and gain <= 0.0
+    threshold = 0.5 if kept else threshold
     return DecisionRule(
         kind=TaskKind.BINARY,
         threshold=threshold,
         tuned_score=_reported(_score(probs, targets, torch.tensor([threshold], dtype=torch.float64), metric)),
         default_score=_reported(_score(probs, targets, torch.tensor([0.5], dtype=torch.float64), metric)),
+        held_out_gain=gain,
+        kept_default=kept,
         **common,
     )
 
 
 def _tune_multilabel(
-    probs: torch.Tensor, targets: torch.Tensor, metric: ThresholdMetric, common: dict[str, Any], *, min_count: int
+    probs: torch.Tensor,
+    targets: torch.Tensor,
+    metric: ThresholdMetric,
+    common: dict[str, Any],
+    *,
+    min_count: int,
+    held_out: bool,
 ) -> DecisionRule:
     probs, targets = probs.double(), targets.double()
     classes = common["classes"]
+    thresholds, shared_threshold, own, missed = _multilabel_thresholds(probs, targets, metric, min_count=min_count)
+    _warn_missed(metric, [(w if isinstance(w, str) else f"label {classes[w]!r}", r) for w, r in missed])
+
+    def tune(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return _multilabel_thresholds(p, t, metric, min_count=min_count)[0]
+
+    gain = _gain_over_default(probs, targets, metric, tune=tune) if held_out else None
+    kept = gain is not None and gain <= 0.0
+    if kept:
+        thresholds = torch.full_like(thresholds, 0.5)
     pooled_probs, pooled_targets = probs.reshape(-1, 1), targets.reshape(-1, 1)
-    missed: list[tuple[str, float]] = []
+    return DecisionRule(
+        kind=TaskKind.MULTILABEL,
+        thresholds=tuple(thresholds.tolist()),
+        shared_threshold=0.5 if kept else shared_threshold,
+        shared_labels=tuple(classes[i] for i in (~own).nonzero().flatten().tolist()),
+        tuned_score=_reported(_score(pooled_probs, pooled_targets, thresholds.expand_as(probs).reshape(-1), metric)),
+        default_score=_reported(_score(pooled_probs, pooled_targets, torch.tensor([0.5]).double(), metric)),
+        held_out_gain=gain,
+        kept_default=kept,
+        **common,
+    )
+
+
+def _multilabel_thresholds(
+    probs: torch.Tensor, targets: torch.Tensor, metric: ThresholdMetric, *, min_count: int
+) -> tuple[torch.Tensor, float, torch.Tensor, list[tuple[str | int, float]]]:
+    """Per-label thresholds (shrunk toward the shared one), the shared threshold, which labels have their own, and
+    the constraints missed (``"all labels pooled"`` or a label index, with the best measure reached)."""
+    pooled_probs, pooled_targets = probs.reshape(-1, 1), targets.reshape(-1, 1)
+    missed: list[tuple[str | int, float]] = []
     shared_threshold = 0.5
     if _enough_or_warn(pooled_targets, min_count):
         shared = _best_thresholds(pooled_probs, pooled_targets, metric)
@@ -151,17 +221,26 @@ def _tune_multilabel(
         missed += [("all labels pooled", shared.reached.item())] if shared.missed.item() else []
     own = _enough(targets, min_count)
     thresholds, own_missed = _shrunk_thresholds(probs, targets, own, shared=shared_threshold, metric=metric)
-    missed += [(f"label {classes[j]!r}", reached) for j, reached in own_missed]
-    _warn_missed(metric, missed)
-    return DecisionRule(
-        kind=TaskKind.MULTILABEL,
-        thresholds=tuple(thresholds.tolist()),
-        shared_threshold=shared_threshold,
-        shared_labels=tuple(classes[i] for i in (~own).nonzero().flatten().tolist()),
-        tuned_score=_reported(_score(pooled_probs, pooled_targets, thresholds.expand_as(probs).reshape(-1), metric)),
-        default_score=_reported(_score(pooled_probs, pooled_targets, torch.tensor([0.5]).double(), metric)),
-        **common,
-    )
+    return thresholds, shared_threshold, own, missed + list(own_missed)
+
+
+def _gain_over_default(
+    probs: torch.Tensor,
+    targets: torch.Tensor,
+    metric: ThresholdMetric,
+    *,
+    tune: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> float | None:
+    """`held_out_gain` of this tuning over 0.5, pooled over labels; None for a constrained metric, whose target
+    0.5 need not meet, so that beating 0.5 is not the question."""
+    if metric.constraint is not None:
+        return None
+
+    def pooled(p: torch.Tensor, t: torch.Tensor, thresholds: torch.Tensor) -> float:
+        return _score(p.reshape(-1, 1), t.reshape(-1, 1), thresholds.expand_as(p).reshape(-1), metric)
+
+    half = torch.full((probs.shape[1],), 0.5, dtype=torch.float64)
+    return held_out_gain(probs, targets, tune=tune, score=pooled, default=half)
 
 
 class _Tuner(Protocol):
@@ -173,6 +252,7 @@ class _Tuner(Protocol):
         common: dict[str, Any],
         *,
         min_count: int,
+        held_out: bool,
     ) -> DecisionRule: ...
 
 

@@ -1,0 +1,62 @@
+"""Whether tuning thresholds beats the default on data it was not tuned on: a bootstrap out-of-bag estimate.
+
+A threshold tuned on validation items always scores at least as well as 0.5 on those items (0.5 is a candidate),
+so the gain measured there says nothing about new data; with few positives it is mostly luck (issue 16: on breast
+cancer with 90 % of the malignant rows removed, a threshold tuned on 5 validation positives lowered test F1 from
+0.951 at 0.5 to 0.895). `held_out_gain` re-runs the whole tuning on bootstrap resamples of the validation items and
+scores it against the default on the items each resample left out (about 37 % of them): the mean of those gains
+estimates what tuning gains on new data, pessimistically (each resample holds about 63 % of the distinct items).
+The tuner keeps the default unless that estimate is positive.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import torch
+
+__all__ = ["MAX_ROWS", "ROUNDS", "held_out_gain"]
+
+ROUNDS = 100  # resamples: the mean gain's standard error is about a tenth of one resample's spread
+MAX_ROWS = 50_000  # larger validation sets are subsampled: the estimate is then precise, and each round stays fast
+
+Tune = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (probs, targets) -> thresholds
+Score = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], float]  # (probs, targets, thresholds) -> metric
+
+
+def held_out_gain(
+    probs: torch.Tensor, targets: torch.Tensor, *, tune: Tune, score: Score, default: torch.Tensor, seed: int = 0
+) -> float | None:
+    """Mean over `ROUNDS` bootstrap resamples of ``score(tuned) - score(default)`` on the out-of-bag items, where
+    ``tuned = tune(resample)``; None when no resample leaves both classes on each side (too few items to tell).
+
+    Args:
+        probs: ``(N, K)`` float64 probabilities of the validation items (rows are items).
+        targets: ``(N, K)`` 0/1 float64 targets.
+        tune: the tuner, as it runs on the whole validation set (its warnings are silenced here).
+        score: the metric of thresholds on some items.
+        default: the thresholds to beat (0.5).
+        seed: seeds the resamples.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    if len(probs) > MAX_ROWS:
+        keep = torch.randperm(len(probs), generator=generator)[:MAX_ROWS]
+        probs, targets = probs[keep], targets[keep]
+    n, gains = len(probs), []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a resample short of a class warns as the real tuning would
+        for _ in range(ROUNDS):
+            drawn = torch.randint(n, (n,), generator=generator)
+            out = torch.ones(n, dtype=torch.bool)
+            out[drawn] = False
+            if not (_both_classes(targets[drawn]) and _both_classes(targets[out])):
+                continue
+            tuned = tune(probs[drawn], targets[drawn])
+            gains.append(score(probs[out], targets[out], tuned) - score(probs[out], targets[out], default))
+    return float(torch.tensor(gains).mean()) if gains else None
+
+
+def _both_classes(targets: torch.Tensor) -> bool:
+    positives = float(targets.sum())
+    return 0.0 < positives < targets.numel()
