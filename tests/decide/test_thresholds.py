@@ -14,7 +14,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import labelwise.decide.thresholds as thresholds_module
+import labelwise.decide._scoring as scoring_module
 from _factories import make_batch, make_task
 from _references import reference_best_youden, reference_score
 from labelwise.decide import (
@@ -292,7 +292,7 @@ def test_chunked_scoring_equals_one_chunk(monkeypatch: pytest.MonkeyPatch) -> No
     task, logits, targets = make_batch("multilabel", n=100)
     probs = task.probabilities(logits + targets)
     whole = tune_thresholds(probs, targets, task)
-    monkeypatch.setattr(thresholds_module, "_CHUNK_ELEMENTS", 150)  # one label per chunk
+    monkeypatch.setattr(scoring_module, "_CHUNK_ELEMENTS", 150)  # one label per chunk
     assert tune_thresholds(probs, targets, task) == whole
 
 

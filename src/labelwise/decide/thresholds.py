@@ -43,12 +43,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import torch
 
 from labelwise._value_checks import check_probs, check_targets
 from labelwise.decide._held_out import held_out_gain
+from labelwise.decide._scoring import best_thresholds, rank, reported, score
 from labelwise.decide.config import MIN_COUNT
 from labelwise.decide.objectives import THRESHOLD_METRICS, ThresholdMetric, parse_metric
 from labelwise.decide.rule import DecisionRule
@@ -58,19 +59,6 @@ from labelwise.task import Task, TaskKind
 __all__ = ["MIN_COUNT", "SHRINK_POSITIVES", "THRESHOLD_METRICS", "tune_thresholds"]
 
 SHRINK_POSITIVES = 100.0
-# Columns of probabilities scored per chunk: bounds the (N + 2, chunk) float64 count matrices to ~32 MB each.
-_CHUNK_ELEMENTS = 4_000_000
-# Scores within this of the best are ties (balanced accuracy adds two divisions, so equal ratios may differ by an ulp).
-_TIE = 1e-12
-
-
-class _Best(NamedTuple):
-    """The best threshold per column ``(K,)``; ``missed``: no candidate met the constraint, ``reached``: the
-    largest constrained measure of any candidate (meaningful where ``missed``)."""
-
-    thresholds: torch.Tensor
-    missed: torch.Tensor
-    reached: torch.Tensor
 
 
 def tune_thresholds(
@@ -152,20 +140,20 @@ def _tune_binary(
     probs, targets = probs[:, 1:].double(), targets[:, None].double()
     threshold, gain = 0.5, None
     if _enough_or_warn(targets, min_count):
-        best = _best_thresholds(probs, targets, metric)
+        best = best_thresholds(probs, targets, metric)
         threshold = best.thresholds.item()
         _warn_missed(metric, [("", best.reached.item())] if best.missed.item() else [])
         if held_out:
             gain = _gain_over_default(
-                probs, targets, metric, tune=lambda p, t: _best_thresholds(p, t, metric).thresholds
+                probs, targets, metric, tune=lambda p, t: best_thresholds(p, t, metric).thresholds
             )
     kept = gain is not None and gain <= 0.0
     threshold = 0.5 if kept else threshold
     return DecisionRule(
         kind=TaskKind.BINARY,
         threshold=threshold,
-        tuned_score=_reported(_score(probs, targets, torch.tensor([threshold], dtype=torch.float64), metric)),
-        default_score=_reported(_score(probs, targets, torch.tensor([0.5], dtype=torch.float64), metric)),
+        tuned_score=reported(score(probs, targets, torch.tensor([threshold], dtype=torch.float64), metric)),
+        default_score=reported(score(probs, targets, torch.tensor([0.5], dtype=torch.float64), metric)),
         held_out_gain=gain,
         kept_default=kept,
         **common,
@@ -199,8 +187,8 @@ def _tune_multilabel(
         thresholds=tuple(thresholds.tolist()),
         shared_threshold=0.5 if kept else shared_threshold,
         shared_labels=tuple(classes[i] for i in (~own).nonzero().flatten().tolist()),
-        tuned_score=_reported(_score(pooled_probs, pooled_targets, thresholds.expand_as(probs).reshape(-1), metric)),
-        default_score=_reported(_score(pooled_probs, pooled_targets, torch.tensor([0.5]).double(), metric)),
+        tuned_score=reported(score(pooled_probs, pooled_targets, thresholds.expand_as(probs).reshape(-1), metric)),
+        default_score=reported(score(pooled_probs, pooled_targets, torch.tensor([0.5]).double(), metric)),
         held_out_gain=gain,
         kept_default=kept,
         **common,
@@ -216,7 +204,7 @@ def _multilabel_thresholds(
     missed: list[tuple[str | int, float]] = []
     shared_threshold = 0.5
     if _enough_or_warn(pooled_targets, min_count):
-        shared = _best_thresholds(pooled_probs, pooled_targets, metric)
+        shared = best_thresholds(pooled_probs, pooled_targets, metric)
         shared_threshold = shared.thresholds.item()
         missed += [("all labels pooled", shared.reached.item())] if shared.missed.item() else []
     own = _enough(targets, min_count)
@@ -237,7 +225,7 @@ def _gain_over_default(
         return None
 
     def pooled(p: torch.Tensor, t: torch.Tensor, thresholds: torch.Tensor) -> float:
-        return _score(p.reshape(-1, 1), t.reshape(-1, 1), thresholds.expand_as(p).reshape(-1), metric)
+        return score(p.reshape(-1, 1), t.reshape(-1, 1), thresholds.expand_as(p).reshape(-1), metric)
 
     half = torch.full((probs.shape[1],), 0.5, dtype=torch.float64)
     return held_out_gain(probs, targets, tune=tune, score=pooled, default=half)
@@ -275,14 +263,14 @@ def _shrunk_thresholds(
     if not own.any():
         return everywhere, []
     thresholds = everywhere.clone()
-    best = _best_thresholds(probs[:, own], targets[:, own], metric)
+    best = best_thresholds(probs[:, own], targets[:, own], metric)
     weight = targets[:, own].sum(dim=0) / (targets[:, own].sum(dim=0) + SHRINK_POSITIVES)
     thresholds[own] = shared + (best.thresholds - shared) * weight
     labels = own.nonzero().flatten().tolist()
     missed = [(j, r) for j, m, r in zip(labels, best.missed, best.reached.tolist(), strict=True) if m]
     pooled_probs, pooled_targets = probs.reshape(-1, 1), targets.reshape(-1, 1)
-    shrunk = _rank(pooled_probs, pooled_targets, thresholds.expand_as(probs).reshape(-1), metric)
-    alone = _rank(pooled_probs, pooled_targets, everywhere.expand_as(probs).reshape(-1), metric)
+    shrunk = rank(pooled_probs, pooled_targets, thresholds.expand_as(probs).reshape(-1), metric)
+    alone = rank(pooled_probs, pooled_targets, everywhere.expand_as(probs).reshape(-1), metric)
     return (thresholds if shrunk >= alone else everywhere), missed
 
 
@@ -327,87 +315,3 @@ def _warn_missed(metric: ThresholdMetric, missed: list[tuple[str, float]]) -> No
         ),
         stacklevel=4,
     )
-
-
-def _counts(
-    probs: torch.Tensor, targets: torch.Tensor, thresholds: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """tp, fp, fn, tn of the decisions ``probs >= thresholds`` over all entries pooled."""
-    predicted = (probs.reshape(-1) >= thresholds).double()
-    truth = targets.reshape(-1)
-    tp = (predicted * truth).sum()
-    fp, fn = predicted.sum() - tp, truth.sum() - tp
-    return tp, fp, fn, len(truth) - tp - fp - fn
-
-
-def _score(probs: torch.Tensor, targets: torch.Tensor, thresholds: torch.Tensor, metric: ThresholdMetric) -> float:
-    """``metric`` of the decisions ``probs >= thresholds`` over all entries pooled (-inf: constraint missed)."""
-    return metric.score(*_counts(probs, targets, thresholds)).item()
-
-
-def _rank(
-    probs: torch.Tensor, targets: torch.Tensor, thresholds: torch.Tensor, metric: ThresholdMetric
-) -> tuple[bool, float]:
-    """Orders thresholds like the tuner: those meeting the constraint by score, the others by the constrained
-    measure (the fallback's criterion)."""
-    counts = _counts(probs, targets, thresholds)
-    score = metric.score(*counts).item()
-    return (True, score) if score > -math.inf else (False, metric.constrained_measure(*counts).item())
-
-
-def _reported(score: float) -> float | None:
-    # A constrained metric scores -inf where its constraint fails; JSON and the summary get None.
-    return score if math.isfinite(score) else None
-
-
-def _best_thresholds(probs: torch.Tensor, targets: torch.Tensor, metric: ThresholdMetric) -> _Best:
-    """Best threshold per column of ``probs`` ``(N, K)`` float64 against 0/1 ``targets``."""
-    chunk = max(1, _CHUNK_ELEMENTS // (len(probs) + 2))
-    parts = [
-        _best_in_chunk(probs[:, i : i + chunk], targets[:, i : i + chunk], metric)
-        for i in range(0, probs.shape[1], chunk)
-    ]
-    return _Best(*(torch.cat(column) for column in zip(*parts, strict=True)))
-
-
-def _best_in_chunk(probs: torch.Tensor, targets: torch.Tensor, metric: ThresholdMetric) -> _Best:
-    cuts, counts, valid = _candidates(probs, targets)
-    minus_inf = torch.full_like(cuts, -torch.inf)
-    scores = torch.where(valid, metric.score(*counts), minus_inf)
-    missed = scores.max(dim=0).values == -torch.inf  # only a constraint can rule out every candidate
-    reached = torch.zeros(probs.shape[1], dtype=torch.float64)
-    if missed.any():
-        fallback = torch.where(valid, metric.constrained_measure(*counts), minus_inf)
-        reached = fallback.max(dim=0).values
-        scores = torch.where(missed, fallback, scores)
-    # Ties go to the candidate nearest 0.5 (then the lower one): the least surprising of equally good rules.
-    near_best = scores >= scores.max(dim=0, keepdim=True).values - _TIE
-    distance = torch.where(near_best, (cuts - 0.5).abs(), torch.full_like(cuts, torch.inf))
-    closest = distance == distance.min(dim=0, keepdim=True).values
-    return _Best(torch.where(closest, cuts, torch.full_like(cuts, torch.inf)).min(dim=0).values, missed, reached)
-
-
-def _candidates(
-    probs: torch.Tensor, targets: torch.Tensor
-) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Candidate cuts ``(N + 2, K)``, their counts tp, fp, fn, tn, and whether each cut can be made."""
-    n, k = probs.shape
-    sorted_probs, order = torch.sort(probs, dim=0, descending=True)
-    # Cut c predicts the c most probable items positive; tp[c] counts the positives among them.
-    zeros, ones = torch.zeros(1, k, dtype=torch.float64), torch.ones(1, k, dtype=torch.bool)
-    tp = torch.cat([zeros, torch.cumsum(targets.gather(0, order), dim=0)])
-    predicted = torch.arange(n + 1, dtype=torch.float64)[:, None].expand(n + 1, k)
-    above = torch.cat([ones.double(), sorted_probs])  # sentinel 1 before the top item
-    below = torch.cat([sorted_probs, zeros])  # sentinel 0 after the last
-    cuts = (above + below) / 2
-    # A cut between equal probabilities cannot be made (ties go together); `below < cut` also drops a midpoint
-    # that rounds onto `below`, where `>=` would flip the item below it. "All positive" can always be made:
-    # its cut 0 (when the lowest probability is 0) flags everything, as it should.
-    valid = torch.cat([below[:-1] < cuts[:-1], ones, ones])
-    half = probs >= 0.5
-    tp = torch.cat([tp, (half * targets).sum(dim=0, keepdim=True)])
-    predicted = torch.cat([predicted, half.sum(dim=0, keepdim=True).double()])
-    cuts = torch.cat([cuts, torch.full((1, k), 0.5, dtype=torch.float64)])
-    positives = tp[n : n + 1]  # cut n flags every item
-    fp = predicted - tp
-    return cuts, (tp, fp, positives - tp, n - positives - fp), valid
