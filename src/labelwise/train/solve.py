@@ -5,8 +5,9 @@ tens of full-batch passes; stochastic optimizers do not (Adam gives a rare n-gra
 occurs: on `fortunes` the same features reached 0.59-0.64 test accuracy with AdamW against 0.65 solved). So the
 model is solved with full-batch L-BFGS along a path of L2 strengths, strongest first, each solve starting from
 the last one's weights; the strength with the lowest validation loss is kept (as C is picked for logistic
-regression), and the path stops once two weaker ones in a row did worse. The loss is the run's own (class
-weights, label smoothing), so the solved model is the trained one.
+regression; with sigmoid outputs, each logit keeps its own), and the path stops once two weaker strengths in a row
+improved no logit. The loss is the run's own (label smoothing; class weights when asked for), so the solved model
+is the trained one.
 """
 
 from __future__ import annotations
