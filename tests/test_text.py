@@ -299,3 +299,33 @@ def test_text_beside_an_image_column_goes_through_the_combiner(tmp_path: Path) -
     assert clf.info["metrics"]["valid"]["accuracy"] >= 0.9
     again, new = labelwise.load(tmp_path / "run"), frame.head(5).assign(fname=lambda f: str(tmp_path) + "/" + f.fname)
     np.testing.assert_allclose(again.predict_proba(new), clf.predict_proba(new), atol=1e-6)
+
+
+# -- the same solver on a table's features: --model linear ------------------------------------------------------
+def test_linear_on_table_features_is_scikit_learns_logistic_regression() -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 4, generator=gen)
+    y = (x[:, 0] - 0.5 * x[:, 1] + 0.3 * torch.randn(300, generator=gen) > 0).float()
+    task = Task(kind="binary", classes=(0, 1))
+    spec = ModelSpec(backbone="linear", in_features=4, options={"width": 1})
+    data, strength = InMemoryDataset(x, y), 1e-2
+    result = solve_linear(
+        create_network(spec, task), task, train=data, valid=data, loss=loss_for(task),
+        config=TrainConfig(weight_decay=strength),
+    )  # fmt: skip
+    reference = LogisticRegression(C=1 / (strength * len(x)), tol=1e-10, max_iter=10_000).fit(x.numpy(), y.numpy())
+    ours = torch.sigmoid(result.valid_outputs[:, 0]).numpy()
+    np.testing.assert_allclose(ours, reference.predict_proba(x.numpy())[:, 1], atol=1e-3)
+
+
+def test_model_linear_trains_a_table_and_reloads_identically(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from labelwise.datasets import make_demo
+
+    demo = make_demo("cancer", tmp_path, seed=0)
+    out = tmp_path / "run"
+    assert main(["train", str(demo.train), "--target", "diagnosis", "--model", "linear", "--out", str(out)]) == 0
+    assert "solved (L-BFGS, full batch)" in capsys.readouterr().out
+    clf = labelwise.load(out)
+    assert clf.model_spec.backbone == "linear" and clf.evaluate(demo.test)["roc_auc"] >= 0.98

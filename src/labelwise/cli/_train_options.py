@@ -83,8 +83,9 @@ def _add_model_args(cmd: Any) -> None:
     cmd.add_argument(
         "--model",
         default=_default("model"),
-        help="auto (mlp for tables, cnn for images), mlp, cnn, a timm name, or with --pretrained a Hugging Face text "
-        "model (id in the local cache, or folder) that reads the text columns",
+        help="auto (mlp for tables, cnn for images, a solved linear model for text), mlp, linear (logistic "
+        "regression of a table's features, solved), cnn, a timm name, or with --pretrained a Hugging Face text model "
+        "(id in the local cache, or folder) that reads the text columns",
     )
     cmd.add_argument(
         "--pretrained",

@@ -25,9 +25,10 @@ from labelwise.models.head import ModelSpec
 from labelwise.models.registry import register_backbone
 from labelwise.task import Task
 
-__all__ = ["LINEAR", "TextBag", "TextLinear", "sized_for", "textbag", "textlinear"]
+__all__ = ["LINEAR", "TABLE_LINEAR", "TextBag", "TextLinear", "linear", "sized_for", "textbag", "textlinear"]
 
 LINEAR = "textlinear"
+TABLE_LINEAR = "linear"  # the same model without text: a table's features alone
 TEXT, FEATURES = "text", "features"  # the input groups' keys (`labelwise.inputs`)
 _DIM = 128
 # Measured on the `fortunes` corpus (benchmarks/text_baselines.py, 15 topics) for the bag trained by AdamW: lr 1e-2
@@ -77,26 +78,27 @@ class TextLinear(nn.Module):
         width: the number of logits (the Task's head width); the `Network` head on top is the identity.
         features: width of the table's feature vector beside the text, 0 for text alone.
 
-    Input: the packed text tensor, or ``{"text": packed, "features": (N, features)}``.
+    Input: the packed text tensor, or ``{"text": packed, "features": (N, features)}``; with no vocabulary (the
+    ``linear`` backbone of a table), the feature vector ``(N, features)``.
     """
 
     solved = True  # `labelwise.train.solve` fits it; no optimizer steps needed
 
     def __init__(self, vocabulary_size: int, *, width: int, features: int = 0) -> None:
         super().__init__()
-        self.bag = _bag(vocabulary_size, width)
-        nn.init.zeros_(self.bag.weight)
+        self.bag = _bag(vocabulary_size, width) if vocabulary_size else None
         self.features = nn.Linear(features, width, bias=False) if features else None
-        if self.features is not None:
-            nn.init.zeros_(self.features.weight)
+        for part in (self.bag, self.features):
+            if part is not None:
+                nn.init.zeros_(part.weight)
         self.num_features = width
 
     def forward(self, x: torch.Tensor | Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Scores ``(N, width)``."""
-        if not isinstance(x, Mapping):
-            return _bag_sum(self.bag, x)
-        scores = _bag_sum(self.bag, x[TEXT])
-        return scores if self.features is None else scores + self.features(x[FEATURES])
+        if not isinstance(x, Mapping):  # one group: the text, or the features of a table without text
+            return _bag_sum(self.bag, x) if self.bag is not None else self.features(x)  # type: ignore[misc]
+        scores = _bag_sum(self.bag, x[TEXT]) if self.bag is not None else 0.0
+        return scores if self.features is None else scores + self.features(x[FEATURES])  # type: ignore[return-value]
 
 
 def _check_vocabulary(name: str, in_features: int | None, in_chans: int | None, pretrained: bool) -> int:
@@ -138,8 +140,25 @@ def textlinear(
     return TextLinear(vocabulary, width=width, features=features)
 
 
+@register_backbone(TABLE_LINEAR)
+def linear(*, in_features: int | None, in_chans: int | None, pretrained: bool, width: int = 1) -> TextLinear:
+    """Build a linear model of a table's ``in_features`` features, solved like the text one (``--model linear``).
+
+    Example:
+        >>> from labelwise.models import create_backbone
+        >>> create_backbone("linear", in_features=3, width=2)(torch.zeros(5, 3)).shape
+        torch.Size([5, 2])
+    """
+    if in_chans is not None or pretrained or in_features is None or in_features < 1:
+        raise ConfigError(
+            f"the 'linear' backbone reads a table's feature vector (in_features={in_features!r}); it has no channels "
+            "or pretrained weights. Use it on a table: --model linear."
+        )
+    return TextLinear(0, width=width, features=in_features)
+
+
 def sized_for(spec: ModelSpec, task: Task) -> ModelSpec:
-    """``spec`` with the linear text model's width set to the Task's head width (other specs unchanged)."""
-    if spec.backbone != LINEAR:
+    """``spec`` with a solved linear model's width set to the Task's head width (other specs unchanged)."""
+    if spec.backbone not in (LINEAR, TABLE_LINEAR):
         return spec
     return replace(spec, options={**spec.options, "width": task.head_width})

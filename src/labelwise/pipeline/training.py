@@ -34,7 +34,7 @@ _FREE_ON_RESUME = frozenset(
 # its threshold for the rare class; loss weights only reshape that optimum. On the multilabel text corpus
 # (recipe-allergens, benchmarks/text_baselines.py) pos_weight on the rare tags lowered test micro-F1 from 0.864 to
 # 0.839.
-_SOLVED_BALANCE = Balance(None, None, "no loss weights: the linear text model is solved exactly and the decision is "
+_SOLVED_BALANCE = Balance(None, None, "no loss weights: the linear model is solved exactly and the decision is "
                           "tuned on validation rows for the rare classes.")  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""`solve_linear`: fit a linear model (`labelwise.models.text.TextLinear`) exactly, as logistic regression is fit.
+"""`solve_linear`: fit a linear model (`labelwise.models.text.TextLinear`: text, a table's features, or both)
+exactly, as logistic regression is fit.
 
 A linear model of sparse TF-IDF vectors has one optimum per L2 strength, and a quasi-Newton method reaches it in
 tens of full-batch passes; stochastic optimizers do not (Adam gives a rare n-gram a full-size step whenever it
@@ -60,6 +61,9 @@ class _Design:
 
     def __init__(self, dataset: Dataset[Any], vocabulary_size: int) -> None:
         inputs, self.targets = dataset[torch.arange(len(dataset))]  # type: ignore[arg-type]
+        if not vocabulary_size:  # a table's features alone
+            self.features, self.text, self.text_t = inputs, None, None
+            return
         packed = inputs["text"] if isinstance(inputs, Mapping) else inputs
         self.features = inputs.get("features") if isinstance(inputs, Mapping) else None
         ids, weights = packed[:, 0].long(), packed[:, 1]
@@ -71,16 +75,17 @@ class _Design:
         self.text_t = self.text.T.tocsr()
 
     def scores(self, model: TextLinear, bias: torch.Tensor) -> torch.Tensor:
-        text_weight = model.bag.weight[:-1]  # the last row is the padding term's
-        scores = _SparseProduct.apply(text_weight, self.text, self.text_t) + bias
+        scores = bias.expand(len(self.targets), -1)
+        if model.bag is not None:  # the last row of its table is the padding term's
+            scores = scores + _SparseProduct.apply(model.bag.weight[:-1], self.text, self.text_t)
         if model.features is not None and self.features is not None:
             scores = scores + model.features(self.features)
-        return scores  # type: ignore[no-any-return]
+        return scores
 
 
 def _penalty(model: TextLinear) -> torch.Tensor:
-    total = model.bag.weight.pow(2).sum()
-    return total if model.features is None else total + model.features.weight.pow(2).sum()
+    parts = [part.weight.pow(2).sum() for part in (model.bag, model.features) if part is not None]
+    return torch.stack(parts).sum()
 
 
 def solve_linear(
@@ -106,7 +111,7 @@ def solve_linear(
         head.weight.copy_(torch.eye(head.weight.shape[0]))  # the backbone's scores are the logits
         head.bias.zero_()
     head.weight.requires_grad_(False)
-    vocabulary = model.bag.weight.shape[0] - 1
+    vocabulary = 0 if model.bag is None else model.bag.weight.shape[0] - 1
     fit, held = _Design(train, vocabulary), _Design(valid, vocabulary)
     params: list[torch.Tensor] = [p for p in network.parameters() if p.requires_grad]
     path = L2_PATH if config.weight_decay is None else (config.weight_decay,)
