@@ -13,6 +13,7 @@ accuracy from 0.57 to 0.65 on one and matched it on the others; normalizing the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -83,21 +84,31 @@ class TextColumn:
         """Number of terms over all analyzers: the width of the TF-IDF vector."""
         return sum(len(terms) for terms in self.terms.values())
 
+    @cached_property
+    def _counters(self) -> list[tuple[Any, sp.dia_matrix]]:
+        """Per analyzer with terms: a `CountVectorizer` over its vocabulary and its idf as a diagonal matrix. Built
+        once per column: rebuilding the vocabulary cost ~8 ms per call, on every `predict` and `serve` batch."""
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        counters = []
+        for key, params in _ANALYZERS.items():
+            if self.terms[key]:
+                vocabulary = {term: i for i, term in enumerate(self.terms[key])}
+                options = {k: v for k, v in params.items() if k != "max_features"}
+                counter = CountVectorizer(**options, vocabulary=vocabulary, dtype=np.float32)
+                counters.append((counter, sp.diags(np.asarray(self.idf[key], dtype=np.float32))))
+        return counters
+
     def vectors(self, series: pd.Series) -> sp.csr_matrix:
         """The L2-normalized TF-IDF vectors of ``series`` ``(N, vocabulary_size)``, as `TfidfVectorizer` makes them."""
-        from sklearn.feature_extraction.text import CountVectorizer
         from sklearn.preprocessing import normalize
 
         texts = texts_of(series)
         parts = [sp.csr_matrix((len(texts), 0), dtype=np.float32)]
-        for key, params in _ANALYZERS.items():
-            if not self.terms[key]:
-                continue
-            vocabulary = {term: i for i, term in enumerate(self.terms[key])}
-            options = {k: v for k, v in params.items() if k != "max_features"}
-            counts = CountVectorizer(**options, vocabulary=vocabulary, dtype=np.float32).transform(texts)
+        for counter, idf in self._counters:
+            counts = counter.transform(texts)
             counts.data = 1.0 + np.log(counts.data)  # sublinear tf
-            parts.append(normalize(counts @ sp.diags(np.asarray(self.idf[key], dtype=np.float32)), norm="l2"))
+            parts.append(normalize(counts @ idf, norm="l2"))
         return normalize(sp.hstack(parts, format="csr"), norm="l2")
 
     def to_dict(self) -> dict[str, Any]:
