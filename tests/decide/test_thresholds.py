@@ -26,7 +26,7 @@ from labelwise.decide import (
     tune_thresholds,
 )
 from labelwise.errors import ConfigError, DataWarning
-from labelwise.task import TaskKind
+from labelwise.task import Task, TaskKind
 
 # Every form of THRESHOLD_METRICS, its parameter drawn from the valid range (integers and round values too).
 BETA = st.one_of(st.sampled_from([0.5, 1.0, 2.0]), st.floats(0.05, 20.0))
@@ -509,13 +509,17 @@ def test_a_threshold_that_helps_out_of_bag_is_kept() -> None:
     targets = (torch.rand(2000, generator=gen) < positive).float()
     rule = tune_thresholds(_both_columns(positive), targets, make_task("binary"))
     assert not rule.kept_default and rule.threshold < 0.4 and rule.held_out_gain > 0.02
-    task = make_task("multilabel")
-    columns = [torch.roll(positive, k) for k in range(task.num_classes)]
+    task, rows = make_task("multilabel"), slice(0, 600)  # 4 labels: under ENOUGH positives pooled, so checked
+    columns = [torch.roll(positive, k)[rows] for k in range(task.num_classes)]
     labels = tune_thresholds(
-        torch.stack(columns, dim=1), torch.stack([torch.roll(targets, k) for k in range(task.num_classes)], dim=1),
+        torch.stack(columns, dim=1),
+        torch.stack([torch.roll(targets, k)[rows] for k in range(task.num_classes)], dim=1),
         task,
     )  # fmt: skip
     assert not labels.kept_default and labels.held_out_gain > 0.02
+    two = Task(kind=TaskKind.MULTILABEL, classes=("a", "b"))
+    many = tune_thresholds(torch.stack([positive] * 2, dim=1), torch.stack([targets] * 2, dim=1), two)
+    assert many.held_out_gain is None and not many.kept_default  # 1,400 positives pooled: not luck, not checked
 
 
 def test_the_held_out_gain_survives_the_artifact() -> None:
