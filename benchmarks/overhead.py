@@ -34,7 +34,7 @@ from labelwise.models import build_network, create_backbone
 from labelwise.task import Task
 from labelwise.train import TrainConfig, fit_network
 from labelwise.train.batches import EpochBatches, scale_pixels
-from labelwise.train.module import create_optimizer, create_scheduler
+from labelwise.train.optim import create_optimizer, create_scheduler
 
 # Wall clock by default; --clock cpu measures this process's CPU time instead, which other processes on a
 # shared machine disturb far less (use it with --threads 1, where CPU time is the time spent computing).

@@ -30,6 +30,7 @@ from labelwise.heads import Fitted, Head, HeadOutputs, Truth, create_head
 from labelwise.inputs import Encoded, Inputs, inputs_from_dict
 from labelwise.losses import loss_for
 from labelwise.models import ModelSpec, create_network
+from labelwise.out_of_fold import load_out_of_fold, save_out_of_fold
 from labelwise.ranking import AUTO_TOP_K_ABOVE, Ranked, output_top_k, ranked_columns
 from labelwise.record import RunRecord
 from labelwise.task import Task, join_labels
@@ -99,6 +100,7 @@ class Classifier:
     model_spec: ModelSpec
     fitted: Fitted
     record: RunRecord = field(default_factory=RunRecord)
+    out_of_fold: pd.DataFrame | None = field(default=None, repr=False)
     head: Head = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -273,6 +275,8 @@ class Classifier:
         """Write the artifact files into an already staged folder (used by training, which stages the run)."""
         metadata = move_class_list(stage, self.metadata())  # a large class list goes beside labelwise.json
         artifact.save_artifact(stage, state_dict=self.network.state_dict(), metadata=metadata)
+        if self.out_of_fold is not None:
+            save_out_of_fold(stage, self.out_of_fold)
 
     def metadata(self) -> dict[str, Any]:
         """Everything but the weights, as written to ``labelwise.json``."""
@@ -340,6 +344,7 @@ def load(path: str | os.PathLike[str]) -> Classifier:
         model_spec=spec,
         fitted=Fitted(Calibration.from_dict(meta["calibration"]), _policy_from_dict(meta["decision"])),
         record=RunRecord.from_dict({k: v for k, v in meta.items() if k not in known}),
+        out_of_fold=load_out_of_fold(Path(path)),
     )
 
 

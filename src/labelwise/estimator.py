@@ -59,7 +59,7 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         model: ``auto`` (the tabular MLP; for text, the solved linear model), or a registered backbone name
             (`list_backbones`).
         text_cols: the only columns of a DataFrame ``X`` to read as text (None: their values decide).
-        epochs, time_budget, lr, weight_decay, batch_size, patience, label_smoothing, balance, num_workers,
+        epochs, time_budget, lr, weight_decay, batch_size, patience, folds, label_smoothing, balance, num_workers,
             accelerator, guards, loss, num_sampled, proposal, devices, num_nodes, strategy, precision: how to train,
             as `labelwise.train.TrainConfig` says.
         metric, top_k, allow_none, coverage, selective_accuracy, conformal, conformal_method: how to decide, as
@@ -109,6 +109,7 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         weight_decay: float | None = None,
         batch_size: int | None = None,
         patience: int = 8,
+        folds: int | str = "auto",
         label_smoothing: float = 0.0,
         balance: str = "auto",
         num_workers: int = 0,

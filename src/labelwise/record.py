@@ -98,19 +98,19 @@ class RunRecord:
 
 
 def library_versions() -> dict[str, str]:
-    """The versions of the libraries a run is trained with."""
-    import lightning
-    import timm
+    """The versions of the libraries a run is trained with (read from their metadata: importing Lightning, timm and
+    torchmetrics takes seconds, which a run that trains without them need not pay)."""
+    from importlib.metadata import version
+
     import torch
-    import torchmetrics
 
     from labelwise._version import __version__
 
     return {
         "labelwise": __version__,
         "torch": torch.__version__,
-        "lightning": lightning.__version__,
-        "torchmetrics": torchmetrics.__version__,
-        "timm": timm.__version__,
+        "lightning": version("lightning"),
+        "torchmetrics": version("torchmetrics"),
+        "timm": version("timm"),
         "python": platform.python_version(),
     }

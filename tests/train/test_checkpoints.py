@@ -14,7 +14,8 @@ from labelwise.losses import loss_for
 from labelwise.models import build_network, create_backbone
 from labelwise.task import Task
 from labelwise.train import TrainConfig, TrainResult, fit_network
-from labelwise.train.checkpoints import AtomicCheckpointIO, last_checkpoint
+from labelwise.train.checkpoint_io import AtomicCheckpointIO
+from labelwise.train.checkpoints import last_checkpoint
 
 
 def _network(task: Task) -> nn.Module:

@@ -14,7 +14,7 @@ from labelwise.losses import loss_for
 from labelwise.task import Task
 from labelwise.train import InMemoryDataset, LabelwiseModule
 from labelwise.train.batches import make_loader
-from labelwise.train.module import PCT_START, create_optimizer, create_scheduler
+from labelwise.train.optim import PCT_START, create_optimizer, create_scheduler
 
 
 def test_weight_decay_applies_to_weights_only() -> None:

@@ -113,6 +113,13 @@ def _add_training_args(cmd: Any) -> None:
     )
     group.add_argument("--seed", type=int, default=_default("seed"), help="random seed (split, initialisation, order)")
     group.add_argument(
+        "--folds",
+        type=_folds,
+        default=_default("folds"),
+        help="K >= 2: train K models on K folds and fit calibration and thresholds on every row's out-of-fold "
+        "prediction; 1: one model on an 80/20 split; auto (default): K for small in-memory tables, else 1",
+    )
+    group.add_argument(
         "--label-smoothing", type=float, default=_default("label_smoothing"), help="softmax label smoothing, in [0, 1)"
     )
     group.add_argument(
@@ -173,6 +180,16 @@ def _add_run_args(cmd: Any) -> None:
         '"labelwise[loggers]"`',
     )
     cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _folds(text: str) -> int | str:
+    """``--folds``: an int or ``auto``; TrainConfig says what is wrong with an int below 1."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of folds or 'auto', got {text!r}") from None
 
 
 def _devices(text: str) -> int | str:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
-from sklearn.model_selection import StratifiedShuffleSplit
+from iterstrat.ml_stratifiers import MultilabelStratifiedKFold, MultilabelStratifiedShuffleSplit
+from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from labelwise.errors import ConfigError, DataError, DataWarning, format_examples
 from labelwise.task import Task, TaskKind
@@ -17,7 +17,7 @@ from labelwise.task import Task, TaskKind
 if TYPE_CHECKING:
     from labelwise.data.sources import Source
 
-__all__ = ["MIN_SPLIT_ROWS", "Split", "split_source", "split_train_valid"]
+__all__ = ["MIN_SPLIT_ROWS", "Split", "assign_folds", "split_source", "split_train_valid"]
 
 MIN_SPLIT_ROWS = 4  # fewer rows leave a validation set of one item, or a training set too small to learn from
 
@@ -174,3 +174,48 @@ def _unstratifiable(labels: np.ndarray, task: Task, *, num_valid: int) -> str | 
 def _shuffle_split(num_rows: int, *, num_valid: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng(seed).permutation(num_rows)
     return np.sort(order[num_valid:]).astype(np.int64), np.sort(order[:num_valid]).astype(np.int64)
+
+
+def assign_folds(targets: torch.Tensor, task: Task, *, folds: int, seed: int = 0) -> np.ndarray:
+    """A fold in ``0..folds-1`` for each row, every fold holding each class's (or label's) share of the rows.
+
+    Single-label tasks use scikit-learn's ``StratifiedKFold``, multilabel tasks iterative stratification
+    (``MultilabelStratifiedKFold``), both shuffled with ``seed``.
+
+    Raises:
+        ConfigError: ``folds`` below 2.
+        DataError: a class with fewer items than folds (some fold would train without it or hold none of it), or
+            fewer rows than `MIN_SPLIT_ROWS`.
+
+    Example:
+        >>> task = Task(kind="binary", classes=("no", "yes"))
+        >>> folds = assign_folds(torch.tensor([0.0, 1.0] * 6), task, folds=3)
+        >>> np.bincount(folds).tolist(), [int(folds[1::2].tolist().count(f)) for f in range(3)]
+        ([4, 4, 4], [2, 2, 2])
+    """
+    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+        raise ConfigError(f"folds={folds!r}; cross-fitting needs at least 2 folds (1 trains one model).")
+    labels = _labels_for_split(targets, task)
+    _check_enough_rows(len(labels))
+    if task.kind is TaskKind.MULTILABEL:
+        counts = labels.sum(axis=0)
+        splitter: MultilabelStratifiedKFold | StratifiedKFold = MultilabelStratifiedKFold(
+            n_splits=folds, shuffle=True, random_state=seed
+        )
+    else:
+        counts = np.bincount(labels, minlength=task.num_classes)
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    # A rare multilabel tag may miss some folds (its members then train without it); a single-label class may not.
+    few = [] if task.kind is TaskKind.MULTILABEL else [(task.classes[i], int(n)) for i, n in enumerate(counts)]
+    rarest = min(few, key=lambda item: item[1], default=(None, len(labels)))
+    if rarest[1] < folds:
+        name = "the data" if rarest[0] is None else f"class {rarest[0]!r}"
+        fewer = f"--folds {rarest[1]} or fewer" if rarest[1] >= 2 else "--folds 1 (one model on an 80/20 split)"
+        raise DataError(
+            f"--folds {folds} needs at least {folds} items of every class, but {name} has {rarest[1]}: every fold "
+            f"must hold some of each class to be predicted out of fold. Pass {fewer}, or add items of that class."
+        )
+    assigned = np.empty(len(labels), dtype=np.int64)
+    for fold, (_, held_out) in enumerate(splitter.split(np.zeros((len(labels), 1)), labels)):
+        assigned[held_out] = fold
+    return assigned

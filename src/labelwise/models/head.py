@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 from torch import nn
 
 from labelwise.errors import ConfigError
+from labelwise.models.ensemble import Ensemble
 from labelwise.models.registry import create_backbone
 from labelwise.task import Task
 
@@ -128,6 +129,7 @@ class ModelSpec:
         image_size: side of the square images the model was trained on (kept for preprocessing).
         pretrained: whether training started from pretrained weights.
         options: extra builder keyword arguments; JSON values only (tuples come back as lists).
+        members: networks of this architecture averaged (`labelwise.models.ensemble.Ensemble`); 1: one network.
 
     Example:
         >>> spec = ModelSpec(backbone="mlp", in_features=30, options={"hidden": [64]})
@@ -141,13 +143,14 @@ class ModelSpec:
     image_size: int | None = None
     pretrained: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
+    members: int = 1
 
     def __post_init__(self) -> None:
         if not isinstance(self.backbone, str) or not self.backbone:
             raise ConfigError(
                 f"ModelSpec.backbone={self.backbone!r}; expected a backbone name such as 'mlp' or 'resnet18'."
             )
-        for name in ("in_features", "in_chans", "image_size"):
+        for name in ("in_features", "in_chans", "image_size", "members"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ConfigError(f"ModelSpec.{name}={value!r}; expected a positive int or None.")
@@ -168,19 +171,21 @@ class ModelSpec:
             "image_size": self.image_size,
             "pretrained": self.pretrained,
             "options": dict(self.options),
+            "members": self.members,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
         """Rebuild a spec written by `to_dict`; unknown keys raise `ConfigError`."""
-        unknown = sorted(set(data) - {"backbone", "in_features", "in_chans", "image_size", "pretrained", "options"})
+        known = {"backbone", "in_features", "in_chans", "image_size", "pretrained", "options", "members"}
+        unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown ModelSpec keys {unknown!r}; was this written by a newer labelwise?")
         return cls(**dict(data))
 
 
-def create_network(spec: ModelSpec, task: Task, *, pretrained: bool | None = None) -> Network:
-    """Build backbone + head from a spec.
+def create_network(spec: ModelSpec, task: Task, *, pretrained: bool | None = None) -> Network | Ensemble:
+    """Build backbone + head from a spec; ``spec.members`` of them in an `Ensemble` when more than one.
 
     Args:
         spec: the architecture.
@@ -193,6 +198,9 @@ def create_network(spec: ModelSpec, task: Task, *, pretrained: bool | None = Non
         >>> net(torch.zeros(2, 1, 16, 16)).shape
         torch.Size([2, 1])
     """
+    if spec.members > 1:
+        one = replace(spec, members=1)
+        return Ensemble([create_network(one, task, pretrained=pretrained) for _ in range(spec.members)])
     backbone = create_backbone(
         spec.backbone,
         in_features=spec.in_features,

@@ -9,14 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from labelwise._class_file import count_targets
 from labelwise.classifier import Classifier
-from labelwise.heads import Fitted, Head, Truth, create_head
+from labelwise.heads import Fitted, Head, HeadOutputs, Truth, create_head
 from labelwise.options import FitOptions
+from labelwise.out_of_fold import out_of_fold_frame
 from labelwise.pipeline.prepare import Prepared
 from labelwise.pipeline.training import Trained
 from labelwise.record import RunRecord, library_versions
+from labelwise.task import Task
 
 __all__ = ["finish"]
 
@@ -28,7 +31,8 @@ def finish(trained: Trained, prepared: Prepared, options: FitOptions) -> Classif
     raw = result.valid_outputs
     fitted = head.fit(raw, targets, options.decide, seed=options.train.seed)
     train_counts = count_targets(prepared.train_targets, trained.task)  # evaluate's head/torso/tail segments
-    metrics = _valid_metrics(head, raw, fitted, targets=targets, train_counts=np.asarray(train_counts))
+    outputs = head.predict(raw, fitted)
+    metrics = _valid_metrics(head, outputs, fitted, targets=targets, train_counts=np.asarray(train_counts))
     record = RunRecord(
         target=prepared.target,
         feature_columns=prepared.feature_columns,
@@ -42,16 +46,27 @@ def finish(trained: Trained, prepared: Prepared, options: FitOptions) -> Classif
         task=trained.task,
         network=result.network,
         inputs=prepared.inputs,
-        model_spec=prepared.spec,
+        model_spec=trained.spec,
         fitted=fitted,
         record=record,
+        out_of_fold=_out_of_fold(outputs, prepared, trained.task),
     )
 
 
-def _valid_metrics(head: Head, raw: Any, fitted: Fitted, *, targets: Any, train_counts: np.ndarray) -> dict[str, float]:
-    outputs = head.predict(raw, fitted)
+def _valid_metrics(
+    head: Head, outputs: HeadOutputs, fitted: Fitted, *, targets: Any, train_counts: np.ndarray
+) -> dict[str, float]:
     truth = Truth(known=np.ones(len(targets), dtype=bool), targets=targets)
     return head.metrics(outputs, truth, fitted, train_counts=train_counts)
+
+
+def _out_of_fold(outputs: HeadOutputs, prepared: Prepared, task: Task) -> pd.DataFrame | None:
+    """The out-of-fold predictions of a cross-fitted run, with each row's place in the input table and its fold."""
+    if prepared.folds is None or prepared.valid_rows is None or outputs.out.probs is None:
+        return None
+    return out_of_fold_frame(
+        outputs.out.probs, prepared.valid_targets, rows=prepared.valid_rows, folds=prepared.folds, task=task
+    )
 
 
 def _training_record(trained: Trained, prepared: Prepared, options: FitOptions) -> dict[str, Any]:

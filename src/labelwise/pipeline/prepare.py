@@ -16,19 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from labelwise.data.sources import Source, load_source, source_from_frame
-from labelwise.data.splits import Split, split_source
+from labelwise.data.splits import Split, assign_folds, split_source
 from labelwise.data.stream_prep import StreamedData, prepare_stream, should_stream
 from labelwise.decide.conformal import min_calibration_size
 from labelwise.errors import ConfigError, DataError
-from labelwise.inputs import Inputs, Values, drop_unreadable
+from labelwise.inputs import Encoded, Inputs, Values, drop_unreadable
 from labelwise.models import ModelSpec
 from labelwise.models.hf_text import text_model_for
 from labelwise.models.text import sized_for
 from labelwise.options import FitOptions
+from labelwise.pipeline.folds import resolve_folds, row_counts
 from labelwise.task import Task, infer_task
 from labelwise.train.distributed import world_size
 
@@ -54,6 +56,10 @@ class Prepared:
             ``streamed`` for a stream.
         fingerprint: SHA-256 of the encoded rows, their split and the inputs, which a resumed run must share;
             None for a stream, which cannot resume.
+        folds: cross-fitting (`labelwise.pipeline.folds`): the fold of each row, and then ``train`` and ``valid``
+            hold the same rows (``valid`` read without augmentation), each row predicted by the member that did not
+            train on it; None: one network, trained on ``train`` and early-stopped on ``valid``.
+        valid_rows: the row of the input table (0-based) of each validation item, in order.
     """
 
     task: Task
@@ -67,6 +73,8 @@ class Prepared:
     feature_columns: tuple[str, ...]
     record: Mapping[str, Any]
     fingerprint: str | None
+    folds: np.ndarray | None = None
+    valid_rows: np.ndarray | None = None
 
 
 def prepare(data: Any, options: FitOptions, *, resume: bool = False) -> Prepared:
@@ -78,6 +86,12 @@ def prepare(data: Any, options: FitOptions, *, resume: bool = False) -> Prepared
     """
     given = options.data
     if should_stream(data, stream=given.stream, target=given.target_arg, image_col=given.image_col):
+        if options.train.folds not in ("auto", 1):
+            raise ConfigError(
+                f"--folds {options.train.folds} with a streamed Parquet source: cross-fitting trains every row in "
+                "several models and predicts each out of fold, which needs the rows in memory. Pass --stream off, "
+                "or drop --folds."
+            )
         if resume:
             raise ConfigError(
                 "--resume with a streamed Parquet run: a stream's position inside an epoch is not checkpointed, so "
@@ -139,17 +153,53 @@ def _prepare_in_memory(source: Source, options: FitOptions) -> Prepared:
     task = _infer(source.labels, options)
     all_targets = task.encode(source.labels)
     split = split_source(source, all_targets, task, seed=options.train.seed)
-    inputs = Inputs.fit(
+    inputs = _fit_inputs(source, split.train, options)
+    folds = resolve_folds(
+        options,
+        inputs=inputs,
+        task=task,
+        class_counts=row_counts(all_targets[torch.from_numpy(split.train)].numpy(), task),
+        num_rows=len(split.train) + len(split.valid),
+        given_valid=source.is_valid is not None and bool(source.is_valid.any()),
+    )
+    fold_of: np.ndarray | None = None
+    if folds.count > 1:
+        # Every row is trained on and predicted out of fold, so the inputs are fitted on all of them (their
+        # statistics read no labels).
+        rows = np.sort(np.concatenate([split.train, split.valid]))
+        fold_of = assign_folds(all_targets[torch.from_numpy(rows)], task, folds=folds.count, seed=options.train.seed)
+        split = Split(rows, rows, f"{folds.count}-fold cross-fitting ({folds.why}; seed {options.train.seed})")
+        inputs = _fit_inputs(source, rows, options)
+    encoded = inputs.encode(source, skip_bad=options.data.skip_bad_images)
+    targets = all_targets[torch.from_numpy(encoded.kept)]
+    if fold_of is not None and not encoded.kept.all():
+        fold_of = fold_of[encoded.kept[split.train]]
+    split = drop_unreadable(split, encoded.kept)
+    return _prepared(source, task, inputs, encoded, targets, split, options, folds=fold_of)
+
+
+def _fit_inputs(source: Source, rows: np.ndarray, options: FitOptions) -> Inputs:
+    return Inputs.fit(
         source,
-        split.train,
+        rows,
         image_size=options.model.image_size,
         column_kinds=options.data.column_kinds,
         text_cols=options.data.text_cols,
         text_model=text_model_for(options.model.model, pretrained=options.model.pretrained),
     )
-    encoded = inputs.encode(source, skip_bad=options.data.skip_bad_images)
-    targets = all_targets[torch.from_numpy(encoded.kept)]
-    split = drop_unreadable(split, encoded.kept)
+
+
+def _prepared(
+    source: Source,
+    task: Task,
+    inputs: Inputs,
+    encoded: Encoded,
+    targets: torch.Tensor,
+    split: Split,
+    options: FitOptions,
+    *,
+    folds: np.ndarray | None,
+) -> Prepared:
     train, valid = split.train, split.valid
     return Prepared(
         task=task,
@@ -170,6 +220,8 @@ def _prepare_in_memory(source: Source, options: FitOptions) -> Prepared:
             "skipped_images": [list(item) for item in encoded.skipped],
         },
         fingerprint=_fingerprint(inputs, encoded.values, targets, split),
+        folds=folds,
+        valid_rows=np.flatnonzero(encoded.kept)[valid],
     )
 
 

@@ -1,24 +1,27 @@
-"""The train stage: the network, the class balance and the head's loss from the prepared data, then Lightning."""
+"""The train stage: the network, the class balance and the head's loss from the prepared data, then the loop."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from labelwise.errors import ConfigError
 from labelwise.losses import Balance, infer_balance
-from labelwise.models import create_network
+from labelwise.models import ModelSpec, create_network
 from labelwise.options import FitOptions
 from labelwise.pipeline.prepare import Prepared
 from labelwise.task import HeadType, Task
-from labelwise.train import TrainConfig, TrainResult, fit_network
+from labelwise.train.bagging import fit_bagged
 from labelwise.train.batches import GroupedDataset, InMemoryDataset
 from labelwise.train.checkpoints import check_run_record
+from labelwise.train.config import TrainConfig
 from labelwise.train.distributed import is_global_zero
 from labelwise.train.head_loss import HeadLoss, build_loss
+from labelwise.train.result import TrainResult
 from labelwise.train.solve import solve_linear
 
 __all__ = ["Trained", "decide_balance", "train"]
@@ -40,8 +43,8 @@ _SOLVED_BALANCE = Balance(None, None, "no loss weights: the linear model is solv
 
 @dataclass(frozen=True, eq=False)
 class Trained:
-    """What training produced: the Task with its final head type, the Lightning result, the class balance used,
-    and the head loss's record.
+    """What training produced: the Task with its final head type, the training result, the class balance used,
+    the head loss's record, and the spec that rebuilds the network (``members`` > 1 when cross-fitted).
 
     ``task`` is the prepared Task, with head type ``ranked`` when the loss chosen for a huge softmax head means that
     every later stage works in class chunks. ``head`` holds ``loss`` (full, chunked or sampled), ``reason``,
@@ -52,6 +55,7 @@ class Trained:
     result: TrainResult
     balance: Balance
     head: Mapping[str, str]
+    spec: ModelSpec
 
 
 def train(prepared: Prepared, options: FitOptions, *, run_dir: Path, resume: bool, progress: bool) -> Trained:
@@ -77,16 +81,40 @@ def train(prepared: Prepared, options: FitOptions, *, run_dir: Path, resume: boo
         train_targets=prepared.train_targets,
         decide=options.decide,
     )
-    if _solvable(network, loss, prepared):
+    spec = prepared.spec
+    if prepared.folds is not None:
+        _check_bagged(network, loss, folds=int(prepared.folds.max()) + 1)
+        result = fit_bagged(
+            lambda: create_network(prepared.spec, task), task, train=prepared.train, valid=prepared.valid,
+            folds=prepared.folds, loss=loss, config=config, progress=progress,
+        )  # fmt: skip
+        spec = replace(spec, members=int(prepared.folds.max()) + 1)
+    elif _solvable(network, loss, prepared):
         result = solve_linear(network, task, train=prepared.train, valid=prepared.valid, loss=loss, config=config)
     else:
+        from labelwise.train.trainer import fit_network  # deferred: Lightning takes seconds to import
+
         result = fit_network(
             network, task, train=prepared.train, valid=prepared.valid, loss=loss, config=config, run_dir=run_dir,
             progress_bar=progress, resume=resume,
         )  # fmt: skip
     if head["outputs"] == "ranked":
         task = task.with_head(HeadType.RANKED)
-    return Trained(task, result, balance, head)
+    return Trained(task, result, balance, head, spec)
+
+
+def _check_bagged(network: torch.nn.Module, loss: torch.nn.Module, *, folds: int) -> None:
+    """Refuse cross-fitting where a member cannot be trained by `fit_bagged`."""
+    if isinstance(loss, HeadLoss):
+        raise ConfigError(
+            f"--folds {folds} with a head trained in class chunks (--loss chunked / sampled, or very many classes): "
+            "the out-of-fold logits of every class would not fit in memory. Pass --folds 1."
+        )
+    if getattr(getattr(network, "backbone", None), "solved", False):
+        raise ConfigError(
+            f"--folds {folds} with a solved linear model (--model linear, or text): it picks its L2 strength on the "
+            "validation split. Pass --folds 1."
+        )
 
 
 def _solvable(network: torch.nn.Module, loss: torch.nn.Module, prepared: Prepared) -> bool:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from labelwise.train.batches import scale_pixels as scale_pixels
     from labelwise.train.config import TrainConfig as TrainConfig
     from labelwise.train.module import LabelwiseModule as LabelwiseModule
-    from labelwise.train.trainer import TrainResult as TrainResult
+    from labelwise.train.result import TrainResult as TrainResult
     from labelwise.train.trainer import fit_network as fit_network
 
 _EXPORTS = {
@@ -25,7 +25,7 @@ _EXPORTS = {
     "LabelwiseModule": "labelwise.train.module",
     "TensorPair": "labelwise.train.batches",
     "TrainConfig": "labelwise.train.config",
-    "TrainResult": "labelwise.train.trainer",
+    "TrainResult": "labelwise.train.result",
     "fit_network": "labelwise.train.trainer",
     "predict_logits": "labelwise.train.batches",
     "scale_pixels": "labelwise.train.batches",

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from labelwise.errors import ConfigError, DataError, format_rows
 from labelwise.train.batches import EpochBatches, InMemoryDataset, TensorPair, make_loader, steps_per_epoch
-from labelwise.train.checkpoints import BatchOrder
+from labelwise.train.checkpoint_io import BatchOrder
 from labelwise.train.config import TrainConfig
 from labelwise.train.distributed import check_rows_per_process, world_size
 

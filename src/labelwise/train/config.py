@@ -42,6 +42,9 @@ class TrainConfig:
         batch_size: None: the power of two nearest to num_samples / 20, within [32, 256] (and at most num_samples).
         patience: epochs without a lower validation loss before early stopping.
         seed: seeds Python, numpy and torch, and the order of training batches.
+        folds: cross-fitting (`labelwise.train.bagging`): an int k >= 2 trains k networks, each on all rows but one
+            fold, and fits calibration and decisions on every row's out-of-fold prediction; 1 trains one network
+            on an 80/20 split; ``"auto"``: `labelwise.pipeline.prepare.resolve_folds` decides from the data.
         label_smoothing: in [0, 1); used by the caller when building the loss.
         balance: ``"auto"`` weights the loss when classes are imbalanced beyond 10:1
             (`labelwise.losses.infer_balance`), ``"none"`` never; used by the caller when building the loss.
@@ -82,6 +85,7 @@ class TrainConfig:
     batch_size: int | None = None
     patience: int = 8
     seed: int = 0
+    folds: int | Literal["auto"] = "auto"
     label_smoothing: float = 0.0
     balance: Literal["auto", "none"] = "auto"
     num_workers: int = 0
@@ -104,6 +108,8 @@ class TrainConfig:
         _check_int(self.batch_size, "batch_size", low=1, optional=True)
         _check_int(self.patience, "patience", low=1)
         _check_int(self.seed, "seed", low=0)
+        if self.folds != "auto":
+            _check_int(self.folds, "folds", low=1)
         _check_number(self.label_smoothing, "label_smoothing", positive=False)
         if self.label_smoothing >= 1:
             raise ConfigError(f"label_smoothing={self.label_smoothing!r}; expected a value in [0, 1), e.g. 0.1.")

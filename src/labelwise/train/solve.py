@@ -28,7 +28,7 @@ from labelwise.models.text import TextLinear
 from labelwise.task import Task
 from labelwise.train.batches import predict_logits
 from labelwise.train.config import TrainConfig
-from labelwise.train.trainer import TrainResult
+from labelwise.train.result import TrainResult
 
 __all__ = ["L2_PATH", "solve_linear"]
 

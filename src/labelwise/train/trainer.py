@@ -10,10 +10,10 @@ step and returns the best epoch so far (a second Ctrl+C interrupts for real).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import lightning as L
 import torch
@@ -26,47 +26,19 @@ from labelwise.task import Task
 from labelwise.train._loaders import Loaders, as_dataset, batch_order, targets_at_hand, targets_of
 from labelwise.train._running import naming_kept_checkpoints, quiet_lightning, stop_on_sigint
 from labelwise.train.batches import EpochBatches, TensorPair, predict_logits
-from labelwise.train.checkpoints import BEST, LAST, AtomicCheckpointIO, checkpoint_dir, last_checkpoint
+from labelwise.train.checkpoint_io import AtomicCheckpointIO
+from labelwise.train.checkpoints import BEST, LAST, checkpoint_dir, last_checkpoint
 from labelwise.train.config import TrainConfig
 from labelwise.train.distributed import trainer_options
 from labelwise.train.guards import CollapseGuard, LearningGuard, create_guards
 from labelwise.train.head_loss import HeadLoss
 from labelwise.train.loggers import create_loggers, logging_environment
 from labelwise.train.module import LabelwiseModule
+from labelwise.train.optim import preferred
 from labelwise.train.progress import progress_callback
+from labelwise.train.result import StopReason, TrainResult
 
 __all__ = ["StopReason", "TrainResult", "fit_network"]
-
-StopReason = Literal["early_stopping", "time_budget", "max_epochs", "interrupted"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainResult:
-    """What training produced.
-
-    Attributes:
-        network: the network with the best epoch's weights, on the CPU, in eval mode.
-        best_epoch: 0-based epoch with the lowest validation loss (-1 if no epoch finished).
-        epochs_run: epochs that finished.
-        stopped_reason: ``"early_stopping"``, ``"time_budget"``, ``"max_epochs"`` or ``"interrupted"``.
-        history: one dict per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``lr``.
-        valid_outputs: the best weights' raw outputs on the validation rows, in order, as the run's head reads them
-            (`labelwise.heads.Head.raw`): ``(N_valid, head_width)`` float32 logits, or ``(N_valid, num_features)``
-            backbone features when a large softmax head's loss trained it (its logits are computed in class chunks).
-        best_val_loss: validation loss of the best epoch.
-        checkpoint: path of the best checkpoint, or None if none was written.
-        guards: the training guards' findings (`labelwise.train.guards`): ``dict(epoch, rule, message)`` each.
-    """
-
-    network: nn.Module
-    best_epoch: int
-    epochs_run: int
-    stopped_reason: StopReason
-    history: list[dict[str, float]] = field(default_factory=list)
-    valid_outputs: torch.Tensor
-    best_val_loss: float
-    checkpoint: Path | None = None
-    guards: list[dict[str, Any]] = field(default_factory=list)
 
 
 def fit_network(
@@ -142,12 +114,6 @@ class _Parts:
         return [*self.guards, *batch_order(self.loaders.train)]
 
 
-def _preferred(network: nn.Module, name: str) -> float | None:
-    """A training setting the network's backbone prefers to the defaults (the text backbone's lr), if any."""
-    value = getattr(getattr(network, "backbone", None), name, None)
-    return float(value) if value is not None else None
-
-
 def _assemble(
     network: nn.Module,
     task: Task,
@@ -164,8 +130,8 @@ def _assemble(
     module = LabelwiseModule(
         network,
         loss,
-        lr=config.resolve_lr(_preferred(network, "preferred_lr")),
-        weight_decay=config.resolve_weight_decay(_preferred(network, "preferred_weight_decay")),
+        lr=config.resolve_lr(preferred(network, "preferred_lr")),
+        weight_decay=config.resolve_weight_decay(preferred(network, "preferred_weight_decay")),
         batch_size=loaders.batch_size,
         sliced_batches=isinstance(loaders.train.sampler, EpochBatches),
         total_steps=max_epochs * loaders.steps_per_epoch,
