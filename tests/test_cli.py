@@ -44,7 +44,8 @@ def test_train_writes_the_artifact_and_the_summary(
     trained: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     run, _ = trained
-    assert {p.name for p in run.iterdir()} == {"labelwise.json", "model.safetensors", "checkpoints", "logs"}
+    # A small table is cross-fitted: no checkpoints (it retrains in seconds), the out-of-fold predictions instead.
+    assert {p.name for p in run.iterdir()} == {"labelwise.json", "model.safetensors", "out_of_fold.csv", "logs"}
     meta = json.loads((run / "labelwise.json").read_text())
     assert meta["task"]["kind"] == "binary" and meta["decision"]["rule"]["threshold"] is not None
 
@@ -128,7 +129,7 @@ def _write(path: Path, frame: pd.DataFrame) -> Path:
         pytest.param(lambda d: _write(d / "t.csv", _table()), ["--metric", "f3"], "'f3'", id="unknown-metric"),
         pytest.param(
             lambda d: _write(d / "t.csv", _table()),
-            ["--conformal", "0.99"],
+            ["--conformal", "0.99", "--folds", "1"],
             "--conformal 0.99 needs at least 99 validation items",
             id="conformal-needs-more-rows",
         ),
@@ -310,7 +311,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_progress_off_a_terminal_is_one_line_per_epoch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = _write(tmp_path / "t.csv", _table())
-    assert main(["train", str(data), "--out", str(tmp_path / "run"), "--epochs", "3"]) == 0
+    assert main(["train", str(data), "--out", str(tmp_path / "run"), "--epochs", "3", "--folds", "1"]) == 0
     err = capsys.readouterr().err  # captured: not a terminal
     epochs = [line for line in err.splitlines() if line.startswith("epoch ")]
     assert [line.split("  ")[0] for line in epochs] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
@@ -318,6 +319,14 @@ def test_progress_off_a_terminal_is_one_line_per_epoch(tmp_path: Path, capsys: p
     assert "\r" not in err and "it/s" not in err  # no progress-bar redraws in a log
     weights = tmp_path / "run" / "model.safetensors"
     assert weights.stat().st_mode & 0o777 == file_mode()  # readable like any file the user writes, not 0600
+
+
+def test_a_cross_fitted_run_reports_one_line_per_member(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _write(tmp_path / "t.csv", _table())
+    assert main(["train", str(data), "--out", str(tmp_path / "run"), "--epochs", "3", "--folds", "3"]) == 0
+    err = capsys.readouterr().err
+    members = [line.split("  ")[0] for line in err.splitlines() if line.startswith("member ")]
+    assert members == ["member 1/3", "member 2/3", "member 3/3"] and "\r" not in err
 
 
 def test_check_a_run(trained: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:

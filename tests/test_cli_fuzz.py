@@ -94,7 +94,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
 
 
 class _TrainingStarted(BaseException):
-    """Raised by the stand-in for `fit_network`: a bad input got as far as training (main does not catch it)."""
+    """Raised by the stand-in for the training loops: a bad input got as far as training (main does not catch it)."""
 
 
 @pytest.fixture
@@ -104,7 +104,11 @@ def check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runs: Runs) -> Iterat
     def refuse(*args: object, **kwargs: object) -> None:
         raise _TrainingStarted("training started on a bad input")
 
-    monkeypatch.setattr(labelwise.pipeline.training, "fit_network", refuse)
+    import labelwise.train.trainer  # each loop a training may run
+
+    monkeypatch.setattr(labelwise.train.trainer, "fit_network", refuse)
+    monkeypatch.setattr(labelwise.pipeline.training, "fit_bagged", refuse)
+    monkeypatch.setattr(labelwise.pipeline.training, "solve_linear", refuse)
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)

@@ -22,15 +22,23 @@ def table() -> pd.DataFrame:
 
 
 def test_a_table_in_memory_is_split_encoded_and_fingerprinted(table: pd.DataFrame) -> None:
-    prepared = prepare(table, FitOptions.from_keywords(target="label"))
+    prepared = prepare(table, FitOptions.from_keywords(target="label", folds=1))
     assert prepared.task.kind is TaskKind.BINARY
     assert len(prepared.train) + len(prepared.valid) == len(table)
     assert len(prepared.valid_targets) == len(prepared.valid) == prepared.record["num_valid"]
     assert prepared.feature_columns == ("a", "b", "c")
     assert prepared.spec.backbone == "mlp"
     # The same data and options give the same fingerprint; another seed splits otherwise and gives another.
-    assert prepare(table, FitOptions.from_keywords(target="label")).fingerprint == prepared.fingerprint
-    assert prepare(table, FitOptions.from_keywords(target="label", seed=1)).fingerprint != prepared.fingerprint
+    assert prepare(table, FitOptions.from_keywords(target="label", folds=1)).fingerprint == prepared.fingerprint
+    assert prepare(table, FitOptions.from_keywords(target="label", folds=1, seed=1)).fingerprint != prepared.fingerprint
+
+
+def test_a_small_table_is_cross_fitted_by_default(table: pd.DataFrame) -> None:
+    prepared = prepare(table, FitOptions.from_keywords(target="label"))
+    assert prepared.folds is not None and set(prepared.folds.tolist()) == set(range(5))
+    # Every row trains (in four members) and is predicted out of fold (by the fifth).
+    assert len(prepared.train) == len(prepared.valid) == len(table) == len(prepared.valid_rows)
+    assert prepared.record["split"].startswith("5-fold cross-fitting (auto: a table of 300 rows")
 
 
 def test_a_streamed_parquet_table_prepares_to_the_same_fields(table: pd.DataFrame, tmp_path: Path) -> None:

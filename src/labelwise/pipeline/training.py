@@ -11,11 +11,11 @@ import torch
 
 from labelwise.errors import ConfigError
 from labelwise.losses import Balance, infer_balance
-from labelwise.models import ModelSpec, create_network
+from labelwise.models import ModelSpec, Network, create_network
 from labelwise.options import FitOptions
 from labelwise.pipeline.prepare import Prepared
 from labelwise.task import HeadType, Task
-from labelwise.train.bagging import fit_bagged
+from labelwise.train.bagging import fit_bagged, write_curve
 from labelwise.train.batches import GroupedDataset, InMemoryDataset
 from labelwise.train.checkpoints import check_run_record
 from labelwise.train.config import TrainConfig
@@ -70,6 +70,7 @@ def train(prepared: Prepared, options: FitOptions, *, run_dir: Path, resume: boo
         check_run_record(run_dir, _resume_record(prepared, config))
     torch.manual_seed(config.seed)  # the initial weights depend on the seed alone
     network = create_network(prepared.spec, task)
+    assert isinstance(network, Network)  # a prepared spec is one network; cross-fitting averages several
     balance = decide_balance(prepared.train_targets, task, config)
     if getattr(network.backbone, "solved", False) and config.balance == "auto":
         balance = _SOLVED_BALANCE
@@ -89,6 +90,7 @@ def train(prepared: Prepared, options: FitOptions, *, run_dir: Path, resume: boo
             folds=prepared.folds, loss=loss, config=config, progress=progress,
         )  # fmt: skip
         spec = replace(spec, members=int(prepared.folds.max()) + 1)
+        write_curve(run_dir, result.history)
     elif _solvable(network, loss, prepared):
         result = solve_linear(network, task, train=prepared.train, valid=prepared.valid, loss=loss, config=config)
     else:

@@ -17,6 +17,7 @@ seconds.
 from __future__ import annotations
 
 import copy
+import csv
 import math
 import sys
 import time
@@ -24,6 +25,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,7 +41,7 @@ from labelwise.train.config import TrainConfig
 from labelwise.train.optim import create_optimizer, create_scheduler, preferred
 from labelwise.train.result import StopReason, TrainResult
 
-__all__ = ["fit_bagged"]
+__all__ = ["fit_bagged", "write_curve"]
 
 _SMALL_NETWORK = 1_000_000  # parameters below which a CPU step runs on one thread (see `_one_thread_for_small`)
 _VALID_CHUNK = 4096  # rows per forward pass when scoring held-out rows (images would not fit at once)
@@ -214,6 +216,17 @@ def _mean_curve(curves: list[list[dict[str, float]]]) -> list[dict[str, float]]:
         rows = [curve[epoch] for curve in curves if len(curve) > epoch]
         mean.append({key: float(np.mean([row[key] for row in rows])) for key in rows[0]} | {"epoch": epoch})
     return mean
+
+
+def write_curve(run_dir: Path, history: list[dict[str, float]]) -> None:
+    """The members' mean curve as ``run_dir/logs/metrics.csv``, one row per epoch, where Lightning's CSV logger
+    writes a single network's (the HTML report draws it from there)."""
+    logs = run_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / "metrics.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["epoch", "train_loss", "val_loss", "lr"])
+        writer.writeheader()
+        writer.writerows({**row, "epoch": int(row["epoch"])} for row in history)
 
 
 def _collapse_findings(logits: torch.Tensor, targets: torch.Tensor, *, task: Task, action: str) -> list[dict[str, Any]]:
