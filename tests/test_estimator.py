@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from scipy.stats import rankdata
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_iris, make_blobs
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
@@ -101,7 +100,8 @@ def test_predictions_follow_the_thresholds(fitted: tuple[LabelwiseClassifier, np
         np.testing.assert_array_equal(decided, predicted)
         np.testing.assert_array_equal(est.classes_[(scores > 0).astype(int)], predicted)  # sklearn: > 0 is [1]
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
-        np.testing.assert_array_equal(rankdata(probs[:, 1]), rankdata(scores))
+        # Probabilities rise with the scores; float32 probabilities may tie near 1 where the scores still differ.
+        assert (np.diff(probs[np.argsort(scores, kind="stable"), 1]) >= 0).all()
     else:
         assert predicted.shape == y.shape and predicted.dtype == np.int64 and est.thresholds_.shape == (3,)
         np.testing.assert_array_equal((probs >= est.thresholds_).astype(np.int64), predicted)

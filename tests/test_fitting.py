@@ -133,7 +133,7 @@ def test_evaluate_takes_unseen_classes_as_unknown_only_when_the_model_may_abstai
         pytest.param({"task": "multilabel", "allow_none": "max_prob"}, "already answers none", id="multilabel"),
         pytest.param({"allow_none": "max_prob", "coverage": 1.5}, r"expected a fraction in \(0, 1\)", id="coverage"),
         pytest.param({"metric": "f3"}, "metric", id="metric"),
-        pytest.param({"conformal": 0.99}, r"needs at least 99 validation items.*holds 48", id="conformal"),
+        pytest.param({"conformal": 0.99, "folds": 1}, r"needs at least 99 validation items.*holds 48", id="conformal"),
     ],
 )
 def test_bad_decision_options_fail_before_anything_is_written(

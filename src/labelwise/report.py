@@ -184,8 +184,7 @@ def format_training(clf: Classifier, *, run_dir: str | None) -> str:
     headline = {k: v for k, v in valid.items() if "/" not in k}
     lines = [
         f"task       {clf.task.reason}",
-        f"data       {training.get('num_train')} train / {training.get('num_valid')} validation items; "
-        f"validation: {training.get('split')}",
+        _data_line(training),
         *column_lines(clf.inputs.kinds, indent=11),
         f"model      {clf.model_spec.backbone} ({_num_parameters(clf):,} parameters)",
         _training_line(training),
@@ -210,8 +209,29 @@ def format_training(clf: Classifier, *, run_dir: str | None) -> str:
     return "\n".join(lines)
 
 
+def _data_line(training: dict[str, Any]) -> str:
+    if training.get("members"):
+        return (
+            f"data       {training.get('num_train')} items, each predicted out of fold by the one member that did "
+            f"not train on it; validation: {training.get('split')}"
+        )
+    return (
+        f"data       {training.get('num_train')} train / {training.get('num_valid')} validation items; "
+        f"validation: {training.get('split')}"
+    )
+
+
 def _training_line(training: dict[str, Any]) -> str:
-    """How the network was fit: epochs of the Lightning loop, or the L2 path of a solved linear model."""
+    """How the network was fit: epochs of the training loop (of each member when cross-fitted), or the L2 path of
+    a solved linear model."""
+    members = training.get("members") or []
+    if members:
+        epochs = [m["epochs_run"] for m in members]
+        stops = sorted({m["stopped"] for m in members})
+        return (
+            f"training   {len(members)} members, {min(epochs)}-{max(epochs)} epochs each, each keeping its best "
+            f"epoch on its held-out fold ({', '.join(stops)})"
+        )
     history = training.get("history") or []
     if not history or "l2" not in history[0]:
         return (

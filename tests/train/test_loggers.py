@@ -115,8 +115,8 @@ def test_resuming_with_other_loggers_is_allowed(tmp_path: Path, monkeypatch: pyt
     with monkeypatch.context() as patched:
         patched.setattr("labelwise.heads.dense.fit_temperature", fails)
         with pytest.raises(TrainingError, match="for the test"):
-            labelwise.fit(data, out=run, config=TrainConfig(epochs=2), progress=False)
+            labelwise.fit(data, out=run, config=TrainConfig(epochs=2, folds=1), progress=False)
     assert (tmp_path / "run.partial" / "checkpoints" / "last.ckpt").is_file()
-    config = TrainConfig(epochs=2, loggers=("tensorboard",))
+    config = TrainConfig(epochs=2, folds=1, loggers=("tensorboard",))
     labelwise.fit(data, out=run, config=config, progress=False, resume=True)
     assert list((run / "logs" / "tensorboard").glob("events.out.tfevents.*"))

@@ -77,6 +77,7 @@ def _training_record(trained: Trained, prepared: Prepared, options: FitOptions) 
         "stopped": result.stopped_reason,
         "history": result.history,
         "guards": result.guards,
+        **({"members": result.members} if result.members else {}),
         "balance": trained.balance.message,
         **prepared.record,
         "config": options.train.to_dict(),

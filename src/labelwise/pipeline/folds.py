@@ -1,7 +1,8 @@
 """How many models a run cross-fits (``--folds``), and why: the rule of ``auto`` and the refusals of a given K.
 
 ``auto`` bags `AUTO_FOLDS` networks where that is cheap and pays: a table read into memory whose columns all feed
-the tabular network, without a validation split of the user's own, of at most `AUTO_MAX_ROWS` rows. There the
+the tabular network, without a validation split of the user's own, of at most `AUTO_MAX_ROWS` rows, trained on one
+process and logged to CSV only. There the
 decision rests on every row's out-of-fold prediction instead of a 20 % split (on the imbalanced cancer table, 5
 positives in validation instead of 27 out of fold), and the mean of the members predicts. Images and text keep one
 network: their members would cost minutes, and the solved text model picks its L2 strength on the split.
@@ -46,9 +47,10 @@ def resolve_folds(
     """
     asked = options.train.folds
     scaled_out = options.train.devices not in (1, "auto") or options.train.num_nodes > 1
+    logged = sorted(set(options.train.loggers) - {"csv"})
     if asked != "auto":
         if int(asked) >= 2:
-            _check_can_cross_fit(int(asked), given_valid=given_valid, scaled_out=scaled_out)
+            _check_can_cross_fit(int(asked), given_valid=given_valid, scaled_out=scaled_out, logged=logged)
             return Folds(int(asked), f"--folds {asked}")
         return Folds(1, "--folds 1")
     tabular = len(inputs.groups) == 1 and isinstance(inputs.groups[0], FeatureGroup)
@@ -57,6 +59,7 @@ def resolve_folds(
         (options.model.model not in _TABULAR_MODELS or not tabular, "the inputs are not a plain table"),
         (given_valid, "the data names its validation rows"),
         (scaled_out, "training runs on several processes"),
+        (bool(logged), f"its training curves go to {' and '.join(logged)}"),
         (num_rows > AUTO_MAX_ROWS, f"more than {AUTO_MAX_ROWS:,} rows"),
         (rarest < AUTO_FOLDS, f"a class has fewer than {AUTO_FOLDS} items"),
     ]
@@ -66,7 +69,7 @@ def resolve_folds(
     return Folds(AUTO_FOLDS, f"auto: a table of {num_rows:,} rows (at most {AUTO_MAX_ROWS:,} are cross-fitted)")
 
 
-def _check_can_cross_fit(folds: int, *, given_valid: bool, scaled_out: bool) -> None:
+def _check_can_cross_fit(folds: int, *, given_valid: bool, scaled_out: bool, logged: list[str]) -> None:
     if given_valid:
         raise ConfigError(
             f"--folds {folds} with validation rows of your own (an is_valid column or a valid/ folder): cross-fitting "
@@ -77,6 +80,12 @@ def _check_can_cross_fit(folds: int, *, given_valid: bool, scaled_out: bool) -> 
         raise ConfigError(
             f"--folds {folds} with training on several processes (--devices / --num-nodes): cross-fitting trains its "
             "members one after another in one process. Pass --folds 1, or --devices 1."
+        )
+    if logged:
+        raise ConfigError(
+            f"--folds {folds} with --logger {' '.join(logged)}: the cross-fitted members train outside Lightning and "
+            "log their mean curve to RUN/logs/metrics.csv only. Pass --folds 1 to log to "
+            f"{' and '.join(logged)}, or drop that logger."
         )
 
 

@@ -205,6 +205,10 @@ def _result(
         valid_outputs=held_out,
         best_val_loss=float(loss.cpu()(held_out, targets)),
         guards=_collapse_findings(held_out, targets, task=task, action=config.guards),
+        members=[
+            {"epochs_run": len(member.history), "best_epoch": member.best_epoch, "stopped": member.stopped}
+            for member in members
+        ],
     )
 
 

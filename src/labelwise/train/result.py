@@ -30,6 +30,8 @@ class TrainResult:
         best_val_loss: validation loss of the best epoch.
         checkpoint: path of the best checkpoint, or None if none was written.
         guards: the training guards' findings (`labelwise.train.guards`): ``dict(epoch, rule, message)`` each.
+        members: cross-fitting only (`labelwise.train.bagging`): per member, ``epochs_run``, ``best_epoch`` and
+            ``stopped``.
     """
 
     network: nn.Module
@@ -41,3 +43,4 @@ class TrainResult:
     best_val_loss: float
     checkpoint: Path | None = None
     guards: list[dict[str, Any]] = field(default_factory=list)
+    members: list[dict[str, Any]] = field(default_factory=list)
