@@ -125,6 +125,12 @@ def test_multilabel_sets_as_written(workdir: Path, capsys: pytest.CaptureFixture
             id="rare-class",
         ),
         pytest.param(
+            pd.concat([_blobs(60), _blobs(6).assign(y="dog")], ignore_index=True),
+            ["--folds", "7"],
+            r"--label-issues with --folds 7 needs at least 7 items of every class, .*'dog' \(6\). Pass --folds 6",
+            id="rare-class-for-given-folds",
+        ),
+        pytest.param(
             _blobs(),
             ["--folds", "1"],
             "--folds 1 with --label-issues; finding label errors cross-fits at least 2 models.*Pass --folds 5",

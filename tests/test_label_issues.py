@@ -30,6 +30,8 @@ def _out_of_fold(kind: TaskKind, *, seed: int = 0) -> tuple[pd.DataFrame, Task, 
         for position in _FLIPPED:
             given[position, position % num] ^= 1  # one label of the set is wrong, and clearly so
             probs[position, position % num] = 0.98 if truth[position, position % num] else 0.02
+            probs[position, (position + 1) % num] = 0.45  # either side of one half: out of the suggested set
+            probs[position, (position + 2) % num] = 0.55  # and in it
         labels = [" ".join(task.classes[j] for j in np.flatnonzero(row)) for row in given]
         cleanlab_given: object = [list(np.flatnonzero(row)) for row in given]
     else:
