@@ -88,6 +88,15 @@ def test_json_adds_every_issue(workdir: Path, capsys: pytest.CaptureFixture[str]
     assert len(issues) >= 2 and {issue["row"] for issue in issues} <= set(_FLIPPED)
 
 
+def test_validation_rows_are_checked_too(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An is_valid column splits a run; label errors are sought in every row, whichever side it is on."""
+    _blobs().assign(is_valid=np.arange(120) >= 60).to_csv("d.csv", index=False)
+    code, out, err = _run(["inspect", "d.csv", "--target", "y", "--label-issues", "--json"], capsys)
+    assert code == 0, err
+    rows = {issue["row"] for issue in json.loads(out)["label_issues"]}
+    assert rows <= set(_FLIPPED) and rows & {3, 30} and rows & {61, 95}
+
+
 def test_json_without_the_flag_is_unchanged(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _blobs().to_csv("d.csv", index=False)
     code, out, _ = _run(["inspect", "d.csv", "--target", "y", "--json"], capsys)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,8 @@ def cross_fit_label_issues(
 ) -> list[LabelIssue]:
     """Cross-fit the default model on ``data`` in memory and rank its likely label errors, most likely first.
 
-    Nothing is written: the members train in a temporary folder that is removed afterwards.
+    Nothing is written: the members train in a temporary folder that is removed afterwards. An ``is_valid`` column
+    is set aside: every row is predicted out of fold and checked.
 
     Args:
         data: a CSV/Parquet path, an image folder tree, a DataFrame or a `Source` (read as `labelwise.fit` reads it).
@@ -82,6 +84,9 @@ def cross_fit_label_issues(
         options["column_kinds"] = column_kinds
     if text_cols is not None:
         options["text_cols"] = tuple(text_cols)
+    # Every row's label is checked, validation rows too: an is_valid column splits a run, and cross-fitting refuses
+    # it (it predicts every row out of fold instead), so it is set aside here rather than stopping the inspection.
+    source = replace(source, is_valid=None)
     clf = fit(source, folds=folds, seed=seed, stream="off", progress=False, **options)
     return clf.label_issues()
 
