@@ -322,3 +322,20 @@ def reference_aurc(scores: torch.Tensor, correct: torch.Tensor) -> float:
     from pytorch_ood.metrics.functional import aurra
 
     return 1.0 - aurra(-scores.double(), correct.long())
+
+
+# -- label issues --------------------------------------------------------------------------------------
+def reference_label_issues(kind: TaskKind | str, given: Any, probs: np.ndarray) -> list[tuple[int, float]]:
+    """(position, 1 - label quality) of each row cleanlab flags, in cleanlab's order, called as its docs show.
+
+    ``given``: class indices ``(N,)`` (binary, multiclass) or a list of label-index lists (multilabel).
+    """
+    if TaskKind(kind) is TaskKind.MULTILABEL:
+        from cleanlab.multilabel_classification import get_label_quality_scores
+        from cleanlab.multilabel_classification.filter import find_label_issues
+    else:
+        from cleanlab.filter import find_label_issues  # type: ignore[no-redef]
+        from cleanlab.rank import get_label_quality_scores  # type: ignore[no-redef]
+    ranked = find_label_issues(given, probs, return_indices_ranked_by="self_confidence", n_jobs=1)
+    quality = get_label_quality_scores(given, probs)  # self_confidence is cleanlab's default method
+    return [(int(i), 1.0 - float(quality[i])) for i in ranked]

@@ -28,12 +28,13 @@ from labelwise.decide.rule import DecisionRule
 from labelwise.errors import ArtifactError, ConfigError, DataError
 from labelwise.heads import Fitted, Head, HeadOutputs, Truth, create_head
 from labelwise.inputs import Encoded, Inputs, inputs_from_dict
+from labelwise.label_issues import LabelIssue, find_label_issues
 from labelwise.losses import loss_for
 from labelwise.models import ModelSpec, create_network
 from labelwise.out_of_fold import load_out_of_fold, save_out_of_fold
 from labelwise.ranking import AUTO_TOP_K_ABOVE, Ranked, output_top_k, ranked_columns
 from labelwise.record import RunRecord
-from labelwise.task import Task, join_labels
+from labelwise.task import HeadType, Task, join_labels
 
 __all__ = ["Classifier", "Predictions", "Truth", "load", "predictions_table"]
 
@@ -240,6 +241,19 @@ class Classifier:
         batch = self.inputs.batch_transform(encoded.values[sample])
         return check(self.network, loss, (batch, targets[sample]), task=self.task)
 
+    def label_issues(self) -> list[LabelIssue]:
+        """The training rows whose given label the out-of-fold probabilities most contradict, most likely first.
+
+        See `labelwise.label_issues.find_label_issues` for how they are found and what ``score`` means.
+
+        Raises:
+            ConfigError: the run has no out-of-fold predictions (it was not cross-fitted, or ranks its classes in
+                chunks).
+        """
+        if self.out_of_fold is None:
+            raise ConfigError(_no_out_of_fold(self.task))
+        return find_label_issues(self.out_of_fold, self.task)
+
     def _source(self, data: Any, *, target: str | list[str] | None = None, labelled: bool = False) -> Source:
         if isinstance(data, Source):
             return data
@@ -345,6 +359,19 @@ def load(path: str | os.PathLike[str]) -> Classifier:
         fitted=Fitted(Calibration.from_dict(meta["calibration"]), _policy_from_dict(meta["decision"])),
         record=RunRecord.from_dict({k: v for k, v in meta.items() if k not in known}),
         out_of_fold=load_out_of_fold(Path(path)),
+    )
+
+
+def _no_out_of_fold(task: Task) -> str:
+    if task.head is HeadType.RANKED:
+        return (
+            "this run ranks its classes in chunks (a huge label space), so it kept no out-of-fold probability for "
+            "every class to find label errors with; cleanlab's confident learning needs all of them."
+        )
+    return (
+        "this run was not cross-fitted, so it has no out-of-fold predictions to find label errors with (a model "
+        "that trained on a row agrees with its label, right or wrong); train with --folds 5 "
+        "(`labelwise.fit(..., folds=5)`), or run `labelwise inspect DATA --label-issues`."
     )
 
 

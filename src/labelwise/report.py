@@ -65,6 +65,10 @@ def format_inspect(report: dict[str, Any]) -> str:
     lines += _class_lines(report["classes"], report["split"]["valid_classes"])
     warnings = report["warnings"]
     lines += [f"warning     {line}" for line in warnings] if warnings else ["warnings    none"]
+    if report.get("label_issues") is not None:  # only with --label-issues
+        from labelwise.label_issues import format_label_issues
+
+        lines += ["", format_label_issues(report["label_issues"])]
     return "\n".join(lines)
 
 

@@ -14,6 +14,8 @@ __all__ = ["check", "demo", "evaluate", "export", "inspect", "predict", "serve",
 def inspect(args: argparse.Namespace) -> int:
     from labelwise.data.inspection import inspect_data
 
+    # Label issues first: their refusals (a streamed source, too few rows) come before reading everything twice.
+    issues = _label_issues(args)
     report = inspect_data(
         args.data,
         target=_target(args.target),
@@ -25,8 +27,38 @@ def inspect(args: argparse.Namespace) -> int:
         positive=args.positive,
         seed=args.seed,
     )
+    if issues is not None:
+        report["label_issues"] = issues
     print(json.dumps(report, indent=2) if args.json else _format_inspect(report))
     return 0
+
+
+def _label_issues(args: argparse.Namespace) -> list[Any] | None:
+    from labelwise.errors import ConfigError
+
+    if not args.label_issues:
+        if args.folds is not None:
+            raise ConfigError(
+                f"--folds {args.folds} without --label-issues: inspect trains nothing unless asked to find label "
+                "errors. Add --label-issues, or drop --folds."
+            )
+        return None
+    from labelwise.cross_fit_issues import cross_fit_label_issues
+
+    return list(
+        cross_fit_label_issues(
+            args.data,
+            target=_target(args.target),
+            folds=5 if args.folds is None else args.folds,
+            seed=args.seed,
+            image_col=args.image_col,
+            column_kinds=args.column_kinds,
+            text_cols=args.text_cols,
+            task=args.task,
+            label_sep=args.label_sep,
+            positive=args.positive,
+        )
+    )
 
 
 def train(args: argparse.Namespace) -> int:

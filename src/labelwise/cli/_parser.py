@@ -104,7 +104,18 @@ def _add_inspect(sub: Any) -> None:
     cmd.add_argument(
         "--positive", default=None, help="positive class of a binary task, as `labelwise train --positive`"
     )
-    cmd.add_argument("--seed", type=int, default=0, help="seed of the validation split, as `labelwise train --seed`")
+    cmd.add_argument(
+        "--seed", type=int, default=0, help="seed of the validation split (and of --label-issues' folds and training)"
+    )
+    cmd.add_argument(
+        "--label-issues",
+        action="store_true",
+        help="also find likely label errors: cross-fit the default model in memory (nothing is written) and rank the "
+        "rows whose label its out-of-fold probabilities most contradict (cleanlab's confident learning)",
+    )
+    cmd.add_argument(
+        "--folds", type=int, default=None, help="models cross-fitted by --label-issues (default: 5)", metavar="K"
+    )
     cmd.add_argument("--json", action="store_true", help="print JSON")
 
 

@@ -60,7 +60,7 @@ def build_report(
         DataError: the data has no labels, or no item of a class the model knows.
     """
     from labelwise.html_report.collect import collect
-    from labelwise.html_report.page import render_page
+    from labelwise.html_report.page import LabelIssues, render_page
     from labelwise.html_report.sections import figure_blocks, worst_items
 
     source = clf._source(data, target=target, labelled=True)  # noqa: SLF001 - the same reading `evaluate` does
@@ -70,6 +70,7 @@ def build_report(
     task = clf.task
     keys = [*_HEADLINE[str(task.kind)], *(_SELECTIVE if clf.policy.abstention is not None else ())]
     name = Path(run).name if run is not None else "model"
+    issues = None if clf.out_of_fold is None else clf.label_issues()  # the training rows', for a cross-fitted run
     html_text = render_page(
         title=f"labelwise report: {name}",
         subtitle=f"{task.kind} classifier with {task.num_classes} classes, evaluated on {len(collected.ids)} "
@@ -79,8 +80,12 @@ def build_report(
         figures=figure_blocks(collected, task),
         metrics=metrics,
         worst=worst_items(collected, task),
+        label_issues=None if issues is None else LabelIssues(shown=issues[:_ISSUES_SHOWN], total=len(issues)),
     )
     return Report(html_text, metrics)
+
+
+_ISSUES_SHOWN = 10  # the report points at the worst few; `clf.label_issues()` has them all
 
 
 def _data_name(data: Any) -> str:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import base64
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["FigureBlock", "WorstItem", "render_page"]
+__all__ = ["FigureBlock", "LabelIssues", "WorstItem", "render_page"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +37,15 @@ class WorstItem:
     p_truth: float
     thumbnail: str | None = None
     text: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabelIssues:
+    """The first likely label errors of the training rows (`labelwise.label_issues.LabelIssue` dicts) and how many
+    were found in all."""
+
+    shown: Sequence[Mapping[str, Any]]
+    total: int
 
 
 _CSS = """
@@ -72,8 +82,9 @@ def render_page(
     figures: Sequence[FigureBlock],
     metrics: dict[str, float],
     worst: Sequence[WorstItem],
+    label_issues: LabelIssues | None = None,
 ) -> str:
-    """The whole report as one HTML document."""
+    """The whole report as one HTML document; ``label_issues`` only for a cross-fitted run."""
     body = "\n".join(
         [
             f"<h1>{_e(title)}</h1>",
@@ -90,6 +101,7 @@ def render_page(
             *(_figure(block) for block in figures),
             "</div>",
             _worst(worst),
+            _label_issues(label_issues),
             "<h2>All metrics</h2>",
             _metrics_table(metrics),
         ]
@@ -139,6 +151,30 @@ def _worst(items: Sequence[WorstItem]) -> str:
         '<p class="sub">The lowest probability the model gave to the true answer '
         "(multilabel: to the label, present or absent, it was most wrong about).</p>"
         f'<table data-figure="worst">{head}{"".join(rows)}</table>'
+    )
+
+
+def _label_issues(issues: LabelIssues | None) -> str:
+    if issues is None:
+        return ""
+    if not issues.shown:
+        return (
+            '<h2>Likely label errors</h2><p class="sub" data-section="label-issues">None found among the training '
+            "rows (cleanlab's confident learning on the run's out-of-fold probabilities).</p>"
+        )
+    rows = "".join(
+        f'<tr><td class="num">{_e(issue["row"])}</td><td>{_e(issue["given"])}</td><td>{_e(issue["suggested"])}</td>'
+        f'<td class="num">{_number(float(issue["score"]))}</td></tr>'
+        for issue in issues.shown
+    )
+    return (
+        "<h2>Likely label errors</h2>"
+        f'<p class="sub">The {len(issues.shown)} most likely of {issues.total} training rows whose given label the '
+        "run's out-of-fold probabilities contradict (cleanlab's confident learning); score = 1 - the label quality "
+        "of the given label. Rows count the training table's rows from 0; `labelwise.load(RUN).label_issues()` "
+        "lists them all.</p>"
+        '<table data-section="label-issues"><tr><th>row</th><th>given</th><th>suggested</th><th>score</th></tr>'
+        f"{rows}</table>"
     )
 
 
