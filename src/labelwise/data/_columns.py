@@ -109,6 +109,7 @@ class NumericColumn(OneValueColumn):
     indicator: bool
     why: str = ""
     quantiles: tuple[float, ...] | None = None
+    edges: tuple[float, ...] | None = None
 
     @classmethod
     def fit(cls, series: pd.Series, name: ColumnName, *, why: str = "") -> NumericColumn:
@@ -129,7 +130,38 @@ class NumericColumn(OneValueColumn):
             indicator=bool(observed.size < values.size),
             why=why,
             quantiles=_quantiles(observed),
+            edges=_edges(observed),
         )
+
+    @property
+    def width(self) -> int:
+        """The scaled value, one feature per bin, and the ``:missing`` indicator when there is one."""
+        return 1 + self.num_bins + self.indicator
+
+    @property
+    def num_bins(self) -> int:
+        """Bins of the piecewise-linear encoding (0 without one)."""
+        return 0 if self.edges is None else len(self.edges) - 1
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of the features this column writes."""
+        bins = [f"{self.name}:bin{i}" for i in range(self.num_bins)]
+        return [str(self.name), *bins] + ([f"{self.name}:missing"] if self.indicator else [])
+
+    def write(self, series: pd.Series, out: np.ndarray) -> str | None:
+        """Write ``(N, width)`` features into ``out``; return a description of unreadable cells instead, if any."""
+        values, problem = self.values(series)
+        if problem:
+            return problem
+        missing = np.isnan(values)
+        filled = np.where(missing, self.fill, values)
+        out[:, 0] = self.scale(filled)
+        if self.edges is not None:
+            out[:, 1 : 1 + self.num_bins] = piecewise_linear(filled, np.asarray(self.edges))
+        if self.indicator:
+            out[:, -1] = missing
+        return None
 
     def values(self, series: pd.Series) -> tuple[np.ndarray, str | None]:
         """The column as float64 ``(N,)`` with NaN for missing cells, and a description of non-numeric cells, if any."""
@@ -146,15 +178,17 @@ class NumericColumn(OneValueColumn):
         """A JSON-ready description."""
         return {"type": "numeric", "name": self.name, "mean": self.mean, "std": self.std, "fill": self.fill,
                 "indicator": self.indicator, "why": self.why,
-                "quantiles": None if self.quantiles is None else list(self.quantiles)}  # fmt: skip
+                "quantiles": None if self.quantiles is None else list(self.quantiles),
+                "edges": None if self.edges is None else list(self.edges)}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NumericColumn:
         """Inverse of `to_dict`."""
-        quantiles = data.get("quantiles")
+        quantiles, edges = data.get("quantiles"), data.get("edges")
         return cls(name=data["name"], mean=float(data["mean"]), std=float(data["std"]), fill=float(data["fill"]),
                    indicator=bool(data["indicator"]), why=data.get("why", ""),
-                   quantiles=None if quantiles is None else tuple(float(q) for q in quantiles))  # fmt: skip
+                   quantiles=None if quantiles is None else tuple(float(q) for q in quantiles),
+                   edges=None if edges is None else tuple(float(e) for e in edges))  # fmt: skip
 
 
 # Quantiles kept per column: one per 30 observed values, within [10, 1000]. Fewer than scikit-learn's default of
@@ -169,6 +203,30 @@ def _quantiles(observed: np.ndarray) -> tuple[float, ...] | None:
         return None
     count = int(np.clip(observed.size // _ROWS_PER_QUANTILE, _MIN_QUANTILES, _MAX_QUANTILES))
     return tuple(float(q) for q in np.percentile(observed, np.linspace(0, 100, count)))
+
+
+# Bins of the piecewise-linear encoding (Gorishniy et al. 2022, "On Embeddings for Numerical Features in Tabular
+# Deep Learning"): quantile bins, 16 as the rtdl_num_embeddings examples use.
+_NUM_BINS = 16
+
+
+def _edges(observed: np.ndarray) -> tuple[float, ...] | None:
+    """Distinct quantile edges of at most `_NUM_BINS` bins; None below 2 bins (a 0/1 column: its value says all)."""
+    if observed.size == 0:
+        return None
+    edges = np.unique(np.percentile(observed, np.linspace(0, 100, _NUM_BINS + 1)))
+    return tuple(float(e) for e in edges) if len(edges) >= 3 else None
+
+
+def piecewise_linear(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``(N, len(edges) - 1)``: how far each value has come through each bin, 0 before it and 1 after it.
+
+    Example:
+        >>> piecewise_linear(np.array([0.5, 2.0, 9.0]), np.array([0.0, 1.0, 3.0])).tolist()
+        [[0.5, 0.0], [1.0, 0.5], [1.0, 1.0]]
+    """
+    left, width = edges[:-1], np.diff(edges)
+    return np.clip((values[:, None] - left) / width, 0.0, 1.0)  # type: ignore[no-any-return]
 
 
 def quantile_normal(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
