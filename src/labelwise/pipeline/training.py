@@ -14,7 +14,7 @@ from labelwise.losses import Balance, infer_balance
 from labelwise.models import ModelSpec, Network, create_network
 from labelwise.options import FitOptions
 from labelwise.pipeline.prepare import Prepared
-from labelwise.task import HeadType, Task
+from labelwise.task import HeadType, Task, TaskKind
 from labelwise.train.bagging import fit_bagged, write_curve
 from labelwise.train.batches import GroupedDataset, InMemoryDataset
 from labelwise.train.checkpoints import check_run_record
@@ -39,6 +39,15 @@ _FREE_ON_RESUME = frozenset(
 # 0.839.
 _SOLVED_BALANCE = Balance(None, None, "no loss weights: the linear model is solved exactly and the decision is "
                           "tuned on validation rows for the rare classes.")  # fmt: skip
+
+
+# Cross-fitted, the thresholds of a binary or multilabel run are tuned on every row's out-of-fold prediction, where
+# they move for the rare classes; loss weights would only distort the probabilities they are tuned on. Measured
+# with `benchmarks/tables.py` (2 seeds): without pos_weight, test micro-F1 on river's yeast rose from 0.625 to 0.675
+# (HistGradientBoosting 0.641) and ROC-AUC on breast cancer with 90 % of the malignant rows removed from 0.96 / 0.89
+# to 0.998 / 0.998. A multiclass run decides by argmax, which class weights do move: it keeps them.
+_CROSS_FITTED_BALANCE = Balance(None, None, "no loss weights: the decision thresholds are tuned on every row's "
+                                "out-of-fold prediction.")  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,6 +83,8 @@ def train(prepared: Prepared, options: FitOptions, *, run_dir: Path, resume: boo
     balance = decide_balance(prepared.train_targets, task, config)
     if getattr(network.backbone, "solved", False) and config.balance == "auto":
         balance = _SOLVED_BALANCE
+    elif prepared.folds is not None and config.balance == "auto" and task.kind is not TaskKind.MULTICLASS:
+        balance = _CROSS_FITTED_BALANCE
     loss, head = build_loss(
         task,
         config=config,
