@@ -163,7 +163,10 @@ def main() -> None:
     frame = pd.DataFrame(rows)
     if args.json:
         args.json.write_text(frame.to_json(orient="records", indent=1))
-    print(frame.drop(columns="seed").groupby(["table", "method"], sort=False).mean().round(4).to_markdown())
+    means = frame.drop(columns="seed").groupby(["table", "method"], sort=False).mean().round(4).reset_index()
+    print("| " + " | ".join(means.columns) + " |\n|" + "---|" * len(means.columns))
+    for row in means.itertuples(index=False):
+        print("| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |")
 
 
 def _positive(table: table_data.Table, out: dict) -> str | None:
