@@ -48,7 +48,7 @@ def _after_nth(
 
 def install(point: str, n: int) -> None:
     """Patch labelwise so that the process kills itself at ``point``'s ``n``-th occurrence."""
-    from labelwise import artifact, fitting
+    from labelwise import fitting
     from labelwise.train import module
 
     if point == "prepare":
@@ -71,7 +71,9 @@ def install(point: str, n: int) -> None:
 
         os.replace = replace_unless_nth_last
     elif point == "artifact-write":
-        artifact.save_file = _after_nth(artifact.save_file, n)  # type: ignore[attr-defined]
+        import safetensors.torch  # artifact imports save_file when it saves, to keep torch out of `predict`
+
+        safetensors.torch.save_file = _after_nth(safetensors.torch.save_file, n)
     elif point == "swap":
         fitting.drop_resume_state = _after_nth(fitting.drop_resume_state, n, before=True)  # type: ignore[attr-defined]
     else:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,7 +45,11 @@ TABLE_RUNS: dict[str, tuple[str, dict[str, Any]]] = {
     "multilabel-conformal": ("multilabel", {"conformal": 0.8}),  # threshold sets: deterministic, must match exactly
     "open-energy-conformal": ("multiclass", {"allow_none": "energy", "conformal": 0.8}),  # APS sets: randomized
     "open-one_vs_rest": ("multiclass", {"allow_none": "one_vs_rest"}),
+    "open-energy": ("multiclass", {"allow_none": "energy"}),  # the reject rule decided in numpy (no conformal sets)
+    "open-max_prob": ("binary", {"allow_none": "max_prob"}),
 }
+# Runs `predict --backend onnx` decides in torch: conformal sets are not repeated in numpy (export/_numpy_policy.py).
+TORCH_DECIDED = {"multilabel-conformal", "open-energy-conformal"}
 
 
 def _table(n: int = 160, *, seed: int = 0) -> pd.DataFrame:
@@ -192,8 +199,8 @@ def test_predict_backend_onnx_writes_the_torch_decisions(
     _assert_same_predictions(expected, onnx_run, aps=aps, abstain_at=edge)
     by_file = _predict(run / ONNX_FILE, data, tmp_path / "file.csv", "--backend", "onnx")
     _assert_same_predictions(expected, by_file, aps=aps, abstain_at=edge)
-    if name == "open-energy-conformal":
-        assert {"abstained", "unknown_score", "set"} <= set(expected.columns)
+    if name in ("open-energy-conformal", "open-energy"):
+        assert {"abstained", "unknown_score"} <= set(expected.columns)
         top_k = ("--top-k", "2")
         onnx_top = _predict(run, data, tmp_path / "k.csv", "--backend", "onnx", *top_k)
         _assert_same_predictions(_predict(run, data, tmp_path / "tk.csv", *top_k), onnx_top, abstain_at=edge)
@@ -415,3 +422,30 @@ def test_a_date_column_is_refused_by_export_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"date/time column\(s\) 'when' become calendar features.*--column-kinds"):
         export_onnx(clf, tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+_PREDICT_PROBE = """
+import json, sys
+from labelwise.cli import main
+main({argv!r})
+print(json.dumps("torch" in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("name", list(TABLE_RUNS))
+def test_predict_backend_onnx_on_a_table_imports_no_torch(
+    table_runs: dict[str, tuple[Classifier, Path]], name: str, tmp_path: Path
+) -> None:
+    # A one-off `predict --backend onnx` on a table is onnxruntime, numpy and pandas; torch's import was most of its
+    # time and memory. Runs with conformal sets still decide in torch (TORCH_DECIDED), and say so by importing it.
+    clf, run = table_runs[name]
+    data = run.parent / "features.csv"
+    argv = ["predict", str(run), str(data), "--out", str(tmp_path / "onnx.csv"), "--backend", "onnx"]
+    probe = [sys.executable, "-c", _PREDICT_PROBE.format(argv=argv)]
+    done = subprocess.run(probe, capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) is (name in TORCH_DECIDED)
+    expected = _predict(run, data, tmp_path / "torch.csv")
+    got = pd.read_csv(tmp_path / "onnx.csv", keep_default_na=False)
+    aps = clf.policy.conformal if clf.policy.conformal and clf.policy.conformal.method != "threshold" else None
+    edge = None if clf.policy.abstention is None else clf.policy.abstention.threshold
+    _assert_same_predictions(expected, got, aps=aps, abstain_at=edge)

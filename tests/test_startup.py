@@ -61,3 +61,27 @@ def test_predicting_a_table_imports_no_training_or_scoring_library(tmp_path: Pat
     loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
     assert (tmp_path / "p.csv").exists()
     assert loaded.isdisjoint(_PREDICT_NEVER), sorted(loaded & set(_PREDICT_NEVER))
+
+
+def test_inspecting_a_table_imports_no_torch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A table's inspection is pandas and numpy work; torch cost it a second and 600 MB before the Task, the head
+    # table and the splits stopped importing it at module level.
+    import numpy as np
+    import pandas as pd
+    import torch  # noqa: F401 - the in-process report below is made with torch loaded, the subprocess's without
+
+    from labelwise.cli import main
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=60), "c": rng.choice(["a", "b"], 60), "y": ["p", "q", "q"] * 20})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    argv = ["inspect", str(tmp_path / "t.csv"), "--target", "y", "--json"]
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(argv=argv)], capture_output=True, text=True, timeout=120, check=True
+    )
+    *report, modules = done.stdout.strip().splitlines()
+    assert "torch" not in json.loads(modules)
+    assert main(argv) == 0
+    in_process = json.loads(capsys.readouterr().out)
+    assert json.loads("\n".join(report)) == in_process
+    assert in_process["split"]["valid"] == 12 and in_process["task"] == "binary"  # the report is a real one

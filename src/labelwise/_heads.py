@@ -9,19 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING, Literal
 
 from labelwise._kinds import HeadType
 
-__all__ = ["HEADS", "HeadBehaviour", "LossFn"]
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported inside each function, not here: `Task` reads this table, and `labelwise inspect` and
+# `predict --backend onnx` use a Task without ever building a tensor (they must not pay torch's import).
+
+__all__ = ["HEADS", "IMBALANCE_RATIO", "HeadBehaviour", "LossFn"]
 
 # (logits, targets as `Task.encode` makes them, the head's loss weight or None, label smoothing) -> mean loss.
-LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, float], torch.Tensor]
-_Targets01 = Callable[[torch.Tensor, int], torch.Tensor]
-_Weights = Callable[[torch.Tensor, int], torch.Tensor]
+LossFn = Callable[["torch.Tensor", "torch.Tensor", "torch.Tensor | None", float], "torch.Tensor"]
+_Targets01 = Callable[["torch.Tensor", int], "torch.Tensor"]
+_Weights = Callable[["torch.Tensor", int], "torch.Tensor"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class HeadBehaviour:
         one_logit: the head outputs one logit whatever the number of classes (else one per class).
         activation: ``"sigmoid"`` or ``"softmax"``.
         loss_name: the torch loss it trains with.
-        target_dtype: dtype of `Task.encode`'s output.
+        target_dtype: dtype of `Task.encode`'s output, by name (``"float32"`` or ``"int64"``: numpy's and torch's).
         probabilities: logits ``(N, head_width)`` -> probabilities ``(N, num_classes)``.
         bce_targets: ``(targets, head_width)`` -> float 0/1 ``(N, head_width)`` for a sigmoid head; None for a
             softmax head, whose loss takes class indices.
@@ -46,7 +49,7 @@ class HeadBehaviour:
     one_logit: bool
     activation: Literal["sigmoid", "softmax"]
     loss_name: str
-    target_dtype: torch.dtype
+    target_dtype: Literal["float32", "int64"]
     probabilities: Callable[[torch.Tensor], torch.Tensor]
     bce_targets: _Targets01 | None
     loss: LossFn
@@ -58,26 +61,43 @@ class HeadBehaviour:
 # -- probabilities ------------------------------------------------------------------------------------
 def _one_logit_probabilities(logits: torch.Tensor) -> torch.Tensor:
     # Both columns, as sklearn's predict_proba: [1 - sigmoid(z), sigmoid(z)].
+    import torch
+
     positive = torch.sigmoid(logits[:, 0])
     return torch.stack([1.0 - positive, positive], dim=1)
 
 
 def _softmax_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    import torch
+
     return torch.softmax(logits, dim=1)
 
 
 def _one_vs_rest_probabilities(logits: torch.Tensor) -> torch.Tensor:
     # The sigmoids normalised to sum to 1: P(class | one of the known classes). softmax(logsigmoid) is that ratio
     # without the 0/0 of sigmoids that all underflow.
-    return torch.softmax(F.logsigmoid(logits), dim=1)
+    import torch
+
+    return torch.softmax(torch.nn.functional.logsigmoid(logits), dim=1)
+
+
+def _sigmoid_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    import torch
+
+    return torch.sigmoid(logits)
 
 
 # -- BCE targets --------------------------------------------------------------------------------------
 def _float_targets(targets: torch.Tensor, width: int) -> torch.Tensor:
+    import torch
+
     return targets.to(torch.float32).reshape(len(targets), width)
 
 
 def _one_hot_targets(targets: torch.Tensor, width: int) -> torch.Tensor:
+    import torch
+    import torch.nn.functional as F
+
     return F.one_hot(targets.long(), width).to(torch.float32)
 
 
@@ -85,6 +105,8 @@ def _one_hot_targets(targets: torch.Tensor, width: int) -> torch.Tensor:
 def _cross_entropy(
     logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None, label_smoothing: float
 ) -> torch.Tensor:
+    import torch.nn.functional as F
+
     return F.cross_entropy(logits, targets, weight=weight, label_smoothing=label_smoothing)
 
 
@@ -94,6 +116,8 @@ def _bce(to_01: _Targets01) -> LossFn:
     def loss(
         logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None, label_smoothing: float
     ) -> torch.Tensor:
+        import torch.nn.functional as F
+
         targets = to_01(targets, logits.shape[1])
         if label_smoothing:
             targets = targets * (1.0 - label_smoothing) + 0.5 * label_smoothing
@@ -103,6 +127,12 @@ def _bce(to_01: _Targets01) -> LossFn:
 
 
 # -- balancing weights from training counts ------------------------------------------------------------
+# Below this majority:minority ratio tuned thresholds absorb the imbalance; from it on, an unweighted loss
+# is minimised well enough by predicting the majority that models collapse (the first seed article). Here rather
+# than in `labelwise.losses` so that `labelwise inspect` can warn with it without importing torch.
+IMBALANCE_RATIO = 10.0
+
+
 def _inverse_frequency(counts: torch.Tensor, num_samples: int) -> torch.Tensor:
     # scikit-learn's class_weight="balanced": n / (C * count).
     return counts.sum() / (len(counts) * counts.clamp(min=1))
@@ -130,7 +160,7 @@ def _softmax_head(sentence: str) -> HeadBehaviour:
         one_logit=False,
         activation="softmax",
         loss_name="CrossEntropyLoss",
-        target_dtype=torch.long,
+        target_dtype="int64",
         probabilities=_softmax_probabilities,
         bce_targets=None,
         loss=_cross_entropy,
@@ -143,7 +173,7 @@ def _softmax_head(sentence: str) -> HeadBehaviour:
 def _sigmoid_head(
     *,
     one_logit: bool,
-    target_dtype: torch.dtype,
+    target_dtype: Literal["float32", "int64"],
     probabilities: Callable[[torch.Tensor], torch.Tensor],
     to_01: _Targets01,
     balanced_weight: _Weights,
@@ -167,7 +197,7 @@ def _sigmoid_head(
 HEADS: dict[HeadType, HeadBehaviour] = {
     HeadType.ONE_LOGIT: _sigmoid_head(
         one_logit=True,
-        target_dtype=torch.float32,
+        target_dtype="float32",
         probabilities=_one_logit_probabilities,
         to_01=_float_targets,
         balanced_weight=_negative_per_positive_class,
@@ -181,7 +211,7 @@ HEADS: dict[HeadType, HeadBehaviour] = {
         one_logit=False,
         # Class indices, so that splits, metrics and decisions treat it as the single-label task it is; its loss
         # compares the logits with one-hot `bce_targets`.
-        target_dtype=torch.long,
+        target_dtype="int64",
         probabilities=_one_vs_rest_probabilities,
         to_01=_one_hot_targets,
         balanced_weight=_most_frequent_per_class,
@@ -190,8 +220,8 @@ HEADS: dict[HeadType, HeadBehaviour] = {
     ),
     HeadType.MULTILABEL: _sigmoid_head(
         one_logit=False,
-        target_dtype=torch.float32,
-        probabilities=torch.sigmoid,
+        target_dtype="float32",
+        probabilities=_sigmoid_probabilities,
         to_01=_float_targets,
         balanced_weight=_negatives_per_positive,
         sentence="One logit per label, a sigmoid each, BCEWithLogitsLoss with float targets; an item may get no label.",

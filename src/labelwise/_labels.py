@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 
+from labelwise._arrays import as_numpy, is_tensor
 from labelwise.errors import ConfigError, LabelError, format_examples, format_rows
 
 if TYPE_CHECKING:
@@ -70,8 +70,8 @@ def parse(labels: Any, *, label_sep: str | None, split: bool, whole_names: bool 
         if labels.shape[1] == 1:
             return parse(labels.iloc[:, 0], label_sep=label_sep, split=split)
         return _parse_indicator(labels.to_numpy(), names=[_scalar(c) for c in labels.columns])
-    if isinstance(labels, torch.Tensor):
-        labels = labels.detach().cpu().numpy()
+    if is_tensor(labels):
+        labels = as_numpy(labels)
     if isinstance(labels, np.ndarray) and labels.ndim == 2:
         return _parse_indicator(labels, names=list(range(labels.shape[1])))
     if isinstance(labels, (str, bytes)) or not isinstance(labels, Iterable) or getattr(labels, "ndim", 1) != 1:
@@ -332,18 +332,6 @@ def check_classes(classes: Iterable[Any]) -> tuple[Any, ...]:
             "Convert the labels with `.astype(str)` (or map them to class names) first."
         )
     return out
-
-
-def as_decisions(decisions: torch.Tensor | np.ndarray) -> torch.Tensor:
-    if isinstance(decisions, torch.Tensor):
-        return decisions
-    try:
-        return torch.as_tensor(np.asarray(decisions))
-    except (TypeError, ValueError, RuntimeError):
-        raise ConfigError(
-            f"decisions must be a tensor of class indices (or 0/1 per label), got {type(decisions).__name__}. "
-            "Pass the `decisions` tensor a decision policy returns."
-        ) from None
 
 
 def check_known(values: Sequence[Any], indices: np.ndarray, task: Task, *, rows: np.ndarray | None = None) -> None:

@@ -9,14 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from labelwise import losses
+from labelwise._decisions import as_decisions, bad_index_rows, bad_mask_rows, decode_indices, decode_sets
 from labelwise._heads import HEADS, HeadBehaviour
 from labelwise._kinds import HeadType, Label, TaskKind, check_head, choose_head
 from labelwise._labels import (
     align_indicator,
-    as_decisions,
     check_classes,
     check_known,
     check_label_sep,
@@ -29,7 +27,11 @@ from labelwise._labels import (
 from labelwise.errors import ConfigError, LabelError, check_fields, format_examples, format_rows
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
+
+# torch is imported where a tensor is built (`encode`, `target_dtype`), not at the top: `labelwise inspect` and
+# `predict --backend onnx` use a Task on numpy arrays and must not pay torch's import (a second and 600 MB).
 
 __all__ = ["Task", "join_labels"]
 
@@ -116,6 +118,7 @@ class Task:
         Example:
             >>> task = Task(kind="multiclass", classes=("a", "b", "c"), reason="multiclass: 3 classes.")
             >>> ranked = task.with_head("ranked")
+            >>> import torch
             >>> ranked.head, ranked.probabilities(torch.zeros(1, 3)).tolist()
             (<HeadType.RANKED: 'ranked'>, [[0.3333333432674408, 0.3333333432674408, 0.3333333432674408]])
         """
@@ -151,7 +154,10 @@ class Task:
         A ``one_vs_rest`` head keeps class indices (so splits, metrics and decisions treat it as the single-label
         task it is); its loss compares the logits with `bce_targets`.
         """
-        return self._head.target_dtype
+        import torch
+
+        dtype: torch.dtype = getattr(torch, self._head.target_dtype)
+        return dtype
 
     @property
     def activation(self) -> str:
@@ -201,6 +207,8 @@ class Task:
         label_smoothing: float = 0.0,
     ) -> nn.Module:
         """The loss module for this Task; see `labelwise.losses.loss_for`."""
+        from labelwise import losses
+
         return losses.loss_for(self, pos_weight=pos_weight, class_weight=class_weight, label_smoothing=label_smoothing)
 
     def _check_logits(self, logits: torch.Tensor) -> None:
@@ -221,10 +229,20 @@ class Task:
         Raises:
             LabelError: labels this Task has never seen, missing labels, or several labels on a single-label task.
         """
+        import torch
+
+        return torch.from_numpy(self.encode_array(labels))
+
+    def encode_array(self, labels: Any) -> np.ndarray:
+        """`encode`'s targets as a numpy array of the same values, shape and dtype, built without torch.
+
+        Example:
+            >>> Task(kind="binary", classes=("no", "yes")).encode_array(["yes", "no"])
+            array([1., 0.], dtype=float32)
+        """
         if self.kind is TaskKind.MULTILABEL:
-            return torch.from_numpy(self._encode_multilabel(labels)).to(torch.float32)
-        indices = self._encode_single(labels)
-        return torch.from_numpy(indices).to(self.target_dtype)
+            return self._encode_multilabel(labels)
+        return self._encode_single(labels).astype(self._head.target_dtype, copy=False)
 
     def is_known(self, labels: Any) -> np.ndarray:
         """``(N,)`` bool: which single labels are among this Task's classes (the rest are unknown classes).
@@ -292,36 +310,15 @@ class Task:
                 raise ConfigError(
                     f"multilabel decisions must be (N, {self.num_classes}), got {tuple(decisions.shape)}."
                 )
-            if decisions.dtype is not torch.bool:
-                # Nonzero is not "decided": probabilities passed here would silently decode to every label.
-                bad = (~((decisions == 0) | (decisions == 1))).any(dim=1).nonzero().flatten().tolist()
-                self._check_decisions(bad, expected="0/1 or bool per label; apply the thresholds first")
-            return self._decode_sets(decisions.bool().cpu().numpy())
+            # Nonzero is not "decided": probabilities passed here would silently decode to every label.
+            bad = bad_mask_rows(decisions)
+            self._check_decisions(bad, expected="0/1 or bool per label; apply the thresholds first")
+            return decode_sets(decisions, self.classes)
         if decisions.ndim != 1:
             raise ConfigError(f"{self.kind} decisions must be (N,) class indices, got {tuple(decisions.shape)}.")
-        return self._decode_single(decisions)
-
-    def _decode_sets(self, mask: np.ndarray) -> list[Any]:
-        # One nonzero over the (N, C) mask, not one per row: at 10^5 labels the per-row scans dominate.
-        rows, cols = np.nonzero(mask)
-        names = np.empty(self.num_classes, dtype=object)
-        names[:] = list(self.classes)
-        per_row = np.split(names[cols], np.searchsorted(rows, np.arange(1, len(mask))))
-        return [tuple(labels.tolist()) for labels in per_row] if len(mask) else []
-
-    def _decode_single(self, decisions: torch.Tensor) -> list[Any]:
-        values = decisions.long() if decisions.dtype is torch.bool else decisions
-        ok = (values >= -1) & (values < self.num_classes)
-        if values.is_floating_point():
-            ok &= values == values.round()  # integral floats count as indices; NaN and 0.5 do not
-        bad = (~ok).nonzero().flatten().tolist()
+        bad = bad_index_rows(decisions, self.num_classes)
         self._check_decisions(bad, expected=f"class indices 0..{self.num_classes - 1}, or -1 for abstained")
-        # One object array lookup instead of a Python loop; -1 (abstained) picks the trailing None.
-        names = np.empty(self.num_classes + 1, dtype=object)
-        names[: self.num_classes] = list(self.classes)
-        indices = values.long().cpu().numpy()
-        decoded: list[Any] = names[np.where(indices < 0, self.num_classes, indices)].tolist()
-        return decoded
+        return decode_indices(decisions, self.classes)
 
     def _check_decisions(self, bad: list[int], *, expected: str) -> None:
         if bad:

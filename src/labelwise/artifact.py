@@ -22,14 +22,17 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load, save_file
-
+from labelwise._arrays import is_tensor
 from labelwise._files import file_mode
 from labelwise.errors import ArtifactError
+
+if TYPE_CHECKING:
+    import torch
+
+# torch and safetensors are imported by the functions that move weights: `predict --backend onnx` reads a run's
+# metadata here (to check its export is current) and must not import torch.
 
 __all__ = [
     "FORMAT_VERSION",
@@ -165,6 +168,8 @@ def _swap_into_place(stage: Path, target: Path) -> None:
 
 def save_artifact(stage: Path, *, state_dict: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
     """Write weights and metadata (with the weights' checksum) into a staging folder (see `staging_dir`)."""
+    from safetensors.torch import save_file
+
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in state_dict.items()}
     weights = stage / WEIGHTS_FILE
     save_file(tensors, str(weights))
@@ -240,6 +245,9 @@ def load_weights(run_dir: str | os.PathLike[str], metadata: dict[str, Any]) -> d
             f"{recorded} recorded): the weights were truncated, edited or swapped since training. "
             "Restore the run from a copy, or retrain it."
         )
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
     try:
         return load(data)
     except (SafetensorError, OSError, ValueError) as err:
@@ -262,7 +270,7 @@ def _expected_sha256(metadata: dict[str, Any], meta_path: Path) -> str:
 def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
-    if isinstance(value, torch.Tensor):
+    if is_tensor(value):
         return value.tolist()
     if hasattr(value, "item"):
         return value.item()

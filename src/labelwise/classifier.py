@@ -20,6 +20,7 @@ from torch import nn
 
 from labelwise import artifact
 from labelwise._class_file import move_class_list, restore_class_list
+from labelwise._predictions import predictions_table as predictions_table
 from labelwise.calibrate import Calibration
 from labelwise.checking import CheckReport, check
 from labelwise.data.sources import Source, load_source, source_from_frame
@@ -32,9 +33,9 @@ from labelwise.label_issues import LabelIssue, find_label_issues
 from labelwise.losses import loss_for
 from labelwise.models import ModelSpec, create_network
 from labelwise.out_of_fold import load_out_of_fold, save_out_of_fold
-from labelwise.ranking import AUTO_TOP_K_ABOVE, Ranked, output_top_k, ranked_columns
+from labelwise.ranking import Ranked, output_top_k
 from labelwise.record import RunRecord
-from labelwise.task import HeadType, Task, join_labels
+from labelwise.task import HeadType, Task
 
 __all__ = ["Classifier", "Predictions", "Truth", "load", "predictions_table"]
 
@@ -302,34 +303,6 @@ class Classifier:
             "decision": self.policy.to_dict(),
             **self.record.to_dict(),
         }
-
-
-def predictions_table(
-    out: Decisions, *, source: Source, kept: np.ndarray, task: Task, ranked: Ranked | None = None
-) -> pd.DataFrame:
-    """The ``predictions.csv`` table of a policy's ``out`` for the ``kept`` rows of ``source``.
-
-    Shared by every backend (the network in torch, an exported ONNX file), so they write the same columns.
-    ``ranked`` (top-k outputs) adds ``top1..topK`` and ``p_top1..p_topK`` after the ``p:<class>`` columns, which
-    give way to them above `AUTO_TOP_K_ABOVE` classes (and are absent when ``out`` holds no probabilities).
-    """
-    ids = [i for i, keep in zip(source.ids, kept, strict=True) if keep]
-    frame = pd.DataFrame({"id": ids})
-    if out.probs is not None and (ranked is None or task.num_classes <= AUTO_TOP_K_ABOVE):
-        probs = out.probs.numpy()
-        # One concat, not C column inserts: pandas slows down (and warns) inserting hundreds of columns.
-        columns = pd.DataFrame(probs, columns=[f"p:{cls}" for cls in task.classes])
-        frame = pd.concat([frame, columns], axis=1)
-    if ranked is not None:
-        frame = frame.assign(**ranked_columns(ranked, task))
-    frame["prediction"] = join_labels(task.decode(out.decisions), sep=task.label_sep)
-    frame["abstained"] = out.abstained.numpy()
-    if out.unknown_score is not None:
-        frame["unknown_score"] = out.unknown_score.numpy()
-    if out.sets is not None:
-        sets = [tuple(task.classes[j] for j in np.flatnonzero(row)) for row in out.sets.numpy()]
-        frame["set"] = join_labels(sets, sep=task.label_sep)
-    return frame
 
 
 def load(path: str | os.PathLike[str]) -> Classifier:

@@ -19,13 +19,19 @@ rows, **torso** the next 30%, **tail** the remaining 20% plus every class with n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
+from labelwise._arrays import as_numpy
 from labelwise.errors import ConfigError
 from labelwise.task import Task, TaskKind
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported inside the functions that use it: `predict --backend onnx` writes `ranked_columns` from numpy
+# arrays without it.
 
 __all__ = [
     "AUTO_TOP_K",
@@ -38,6 +44,7 @@ __all__ = [
     "rank",
     "ranked_columns",
     "ranking_metrics",
+    "top_k_columns",
 ]
 
 # Above this many classes predict writes top-k columns instead of one probability column per class: 256 columns
@@ -78,6 +85,7 @@ def rank(probs: torch.Tensor, k: int) -> Ranked:
         ConfigError: ``probs`` is not 2-D, or ``k`` is outside ``1..C``.
 
     Example:
+        >>> import torch
         >>> ranked = rank(torch.tensor([[0.2, 0.5, 0.3], [0.4, 0.2, 0.4]]), 2)
         >>> ranked.classes.tolist(), ranked.probs.tolist()
         ([[1, 2], [0, 2]], [[0.5, 0.30000001192092896], [0.4000000059604645, 0.4000000059604645]])
@@ -85,6 +93,8 @@ def rank(probs: torch.Tensor, k: int) -> Ranked:
     if probs.ndim != 2:
         raise ConfigError(f"probs must be (N, C) class probabilities, got shape {tuple(probs.shape)}.")
     check_top_k(k, num_classes=int(probs.shape[1]))
+    import torch
+
     # A stable sort keeps tied classes in index order; torch.topk does not promise any order among ties.
     values, indices = torch.sort(probs, dim=1, descending=True, stable=True)
     return Ranked(classes=indices[:, :k].contiguous(), probs=values[:, :k].contiguous())
@@ -125,15 +135,20 @@ def ranked_columns(ranked: Ranked, task: Task) -> dict[str, Any]:
 
     Example:
         >>> task = Task(kind="multiclass", classes=("a", "b", "c"))
+        >>> import torch
         >>> ranked_columns(rank(torch.tensor([[0.2, 0.5, 0.3]]), 2), task)["top1"]
         ['b']
     """
+    return top_k_columns(as_numpy(ranked.classes), as_numpy(ranked.probs), task)
+
+
+def top_k_columns(indices: np.ndarray, probs: np.ndarray, task: Task) -> dict[str, Any]:
+    """`ranked_columns` from numpy arrays: ``(N, k)`` class indices and their ``(N, k)`` probabilities."""
     names = np.empty(task.num_classes, dtype=object)
     names[:] = list(task.classes)  # element-wise, so a class stays the str/int/bool it is
-    indices = ranked.classes.cpu().numpy()
-    probs = ranked.probs.detach().cpu().double().numpy()
-    labels = {f"top{j + 1}": names[indices[:, j]].tolist() for j in range(ranked.k)}
-    return labels | {f"p_top{j + 1}": probs[:, j] for j in range(ranked.k)}
+    probs = probs.astype(np.float64)
+    labels = {f"top{j + 1}": names[indices[:, j]].tolist() for j in range(indices.shape[1])}
+    return labels | {f"p_top{j + 1}": probs[:, j] for j in range(indices.shape[1])}
 
 
 def frequency_segments(train_counts: np.ndarray) -> dict[str, np.ndarray]:
@@ -174,6 +189,7 @@ def ranking_metrics(
 
     Example:
         >>> task = Task(kind="multiclass", classes=("a", "b", "c"))
+        >>> import torch
         >>> ranked = rank(torch.tensor([[0.2, 0.5, 0.3], [0.6, 0.1, 0.3]]), 2)
         >>> ranking_metrics(ranked, torch.tensor([1, 2]), task, train_counts=None, ks=(1, 2))
         {'precision@1': 0.5, 'recall@1': 0.5, 'precision@2': 0.5, 'recall@2': 1.0}
@@ -195,6 +211,8 @@ def ranking_metrics(
 
 def _hits(ranked: Ranked, targets: torch.Tensor, task: Task) -> tuple[torch.Tensor, torch.Tensor]:
     """``(N, k)`` bool: is each ranked class a true class; ``(N,)`` the number of true classes per item."""
+    import torch
+
     classes = ranked.classes.long()
     if task.kind is TaskKind.MULTILABEL:
         if targets.ndim != 2 or targets.shape != (len(classes), task.num_classes):
@@ -211,6 +229,8 @@ def _segment_recalls(
     counts = np.asarray(train_counts)
     if counts.shape != (task.num_classes,):
         raise ConfigError(f"train_counts must be ({task.num_classes},), one per class, got {counts.shape}.")
+    import torch
+
     top1 = ranked.classes[:, 0].long()
     found = torch.bincount(top1[hits[:, 0]], minlength=task.num_classes).numpy()
     if task.kind is TaskKind.MULTILABEL:

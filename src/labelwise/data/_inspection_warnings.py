@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from labelwise._heads import IMBALANCE_RATIO
 from labelwise.data._text_column import MAX_CHARS
 from labelwise.errors import format_examples, format_rows
-from labelwise.losses import IMBALANCE_RATIO
 from labelwise.task import Task, TaskKind
 
 __all__ = ["EXAMPLES", "MIN_CLASS_ITEMS", "report_warnings"]

@@ -17,13 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from labelwise.errors import ConfigError, DataError, format_examples
+
+if TYPE_CHECKING:
+    import torch  # imported where pixels become a tensor: reading a table's sources must not load torch
 
 __all__ = ["ImageSpec", "LoadedImages", "decode_image_bytes", "infer_image_spec", "load_images"]
 
@@ -221,6 +223,8 @@ def load_images(
     kept = np.array([reason is None for reason in reasons], dtype=bool)
     bad = [(name, reason) for name, reason in zip(names, reasons, strict=True) if reason is not None]
     _check_bad(bad, total=len(names), skip_bad=skip_bad)
+    import torch
+
     return LoadedImages(pixels=torch.from_numpy(pixels if kept.all() else pixels[kept]), kept=kept, bad=bad)
 
 

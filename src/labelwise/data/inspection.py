@@ -106,9 +106,8 @@ def _report(
     text_cols: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """`inspect_data`'s report on ``source`` (called ``name`` in it), its labels read as ``the_task``."""
-    targets = the_task.encode(source.labels)
-    values = targets.numpy()
-    split, notes = _split(source, targets, the_task, seed=seed)
+    values = the_task.encode_array(source.labels)
+    split, notes = _split(source, values, the_task, seed=seed)
     items = _image_items(source) if source.kind == "images" else _table_items(source)
     ids: Ids = source.ids if source.kind == "images" else list(range(source.num_items))
     label_keys = _label_keys(values, the_task)

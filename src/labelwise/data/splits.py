@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold, MultilabelStratifiedShuffleSplit
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
+from labelwise._arrays import as_numpy
 from labelwise.errors import ConfigError, DataError, DataWarning, format_examples
 from labelwise.task import Task, TaskKind
 
 if TYPE_CHECKING:
+    import torch
+
     from labelwise.data.sources import Source
 
 __all__ = ["MIN_SPLIT_ROWS", "Split", "assign_folds", "split_source", "split_train_valid"]
@@ -31,7 +33,7 @@ class Split:
     how: str
 
 
-def split_source(source: Source, targets: torch.Tensor, task: Task, *, seed: int) -> Split:
+def split_source(source: Source, targets: torch.Tensor | np.ndarray, task: Task, *, seed: int) -> Split:
     """The split `labelwise.fit` trains on: the one the data declares, else `split_train_valid` (80/20, seeded).
 
     `labelwise.fit` and ``labelwise inspect`` both call this, so the report's leakage and validation counts describe
@@ -39,7 +41,7 @@ def split_source(source: Source, targets: torch.Tensor, task: Task, *, seed: int
 
     Args:
         source: the data as `load_source` read it.
-        targets: ``task.encode(source.labels)``, one row per item of ``source``.
+        targets: ``task.encode(source.labels)`` (or `Task.encode_array`'s), one row per item of ``source``.
         task: the Task of the targets.
         seed: seed of the split when the data declares none.
 
@@ -80,7 +82,7 @@ def _check_enough_rows(num_rows: int) -> int:
 
 
 def split_train_valid(
-    targets: torch.Tensor, task: Task, *, valid_fraction: float = 0.2, seed: int = 0
+    targets: torch.Tensor | np.ndarray, task: Task, *, valid_fraction: float = 0.2, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split rows into train and validation, keeping each class's (or label's) share in both.
 
@@ -91,7 +93,7 @@ def split_train_valid(
 
     Args:
         targets: encoded targets, as `Task.encode` returns them: ``(N,)`` class indices (float 0/1 for a one-logit
-            binary task) or ``(N, C)`` 0/1 for multilabel.
+            binary task) or ``(N, C)`` 0/1 for multilabel; a tensor or a numpy array.
         task: the Task the targets belong to.
         valid_fraction: share of rows held out, in (0, 1); rounded, at least one row on each side.
         seed: seed of the shuffle; the same seed gives the same split.
@@ -108,6 +110,7 @@ def split_train_valid(
 
     Example:
         >>> task = Task(kind="binary", classes=("no", "yes"))
+        >>> import torch
         >>> train, valid = split_train_valid(torch.tensor([0.0, 1.0] * 5), task, valid_fraction=0.2)
         >>> len(train), len(valid)
         (8, 2)
@@ -137,7 +140,7 @@ def split_train_valid(
     return np.sort(train).astype(np.int64), np.sort(valid).astype(np.int64)
 
 
-def _labels_for_split(targets: torch.Tensor, task: Task) -> np.ndarray:
+def _labels_for_split(targets: torch.Tensor | np.ndarray, task: Task) -> np.ndarray:
     """Class indices ``(N,)`` or a 0/1 matrix ``(N, C)`` as int64 numpy."""
     expected = (task.num_classes,) if task.kind is TaskKind.MULTILABEL else ()
     if targets.ndim != 1 + len(expected) or tuple(targets.shape[1:]) != expected:
@@ -146,7 +149,7 @@ def _labels_for_split(targets: torch.Tensor, task: Task) -> np.ndarray:
             f"targets of shape {tuple(targets.shape)} do not fit this {task.kind} Task with {task.num_classes} "
             f"classes; expected {want}. Pass `task.encode(labels)`."
         )
-    values = targets.detach().cpu().numpy()
+    values = as_numpy(targets)
     limit = 2 if task.kind is TaskKind.MULTILABEL else task.num_classes
     outside = ~np.isin(values, np.arange(limit))
     if outside.any():

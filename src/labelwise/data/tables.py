@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from labelwise.data._columns import (
     CategoricalColumn,
@@ -29,6 +28,9 @@ from labelwise.data._fit_columns import FeatureColumn, fit_columns
 from labelwise.data._kind_columns import BooleanColumn, DatetimeColumn, IgnoredColumn
 from labelwise.data.parquet_scan import PARQUET_SUFFIXES, check_parquet_schemas, parquet_files
 from labelwise.errors import DataError, format_examples
+
+if TYPE_CHECKING:
+    import torch  # imported where the features become a tensor (`transform`): `inspect` must not load torch
 
 __all__ = [
     "CategoricalColumn",
@@ -281,6 +283,8 @@ class TablePreprocessor:
             start += spec.width
         if problems:
             raise bad_values_error(problems)
+        import torch
+
         return torch.from_numpy(out)
 
     def unseen(self, frame: pd.DataFrame) -> list[str]:

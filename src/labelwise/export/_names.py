@@ -6,7 +6,27 @@ A leaf of `labelwise.export`, so that the graph builder (`_graph`), the exporter
 
 from __future__ import annotations
 
-__all__ = ["FEATURES", "IMAGES", "MISSING", "OUTPUTS", "PIXELS", "input_name"]
+__all__ = [
+    "FEATURES",
+    "IMAGES",
+    "KEY_CLASSES",
+    "KEY_DECISION",
+    "KEY_FORMAT",
+    "KEY_INPUTS",
+    "KEY_RUN",
+    "MISSING",
+    "ONNX_FILE",
+    "ONNX_FORMAT_VERSION",
+    "OUTPUTS",
+    "PIXELS",
+    "input_name",
+]
+
+ONNX_FORMAT_VERSION = 1
+ONNX_FILE = "model.onnx"
+# The file's metadata keys.
+KEY_FORMAT, KEY_RUN, KEY_INPUTS = "labelwise.format_version", "labelwise.json", "labelwise.inputs"
+KEY_CLASSES, KEY_DECISION = "labelwise.classes", "labelwise.decision"
 
 PIXELS = "pixels"  # the ONNX input of an image model: uint8 (N, C, H, W)
 MISSING = ""  # how a missing categorical value is spelled in the ONNX input, as an empty CSV cell

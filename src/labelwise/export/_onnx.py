@@ -29,7 +29,21 @@ from labelwise._files import check_output_path, write_atomically
 from labelwise.data._kind_columns import BooleanColumn
 from labelwise.data.tables import NumericColumn, TablePreprocessor
 from labelwise.errors import ArtifactError, ConfigError
-from labelwise.export._names import FEATURES, IMAGES, MISSING, OUTPUTS, PIXELS, input_name
+from labelwise.export._names import (
+    FEATURES,
+    IMAGES,
+    KEY_CLASSES,
+    KEY_DECISION,
+    KEY_FORMAT,
+    KEY_INPUTS,
+    KEY_RUN,
+    MISSING,
+    ONNX_FILE,
+    ONNX_FORMAT_VERSION,
+    OUTPUTS,
+    PIXELS,
+    input_name,
+)
 from labelwise.inputs import ImageColumn
 
 if TYPE_CHECKING:
@@ -40,10 +54,6 @@ if TYPE_CHECKING:
 __all__ = ["ONNX_FILE", "ONNX_FORMAT_VERSION", "export_onnx", "metadata_keys"]
 
 # 1: inputs one per feature column (float64 / string) or uint8 `pixels`; outputs `probs` and calibrated `logits`.
-ONNX_FORMAT_VERSION = 1
-ONNX_FILE = "model.onnx"
-KEY_FORMAT, KEY_RUN, KEY_INPUTS = "labelwise.format_version", "labelwise.json", "labelwise.inputs"
-KEY_CLASSES, KEY_DECISION = "labelwise.classes", "labelwise.decision"
 
 
 def metadata_keys() -> list[str]:
