@@ -104,12 +104,34 @@ def _numeric(build: _Builder, spec: NumericColumn, name: str, i: int) -> list[st
     column = build.node("Unsqueeze", [name, axes], f"{i}/column")
     missing = build.node("IsNaN", [column], f"{i}/missing")
     filled = build.node("Where", [missing, build.const(f"{i}/fill", np.array(spec.fill)), column], f"{i}/filled")
-    centred = build.node("Sub", [filled, build.const(f"{i}/mean", np.array(spec.mean))], f"{i}/centred")
-    scaled = build.node("Div", [centred, build.const(f"{i}/std", np.array(spec.std))], f"{i}/scaled")
+    if spec.quantiles is not None and spec.scores is not None:
+        knots, scores = np.asarray(spec.quantiles), np.asarray(spec.scores)
+        ramps = _ramps(build, filled, knots, f"{i}/quantile")
+        steps = build.const(f"{i}/steps", np.diff(scores).reshape(-1, 1))
+        scaled = build.node("Add", [build.node("MatMul", [ramps, steps], f"{i}/rise"),
+                                    build.const(f"{i}/start", np.array(scores[:1]))], f"{i}/scaled")  # fmt: skip
+    else:
+        centred = build.node("Sub", [filled, build.const(f"{i}/mean", np.array(spec.mean))], f"{i}/centred")
+        scaled = build.node("Div", [centred, build.const(f"{i}/std", np.array(spec.std))], f"{i}/scaled")
     pieces = [build.node("Cast", [scaled], f"{i}/value", to=TensorProto.FLOAT)]
+    if spec.edges is not None:
+        bins = _ramps(build, filled, np.asarray(spec.edges), f"{i}/bins")
+        pieces.append(build.node("Cast", [bins], f"{i}/encoded", to=TensorProto.FLOAT))
     if spec.indicator:
         pieces.append(build.node("Cast", [missing], f"{i}/indicator", to=TensorProto.FLOAT))
     return pieces
+
+
+def _ramps(build: _Builder, column: str, knots: np.ndarray, name: str) -> str:
+    """``(N, K-1)``: how far each value of ``column`` ``(N, 1)`` has come through each interval between the rising
+    ``knots``, clipped to [0, 1]: `labelwise.data._columns.piecewise_linear`, and with the knots' score steps the
+    linear interpolation ``np.interp`` computes (constant beyond the end knots)."""
+    if len(knots) < 2:  # one knot (a constant column): no interval, the start score alone
+        return build.node("Mul", [column, build.const(f"{name}/none", np.zeros((1, 0)))], f"{name}/empty")
+    shifted = build.node("Sub", [column, build.const(f"{name}/left", knots[:-1])], f"{name}/shifted")
+    scaled = build.node("Div", [shifted, build.const(f"{name}/width", np.diff(knots))], f"{name}/scaled")
+    low, high = build.const(f"{name}/low", np.array(0.0)), build.const(f"{name}/high", np.array(1.0))
+    return build.node("Clip", [scaled, low, high], f"{name}/ramps")
 
 
 def _categorical(build: _Builder, spec: CategoricalColumn, name: str, i: int) -> list[str]:
