@@ -121,7 +121,9 @@ def test_an_image_table_with_other_columns_has_two_groups(mixed: tuple[pd.DataFr
     frame, inputs = mixed
     encoded = inputs.encode(source_from_frame(frame, image_col="fname"))
     assert [group.key for group in inputs.groups] == ["features", "image"] and inputs.image_col == "fname"
-    assert encoded.values.parts["features"].shape == (6, 4)  # x, color=blue, color=red, color=<unseen>
+    # x (its score and its bins), color=blue, color=red, color=<unseen>
+    assert inputs.table is not None and inputs.table.feature_names[-3:] == ["color=blue", "color=red", "color=<unseen>"]
+    assert encoded.values.parts["features"].shape == (6, inputs.table.num_features)
     assert encoded.values.parts["image"].shape == (6, 1, 16, 16) and encoded.values.parts["image"].dtype == torch.uint8
     assert encoded.kept.all() and encoded.skipped == []
 
@@ -131,8 +133,9 @@ def test_an_unreadable_image_drops_its_row_from_every_group(mixed: tuple[pd.Data
     Path(frame["fname"][2]).write_bytes(b"not an image")
     encoded = inputs.encode(source_from_frame(frame, image_col="fname"), skip_bad=True)
     assert encoded.kept.tolist() == [True, True, False, True, True, True]
+    assert inputs.table is not None
     assert encoded.values.parts["features"][:, 0].tolist() == pytest.approx(
-        ((np.array([0, 1, 3, 4, 5]) - 2.5) / np.std(np.arange(6))).tolist()
+        inputs.table.specs[0].scale(np.array([0.0, 1.0, 3.0, 4.0, 5.0])).tolist()
     )
     assert len(encoded.values) == 5 and encoded.skipped[0][0] == frame["fname"][2]
 
@@ -372,4 +375,5 @@ def test_a_grouped_dataset_reads_item_by_item_as_rows(mixed: tuple[pd.DataFrame,
     data = inputs.dataset(values, torch.arange(6.0), train=False)
     items = list(data)  # what a loop over any Dataset does: data[0], data[1], ... until IndexError
     assert [float(target) for _, target in items] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
-    assert items[0][0]["features"].shape == (4,) and items[0][0]["image"].shape == (1, 16, 16)
+    assert inputs.table is not None and items[0][0]["features"].shape == (inputs.table.num_features,)
+    assert items[0][0]["image"].shape == (1, 16, 16)

@@ -13,8 +13,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder
 
+from labelwise.data._columns import NumericColumn, piecewise_linear
 from labelwise.data.tables import TablePreprocessor, read_columns, read_table
 from labelwise.errors import DataError
 
@@ -177,11 +178,16 @@ def test_read_columns_refuses(tmp_path: Path) -> None:
 
 
 # -- TablePreprocessor: against references ------------------------------------------------------------
-def test_numeric_columns_match_standard_scaler() -> None:
+def test_numeric_columns_write_their_quantile_score_then_their_bins() -> None:
+    # The map itself is checked against scikit-learn's QuantileTransformer in tests/data/test_columns_quantiles.py.
     frame = _frame()
     prep = TablePreprocessor.fit(frame, columns=["age"])
-    expected = StandardScaler().fit_transform(frame[["age"]])
+    spec = prep.specs[0]
+    ages = frame["age"].to_numpy(np.float64)
+    assert spec.edges is not None and prep.feature_names == ["age"] + [f"age:bin{i}" for i in range(spec.num_bins)]
+    expected = np.column_stack([np.interp(ages, spec.quantiles, spec.scores), piecewise_linear(ages, spec.edges)])
     torch.testing.assert_close(prep.transform(frame), torch.tensor(expected, dtype=torch.float32))  # float32 output
+    assert (np.argsort(prep.transform(frame)[:, 0].numpy(), kind="stable") == np.argsort(ages, kind="stable")).all()
 
 
 def test_missing_numbers_take_the_median_and_an_indicator() -> None:
@@ -189,9 +195,11 @@ def test_missing_numbers_take_the_median_and_an_indicator() -> None:
     frame = pd.DataFrame({"x": values})
     prep = TablePreprocessor.fit(frame, columns=["x"])
     filled = np.where(np.isnan(values), np.nanmedian(values), values)
-    reference = np.stack([(filled - np.nanmean(values)) / np.nanstd(values), np.isnan(values)], axis=1)
+    spec = prep.specs[0]
+    bins = piecewise_linear(filled, np.asarray(spec.edges))
+    reference = np.column_stack([spec.scale(filled), bins, np.isnan(values)])
     torch.testing.assert_close(prep.transform(frame), torch.tensor(reference, dtype=torch.float32))
-    assert prep.feature_names == ["x", "x:missing"]
+    assert prep.feature_names == ["x", "x:bin0", "x:bin1", "x:bin2", "x:missing"]
 
 
 def test_categorical_columns_match_one_hot_encoder_with_an_unseen_bucket() -> None:
@@ -233,7 +241,9 @@ def test_column_kinds() -> None:
         "text_numbers": "NumericColumn",
         "code": "CategoricalColumn",
     }
-    assert prep.num_features == prep.transform(frame).shape[1] == len(prep.feature_names) == 1 + 1 + 4 + 2 + 4
+    numeric = [spec for spec in prep.specs if isinstance(spec, NumericColumn)]
+    bins = sum(spec.num_bins for spec in numeric)
+    assert prep.num_features == prep.transform(frame).shape[1] == len(prep.feature_names) == 1 + 1 + 4 + 2 + 4 + bins
 
 
 def test_csv_boolean_column_with_a_blank_is_boolean_with_a_missing_indicator(tmp_path: Path) -> None:
@@ -264,13 +274,13 @@ def test_categories_beyond_max_one_hot_are_told_apart_by_frequency(monkeypatch: 
 def test_constant_and_all_missing_columns_are_left_out_with_the_reason() -> None:
     frame = pd.DataFrame({"k": [3.0, 3.0, 3.0], "gone": [np.nan, np.nan, np.nan], "x": [1.0, 2.0, 3.0]})
     prep = TablePreprocessor.fit(frame, columns=["k", "gone", "x"])
-    assert prep.feature_names == ["x"]
+    assert prep.feature_names == ["x", "x:bin0", "x:bin1"]
     assert [spec.why for spec in prep.specs[:2]] == [
         "one value (3.0) in every row; left out: nothing to learn from",
         "all 3 cells are empty; left out: nothing to learn from",
     ]
     assert prep.required == ["x"]  # data to predict on need not have the left-out columns
-    assert prep.transform(frame[["x"]]).shape == (3, 1)
+    assert prep.transform(frame[["x"]]).shape == (3, 3)  # x and its two bins
 
 
 # -- transform behaviour --------------------------------------------------------------------------------

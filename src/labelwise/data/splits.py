@@ -179,7 +179,7 @@ def _shuffle_split(num_rows: int, *, num_valid: int, seed: int) -> tuple[np.ndar
     return np.sort(order[num_valid:]).astype(np.int64), np.sort(order[:num_valid]).astype(np.int64)
 
 
-def assign_folds(targets: torch.Tensor, task: Task, *, folds: int, seed: int = 0) -> np.ndarray:
+def assign_folds(targets: torch.Tensor | np.ndarray, task: Task, *, folds: int, seed: int = 0) -> np.ndarray:
     """A fold in ``0..folds-1`` for each row, every fold holding each class's (or label's) share of the rows.
 
     Single-label tasks use scikit-learn's ``StratifiedKFold``, multilabel tasks iterative stratification
@@ -192,7 +192,7 @@ def assign_folds(targets: torch.Tensor, task: Task, *, folds: int, seed: int = 0
 
     Example:
         >>> task = Task(kind="binary", classes=("no", "yes"))
-        >>> folds = assign_folds(torch.tensor([0.0, 1.0] * 6), task, folds=3)
+        >>> folds = assign_folds(np.array([0.0, 1.0] * 6), task, folds=3)
         >>> np.bincount(folds).tolist(), [int(folds[1::2].tolist().count(f)) for f in range(3)]
         ([4, 4, 4], [2, 2, 2])
     """

@@ -57,7 +57,7 @@ class Inputs:
         >>> source = source_from_frame(pd.DataFrame({"x": [1.0, 2.0, 3.0], "c": ["a", "b", "a"], "y": [0, 1, 0]}))
         >>> inputs = Inputs.fit(source, np.arange(3))
         >>> [group.key for group in inputs.groups], inputs.encode(source).values.only.shape
-        (['features'], torch.Size([3, 4]))
+        (['features'], torch.Size([3, 6]))
     """
 
     columns: tuple[ColumnEncoder, ...]
