@@ -177,7 +177,7 @@ class NumericColumn(OneValueColumn):
         """Map through the training quantiles to a standard normal (or standardize, for runs without them)."""
         if self.quantiles is None or self.scores is None:
             return (values - self.mean) / self.std
-        return np.interp(values, self.quantiles, self.scores)
+        return np.interp(values, self.quantiles, self.scores)  # type: ignore[no-any-return]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description."""
