@@ -528,3 +528,19 @@ def test_the_held_out_gain_survives_the_artifact() -> None:
     assert DecisionRule.from_dict(json.loads(json.dumps(rule.to_dict()))) == rule
     assert DecisionRule.from_dict({k: v for k, v in rule.to_dict().items() if k not in ("held_out_gain",
                                    "kept_default")}).kept_default is False  # runs saved before the rule  # fmt: skip
+
+
+def test_a_run_pulls_a_binary_threshold_toward_one_half_by_its_rarer_class() -> None:
+    # 16 positives (the cross-fitted imbalanced cancer table's count): the tuned threshold moves 16/116 of the way.
+    task = Task(kind="binary", classes=("no", "yes"))
+    gen = torch.Generator().manual_seed(0)
+    targets = torch.cat([torch.ones(16), torch.zeros(284)])
+    p_yes = torch.cat([torch.rand(16, generator=gen) * 0.5 + 0.1, torch.rand(284, generator=gen) * 0.2])
+    probs = torch.stack([1 - p_yes, p_yes], dim=1)
+    best = tune_thresholds(probs, targets, task, held_out=False).threshold
+    shrunk = tune_thresholds(probs, targets, task, held_out=False, shrink=True).threshold
+    assert best is not None and shrunk is not None and best < 0.4
+    assert shrunk == pytest.approx(0.5 + (best - 0.5) * 16 / (16 + 100))
+    constrained = tune_thresholds(probs, targets, task, metric="precision@recall:0.9", held_out=False, shrink=True)
+    assert constrained.threshold == tune_thresholds(probs, targets, task, metric="precision@recall:0.9",
+                                                    held_out=False).threshold  # fmt: skip

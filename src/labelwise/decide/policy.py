@@ -139,7 +139,7 @@ def fit_policy(logits: torch.Tensor, targets: torch.Tensor, task: Task, config: 
     """
     config.check_for(task)
     probs = task.probabilities(logits)
-    rule = tune_thresholds(probs, targets, task, metric=config.metric)
+    rule = tune_thresholds(probs, targets, task, metric=config.metric, shrink=True)
     abstention = None
     if config.none_score is not None:
         correct = rule.decide(probs) == targets.long()

@@ -13,7 +13,8 @@ The held-out rule: a threshold tuned on these items always scores at least 0.5's
 and scored against 0.5 on the items each resample left out (`labelwise.decide._held_out`); when that mean gain is
 not positive, 0.5 is kept (`DecisionRule.kept_default`, said in the train summary). Constrained metrics skip it.
 
-The shrinkage rule: a label's own threshold is pulled toward the shared one,
+The shrinkage rules: a binary threshold is pulled toward 0.5 by the same weight, ``n`` the rarer class's items
+(`_toward_default`); a label's own threshold is pulled toward the shared one,
 ``t = t_shared + (t_own - t_shared) * n / (n + SHRINK_POSITIVES)`` with ``n`` its validation positives and
 `SHRINK_POSITIVES` = 100, so a label with 100 validation positives moves halfway. A threshold tuned per label
 fits that label's validation noise: on the multidigit demo (about 100 validation positives per label) unshrunk
@@ -69,6 +70,7 @@ def tune_thresholds(
     metric: str | ThresholdMetric = "f1",
     min_count: int = MIN_COUNT,
     held_out: bool = True,
+    shrink: bool = False,
 ) -> DecisionRule:
     """Tune the decision rule on validation data for ``metric`` (rules in the module docstring).
 
@@ -80,6 +82,8 @@ def tune_thresholds(
         min_count: fewest positive and negative validation items a label (binary: the task) needs to be tuned.
         held_out: keep 0.5 unless tuning beats it on the items bootstrap resamples leave out
             (`labelwise.decide._held_out`); False: the thresholds best on these items, whatever they gain.
+        shrink: pull a binary threshold toward 0.5 by its rarer class's count (`_toward_default`); the
+            decision policy of a run does.
 
     Returns:
         the DecisionRule; multiclass gets argmax.
@@ -112,7 +116,7 @@ def tune_thresholds(
     common: dict[str, Any] = {"classes": task.classes, "metric": str(objective), "num_samples": len(probs)}
     if task.kind is not TaskKind.MULTICLASS:  # binary targets are 0/1 per item, multilabel per (item, label)
         common["num_positives"] = int(targets.sum())
-    return _TUNERS[task.kind](probs, targets, objective, common, min_count=min_count, held_out=held_out)
+    return _TUNERS[task.kind](probs, targets, objective, common, min_count=min_count, held_out=held_out, shrink=shrink)
 
 
 def _tune_multiclass(
@@ -123,6 +127,7 @@ def _tune_multiclass(
     *,
     min_count: int,
     held_out: bool,
+    shrink: bool,
 ) -> DecisionRule:
     return DecisionRule(kind=TaskKind.MULTICLASS, **common)  # argmax: nothing to tune
 
@@ -135,17 +140,21 @@ def _tune_binary(
     *,
     min_count: int,
     held_out: bool,
+    shrink: bool,
 ) -> DecisionRule:
     # One threshold on P(positive): the positive column against (N, 1) targets, in float64 as every tuner.
     probs, targets = probs[:, 1:].double(), targets[:, None].double()
     threshold, gain = 0.5, None
     if _enough_or_warn(targets, min_count):
         best = best_thresholds(probs, targets, metric)
-        threshold = best.thresholds.item()
+        threshold = _toward_default(best.thresholds, targets, metric, shrink=shrink).item()
         _warn_missed(metric, [("", best.reached.item())] if best.missed.item() else [])
         if held_out:
             gain = _gain_over_default(
-                probs, targets, metric, tune=lambda p, t: best_thresholds(p, t, metric).thresholds
+                probs,
+                targets,
+                metric,
+                tune=lambda p, t: _toward_default(best_thresholds(p, t, metric).thresholds, t, metric, shrink=shrink),
             )
     kept = gain is not None and gain <= 0.0
     threshold = 0.5 if kept else threshold
@@ -168,6 +177,7 @@ def _tune_multilabel(
     *,
     min_count: int,
     held_out: bool,
+    shrink: bool,
 ) -> DecisionRule:
     probs, targets = probs.double(), targets.double()
     classes = common["classes"]
@@ -241,6 +251,7 @@ class _Tuner(Protocol):
         *,
         min_count: int,
         held_out: bool,
+        shrink: bool,
     ) -> DecisionRule: ...
 
 
@@ -272,6 +283,23 @@ def _shrunk_thresholds(
     shrunk = rank(pooled_probs, pooled_targets, thresholds.expand_as(probs).reshape(-1), metric)
     alone = rank(pooled_probs, pooled_targets, everywhere.expand_as(probs).reshape(-1), metric)
     return (thresholds if shrunk >= alone else everywhere), missed
+
+
+def _toward_default(
+    threshold: torch.Tensor, targets: torch.Tensor, metric: ThresholdMetric, *, shrink: bool
+) -> torch.Tensor:
+    """The binary threshold pulled toward 0.5, ``0.5 + (t - 0.5) * n / (n + SHRINK_POSITIVES)`` with ``n`` the
+    rarer class's tuning items: the shrinkage a multilabel label's threshold gets toward the shared one.
+
+    The held-out check alone let thresholds tuned on few positives through: on breast cancer with 90 % of the
+    malignant rows removed, cross-fitted (16 positives out of fold), tuned thresholds of 0.06-0.24 lost up to 0.14
+    test F1 to 0.5 in 2 of 6 seeds; shrunk, none lost (6 seeds of that table, pima, titanic and phishing: worst
+    -0.004). Constrained metrics keep their threshold: moving it could break the constraint.
+    """
+    if not shrink or metric.constraint is not None:
+        return threshold
+    n = min(float(targets.sum()), float(targets.numel() - targets.sum()))
+    return 0.5 + (threshold - 0.5) * (n / (n + SHRINK_POSITIVES))
 
 
 def _enough_or_warn(targets: torch.Tensor, min_count: int) -> bool:
