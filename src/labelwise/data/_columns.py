@@ -246,7 +246,8 @@ def piecewise_linear(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
         [[0.5, 0.0], [1.0, 0.5], [1.0, 1.0]]
     """
     left, width = edges[:-1], np.diff(edges)
-    return np.clip((values[:, None] - left) / width, 0.0, 1.0)  # type: ignore[no-any-return]
+    with np.errstate(over="ignore"):  # a bin of subnormal width: its quotients overflow to inf, clipped to 1
+        return np.clip((values[:, None] - left) / width, 0.0, 1.0)  # type: ignore[no-any-return]
 
 
 def category_keys(series: pd.Series) -> tuple[np.ndarray, list[str]]:
