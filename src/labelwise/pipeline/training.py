@@ -43,9 +43,9 @@ _SOLVED_BALANCE = Balance(None, None, "no loss weights: the linear model is solv
 
 # Cross-fitted, the thresholds of a binary or multilabel run are tuned on every row's out-of-fold prediction, where
 # they move for the rare classes; loss weights would only distort the probabilities they are tuned on. Measured
-# with `benchmarks/tables.py` (2 seeds): without pos_weight, test micro-F1 on river's yeast rose from 0.625 to 0.675
-# (HistGradientBoosting 0.641) and ROC-AUC on breast cancer with 90 % of the malignant rows removed from 0.96 / 0.89
-# to 0.998 / 0.998. A multiclass run decides by argmax, which class weights do move: it keeps them.
+# with `benchmarks/tables.py` (2 seeds): without pos_weight, test micro-F1 on river's yeast rose from 0.626 to 0.675
+# (HistGradientBoosting 0.641), and ROC-AUC on breast cancer with 90 % of the malignant rows removed from 0.997 to
+# 0.998. A multiclass run decides by argmax, which class weights do move: it keeps them.
 _CROSS_FITTED_BALANCE = Balance(None, None, "no loss weights: the decision thresholds are tuned on every row's "
                                 "out-of-fold prediction.")  # fmt: skip
 
