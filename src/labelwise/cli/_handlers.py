@@ -16,17 +16,7 @@ def inspect(args: argparse.Namespace) -> int:
 
     # Label issues first: their refusals (a streamed source, too few rows) come before reading everything twice.
     issues = _label_issues(args)
-    report = inspect_data(
-        args.data,
-        target=_target(args.target),
-        image_col=args.image_col,
-        column_kinds=args.column_kinds,
-        text_cols=args.text_cols,
-        task=args.task,
-        label_sep=args.label_sep,
-        positive=args.positive,
-        seed=args.seed,
-    )
+    report = inspect_data(args.data, **_reading(args))
     if issues is not None:
         report["label_issues"] = issues
     print(json.dumps(report, indent=2) if args.json else _format_inspect(report))
@@ -45,20 +35,21 @@ def _label_issues(args: argparse.Namespace) -> list[Any] | None:
         return None
     from labelwise.cross_fit_issues import cross_fit_label_issues
 
-    return list(
-        cross_fit_label_issues(
-            args.data,
-            target=_target(args.target),
-            folds=5 if args.folds is None else args.folds,
-            seed=args.seed,
-            image_col=args.image_col,
-            column_kinds=args.column_kinds,
-            text_cols=args.text_cols,
-            task=args.task,
-            label_sep=args.label_sep,
-            positive=args.positive,
-        )
-    )
+    return list(cross_fit_label_issues(args.data, folds=5 if args.folds is None else args.folds, **_reading(args)))
+
+
+def _reading(args: argparse.Namespace) -> dict[str, Any]:
+    """How `inspect` reads the data, the same for its report and for cross-fitting the label issues."""
+    return {
+        "target": _target(args.target),
+        "image_col": args.image_col,
+        "column_kinds": args.column_kinds,
+        "text_cols": args.text_cols,
+        "task": args.task,
+        "label_sep": args.label_sep,
+        "positive": args.positive,
+        "seed": args.seed,
+    }
 
 
 def train(args: argparse.Namespace) -> int:

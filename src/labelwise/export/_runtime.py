@@ -22,15 +22,13 @@ from labelwise.classifier import _policy_from_dict
 from labelwise.data.sources import Source
 from labelwise.decide.policy import Policy
 from labelwise.export._names import PIXELS
-from labelwise.export._table_runtime import table_feeds
+from labelwise.export._table_runtime import run_in_batches, table_feeds
 from labelwise.heads.dense import decide_calibrated
 from labelwise.inputs import Inputs, inputs_from_dict
 from labelwise.ranking import output_top_k
 from labelwise.task import Task
 
 __all__ = ["OnnxClassifier", "torch_onnx_classifier"]
-
-_BATCH = 512
 
 
 @dataclass
@@ -65,13 +63,7 @@ class OnnxClassifier:
 
     def calibrated_logits(self, feeds: dict[str, np.ndarray]) -> torch.Tensor:
         """onnxruntime's calibrated ``logits`` ``(N, head_width)`` float32 for ONNX inputs ``feeds``, in batches."""
-        rows = len(next(iter(feeds.values()))) if feeds else 0
-        parts = [
-            self.session.run(["logits"], {k: v[i : i + _BATCH] for k, v in feeds.items()})[0]
-            for i in range(0, rows, _BATCH)
-        ]
-        logits = np.concatenate(parts) if parts else np.empty((0, self.task.head_width), np.float32)
-        return torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32))
+        return torch.from_numpy(run_in_batches(self.session, feeds, head_width=self.task.head_width))
 
 
 def torch_onnx_classifier(session: Any, meta: dict[str, Any], file: Path) -> OnnxClassifier:

@@ -71,13 +71,17 @@ class TableOnnxClassifier:
 
     def calibrated_logits(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """onnxruntime's calibrated ``logits`` ``(N, head_width)`` float32 for ONNX inputs ``feeds``, in batches."""
-        rows = len(next(iter(feeds.values()))) if feeds else 0
-        parts = [
-            self.session.run(["logits"], {k: v[i : i + _BATCH] for k, v in feeds.items()})[0]
-            for i in range(0, rows, _BATCH)
-        ]
-        logits = np.concatenate(parts) if parts else np.empty((0, self.task.head_width), np.float32)
-        return np.ascontiguousarray(logits, dtype=np.float32)
+        return run_in_batches(self.session, feeds, head_width=self.task.head_width)
+
+
+def run_in_batches(session: Any, feeds: dict[str, np.ndarray], *, head_width: int) -> np.ndarray:
+    """The ``logits`` output ``(N, head_width)`` float32 of an ONNX ``session`` for ``feeds``, `_BATCH` rows a run."""
+    rows = len(next(iter(feeds.values()))) if feeds else 0
+    parts = [
+        session.run(["logits"], {k: v[i : i + _BATCH] for k, v in feeds.items()})[0] for i in range(0, rows, _BATCH)
+    ]
+    logits = np.concatenate(parts) if parts else np.empty((0, head_width), np.float32)
+    return np.ascontiguousarray(logits, dtype=np.float32)
 
 
 def table_onnx_classifier(session: Any, meta: dict[str, Any], file: Path) -> TableOnnxClassifier | None:
