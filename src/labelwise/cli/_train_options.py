@@ -4,6 +4,7 @@ field (so each default is written once), grouped as in ``--help``."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["TASKS", "add_column_kinds_arg", "add_fit_options"]
@@ -182,24 +183,22 @@ def _add_run_args(cmd: Any) -> None:
     cmd.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _folds(text: str) -> int | str:
-    """``--folds``: an int or ``auto``; TrainConfig says what is wrong with an int below 1."""
-    if text == "auto":
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of folds or 'auto', got {text!r}") from None
+def _int_or_auto(expected: str) -> Callable[[str], int | str]:
+    """An argparse type reading ``auto`` or an int (TrainConfig says what is wrong with an int out of range)."""
+
+    def read(text: str) -> int | str:
+        if text == "auto":
+            return text
+        try:
+            return int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected} or 'auto', got {text!r}") from None
+
+    return read
 
 
-def _devices(text: str) -> int | str:
-    """``--devices``: an int >= 1 or ``auto``; TrainConfig says what is wrong with any other int."""
-    if text == "auto":
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int or 'auto', got {text!r}") from None
+_folds = _int_or_auto("a whole number of folds")
+_devices = _int_or_auto("an int")
 
 
 def _add_scale_out_args(cmd: Any) -> None:

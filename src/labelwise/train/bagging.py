@@ -110,17 +110,20 @@ def fit_bagged(
     device = _device(config)
     deadline = None if config.time_budget is None else time.monotonic() + config.time_budget
     members: list[_Member] = []
-    with _one_thread_for_small(build(), device):
-        for fold in range(num_folds):
-            started = time.perf_counter()
-            torch.manual_seed(config.seed + fold)
-            network = build()
-            fit = _Fit(network.to(device), loss.to(device), config=config, device=device, seed=config.seed + fold)
-            held = np.flatnonzero(folds == fold)
+    networks: list[nn.Module] = []
+    for fold in range(num_folds):
+        started = time.perf_counter()
+        torch.manual_seed(config.seed + fold)
+        network = build().to(device)
+        fit = _Fit(network, loss.to(device), config=config, device=device, seed=config.seed + fold)
+        held = np.flatnonzero(folds == fold)
+        with _one_thread_for_small(network, device):
             members.append(fit.run(_Rows(train, np.flatnonzero(folds != fold)), _Rows(valid, held), deadline=deadline))
-            if progress:
-                _report_member(members[-1], fold=fold, num_folds=num_folds, seconds=time.perf_counter() - started)
-    return _result(build, members, folds=folds, task=task, loss=loss, config=config, targets=_targets(valid))
+        network.load_state_dict(members[-1].state)
+        networks.append(network)
+        if progress:
+            _report_member(members[-1], fold=fold, num_folds=num_folds, seconds=time.perf_counter() - started)
+    return _result(networks, members, folds=folds, task=task, loss=loss, config=config, targets=_targets(valid))
 
 
 class _Fit:
@@ -178,7 +181,7 @@ class _Fit:
 
 
 def _result(
-    build: Callable[[], nn.Module],
+    networks: list[nn.Module],
     members: list[_Member],
     *,
     folds: np.ndarray,
@@ -187,11 +190,6 @@ def _result(
     config: TrainConfig,
     targets: torch.Tensor,
 ) -> TrainResult:
-    networks = []
-    for member in members:
-        network = build()
-        network.load_state_dict(member.state)
-        networks.append(network)
     held_out = torch.empty(len(folds), members[0].held_out.shape[1])
     for fold, member in enumerate(members):
         held_out[torch.from_numpy(np.flatnonzero(folds == fold))] = member.held_out
