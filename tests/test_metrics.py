@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import sklearn.metrics as skm
 import torch
+import torchmetrics.functional.classification as tmf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -50,6 +51,39 @@ def test_metrics_match_sklearn(kind: TaskKind, seed: int, n: int) -> None:
     _assert_matches(ours, reference_metrics(kind, probs, targets, decisions, task.classes))
     assert all(type(value) is float for value in ours.values())
     assert headline_metric(task) in ours
+
+
+# torchmetrics, a second implementation beside the scikit-learn the module and the references call, on the metrics
+# whose definitions the two libraries share (float32 inside torchmetrics).
+_TORCHMETRICS = {
+    TaskKind.BINARY: {
+        "accuracy": lambda p, y, d: tmf.binary_accuracy(d, y),
+        "f1": lambda p, y, d: tmf.binary_f1_score(d, y),
+        "roc_auc": lambda p, y, d: tmf.binary_auroc(p[:, 1].contiguous(), y),
+        "pr_auc": lambda p, y, d: tmf.binary_average_precision(p[:, 1].contiguous(), y),
+        "ece": lambda p, y, d: tmf.binary_calibration_error(p[:, 1].contiguous(), y, n_bins=15),
+    },
+    TaskKind.MULTICLASS: {
+        "accuracy": lambda p, y, d: tmf.multiclass_accuracy(d, y, num_classes=p.shape[1], average="micro"),
+        "ece": lambda p, y, d: tmf.multiclass_calibration_error(p, y, num_classes=p.shape[1], n_bins=15),
+    },
+    TaskKind.MULTILABEL: {
+        "micro_f1": lambda p, y, d: tmf.multilabel_f1_score(d.long(), y, num_labels=p.shape[1], average="micro"),
+        "hamming_loss": lambda p, y, d: tmf.multilabel_hamming_distance(d.long(), y, num_labels=p.shape[1]),
+        "subset_accuracy": lambda p, y, d: tmf.multilabel_exact_match(d.long(), y, num_labels=p.shape[1]),
+        "ece": lambda p, y, d: tmf.binary_calibration_error(p.flatten(), y.flatten(), n_bins=15),
+    },
+}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_metrics_match_torchmetrics(kind: TaskKind, seed: int) -> None:
+    task, probs, targets, decisions = _inputs(kind, seed=seed, n=200)
+    if kind is not TaskKind.MULTILABEL:
+        decisions = probs.argmax(dim=1)  # torchmetrics has no abstention
+    ours = compute_metrics(probs, targets, task, decisions=decisions)
+    for name, reference in _TORCHMETRICS[kind].items():
+        assert ours[name] == pytest.approx(float(reference(probs, targets.long(), decisions)), abs=1e-5), name
 
 
 def test_binary_two_logit_probs_score_the_same() -> None:

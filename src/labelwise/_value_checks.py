@@ -1,7 +1,7 @@
 """Checks of the tensors that metrics and decisions read: probabilities, targets and decisions of the right shape,
 dtype and range for a Task kind, each refused with what was found and what was expected.
 
-Kept apart from `labelwise.metrics` so that deciding (`labelwise.decide`) does not import torchmetrics.
+Kept apart from `labelwise.metrics` so that deciding (`labelwise.decide`) does not import scikit-learn.
 """
 
 from __future__ import annotations

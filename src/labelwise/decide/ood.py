@@ -289,12 +289,9 @@ def ood_metrics(scores: torch.Tensor, is_unknown: torch.Tensor) -> dict[str, flo
     num_unknown = int(is_unknown.sum().item())
     if num_unknown == 0 or num_unknown == len(scores):
         return {}
-    # torchmetrics reads values outside [0, 1] as logits and applies a sigmoid, which would merge distinct energies
-    # (sigmoid(40) == sigmoid(50) in float64): score their ranks instead, which keeps the order and the ties.
-    ranks = torch.unique(scores, return_inverse=True)[1].double()
-    import torchmetrics.functional.classification as tmf  # deferred: predicting never scores, and it costs a second
+    import sklearn.metrics  # deferred: predicting never scores
 
-    auroc = tmf.binary_auroc(ranks / max(ranks.max().item(), 1.0), is_unknown.long(), validate_args=False)
+    auroc = sklearn.metrics.roc_auc_score(is_unknown.cpu().numpy(), scores.double().cpu().numpy())
     curve = _acceptance_curve(scores, is_unknown)
     known_accepted = (curve.accepted - curve.flagged).double() / (len(scores) - num_unknown)
     cut = int((known_accepted >= _KNOWN_ACCEPTED).nonzero()[0].item())
