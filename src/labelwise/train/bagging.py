@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import copy
 import csv
-import math
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +33,23 @@ from torch.utils.data import Dataset
 from labelwise.errors import TrainingError, TrainingWarning
 from labelwise.models.ensemble import Ensemble
 from labelwise.task import Task
+from labelwise.train._members import (
+    Member,
+    check_finite,
+    device_for,
+    epoch_batches,
+    num_batches,
+    one_thread_for_small,
+    report,
+)
 from labelwise.train.collapse import collapse_signs, count_decisions
 from labelwise.train.config import TrainConfig
 from labelwise.train.optim import create_optimizer, create_scheduler, preferred
+from labelwise.train.packed import fit_packed, packable
 from labelwise.train.result import StopReason, TrainResult
 
 __all__ = ["fit_bagged", "write_curve"]
 
-_SMALL_NETWORK = 1_000_000  # parameters below which a CPU step runs on one thread (see `_one_thread_for_small`)
 _VALID_CHUNK = 4096  # rows per forward pass when scoring held-out rows (images would not fit at once)
 
 
@@ -63,17 +69,6 @@ class _Rows(Dataset[Any]):
     def targets(self) -> torch.Tensor:
         """The targets of these rows, without reading their inputs."""
         return self.data.targets[self.rows]  # type: ignore[no-any-return]
-
-
-@dataclass(frozen=True)
-class _Member:
-    """One trained member: its best weights, its logits on the fold it never saw, and its curve."""
-
-    state: dict[str, torch.Tensor]
-    held_out: torch.Tensor
-    history: list[dict[str, float]]
-    best_epoch: int
-    stopped: StopReason
 
 
 def fit_bagged(
@@ -107,23 +102,53 @@ def fit_bagged(
         TrainingError: a member's loss became non-finite; ``guards="fail"`` and the decisions collapsed.
     """
     num_folds = int(folds.max()) + 1
-    device = _device(config)
+    device = device_for(config)
     deadline = None if config.time_budget is None else time.monotonic() + config.time_budget
-    members: list[_Member] = []
-    networks: list[nn.Module] = []
+    networks = []
     for fold in range(num_folds):
+        torch.manual_seed(config.seed + fold)
+        networks.append(build().to(device))
+    started = time.perf_counter()
+    if packable(networks[0], valid[torch.arange(2)][0]):
+        members = fit_packed(networks, loss.to(device), train=train, valid=valid, folds=folds, config=config,
+                             device=device, deadline=deadline)  # fmt: skip
+        seconds: list[float | None] = [None] * num_folds
+    else:
+        members, seconds = _fit_one_by_one(networks, loss.to(device), train=train, valid=valid, folds=folds,
+                                           config=config, device=device, deadline=deadline)  # fmt: skip
+    if progress:
+        for fold, member in enumerate(members):
+            report(member, fold=fold, num_folds=num_folds, seconds=seconds[fold])
+        if seconds[0] is None:
+            print(f"members trained side by side in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return _result(networks, members, folds=folds, task=task, loss=loss, config=config, targets=_targets(valid))
+
+
+def _fit_one_by_one(
+    networks: list[nn.Module],
+    loss: nn.Module,
+    *,
+    train: Dataset[Any],
+    valid: Dataset[Any],
+    folds: np.ndarray,
+    config: TrainConfig,
+    device: torch.device,
+    deadline: float | None,
+) -> tuple[list[Member], list[float | None]]:
+    """Train the members one after another (networks `labelwise.train.packed` cannot pack), each keeping its best
+    weights; return them with the seconds each took."""
+    members: list[Member] = []
+    seconds: list[float | None] = []
+    for fold, network in enumerate(networks):
         started = time.perf_counter()
         torch.manual_seed(config.seed + fold)
-        network = build().to(device)
-        fit = _Fit(network, loss.to(device), config=config, device=device, seed=config.seed + fold)
-        held = np.flatnonzero(folds == fold)
-        with _one_thread_for_small(network, device):
-            members.append(fit.run(_Rows(train, np.flatnonzero(folds != fold)), _Rows(valid, held), deadline=deadline))
+        fit = _Fit(network, loss, config=config, device=device, seed=config.seed + fold)
+        with one_thread_for_small(network, device):
+            rows, held = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
+            members.append(fit.run(_Rows(train, rows), _Rows(valid, held), deadline=deadline))
         network.load_state_dict(members[-1].state)
-        networks.append(network)
-        if progress:
-            _report_member(members[-1], fold=fold, num_folds=num_folds, seconds=time.perf_counter() - started)
-    return _result(networks, members, folds=folds, task=task, loss=loss, config=config, targets=_targets(valid))
+        seconds.append(time.perf_counter() - started)
+    return members, seconds
 
 
 class _Fit:
@@ -133,10 +158,10 @@ class _Fit:
         self.network, self.loss, self.config, self.device = network, loss, config, device
         self.generator = torch.Generator().manual_seed(seed)
 
-    def run(self, train: _Rows, valid: _Rows, *, deadline: float | None) -> _Member:
+    def run(self, train: _Rows, valid: _Rows, *, deadline: float | None) -> Member:
         config, network = self.config, self.network
         batch_size = config.resolve_batch_size(len(train))
-        steps = _num_batches(len(train), batch_size)
+        steps = num_batches(len(train), batch_size)
         epochs = config.resolve_epochs(steps)
         lr = config.resolve_lr(preferred(network, "preferred_lr"))
         weight_decay = config.resolve_weight_decay(preferred(network, "preferred_weight_decay"))
@@ -150,7 +175,7 @@ class _Fit:
             train_loss = self._epoch(train, optimizer, scheduler, batch_size=batch_size)
             logits = _logits(network, valid, self.device)
             val_loss = float(self.loss(logits, targets))
-            _check_finite(epoch, train_loss=train_loss, val_loss=val_loss, lr=lr)
+            check_finite(epoch, train_loss=train_loss, val_loss=val_loss, lr=lr)
             last_lr = float(scheduler.get_last_lr()[0])
             history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": last_lr})
             if best is None or val_loss < best[0]:
@@ -162,12 +187,12 @@ class _Fit:
                 stopped = "time_budget"
                 break
         assert best is not None  # at least one epoch runs: resolve_epochs returns >= 1
-        return _Member(best[2], best[3], history, best[1], stopped)
+        return Member(best[2], best[3], history, best[1], stopped)
 
     def _epoch(self, train: _Rows, optimizer: Any, scheduler: Any, *, batch_size: int) -> float:
         network, loss_fn = self.network.train(), self.loss
         total, rows = torch.zeros((), device=self.device), 0
-        for indices in _batches(len(train), batch_size, generator=self.generator):
+        for indices in epoch_batches(len(train), batch_size, generator=self.generator):
             inputs, targets = train[indices]
             inputs, targets = _to(inputs, self.device), targets.to(self.device)
             loss = loss_fn(network(inputs), targets)
@@ -182,7 +207,7 @@ class _Fit:
 
 def _result(
     networks: list[nn.Module],
-    members: list[_Member],
+    members: list[Member],
     *,
     folds: np.ndarray,
     task: Task,
@@ -251,28 +276,6 @@ def _collapse_findings(logits: torch.Tensor, targets: torch.Tensor, *, task: Tas
     return [{"epoch": -1, "rule": "collapse", "message": message}]
 
 
-def _check_finite(epoch: int, *, train_loss: float, val_loss: float, lr: float) -> None:
-    if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
-        raise TrainingError(
-            f"the loss became non-finite in epoch {epoch} (train_loss={train_loss}, val_loss={val_loss}): training "
-            f"diverged. Try a lower learning rate (lr={lr:g} now; e.g. lr={lr / 10:g}), and check that the inputs "
-            "hold no NaN/inf."
-        )
-
-
-def _batches(num_rows: int, batch_size: int, *, generator: torch.Generator) -> list[torch.Tensor]:
-    """A shuffled epoch of index batches; a last batch of one row joins the one before (BatchNorm needs two)."""
-    batches = list(torch.split(torch.randperm(num_rows, generator=generator), batch_size))
-    if len(batches) > 1 and len(batches[-1]) == 1:
-        batches[-2:] = [torch.cat(batches[-2:])]
-    return batches
-
-
-def _num_batches(num_rows: int, batch_size: int) -> int:
-    full, rest = divmod(num_rows, batch_size)
-    return full + (1 if rest > 1 or (rest == 1 and full == 0) else 0)
-
-
 def _logits(network: nn.Module, data: _Rows, device: torch.device) -> torch.Tensor:
     network.eval()
     with torch.inference_mode():
@@ -288,38 +291,3 @@ def _to(inputs: Any, device: torch.device) -> Any:
     if isinstance(inputs, torch.Tensor):
         return inputs.to(device)
     return {key: value.to(device) for key, value in inputs.items()}
-
-
-@contextmanager
-def _one_thread_for_small(network: nn.Module, device: torch.device) -> Iterator[None]:
-    """Train a small network on the CPU with one intra-op thread.
-
-    The operations of a table network's step (a 64 x 256 matrix product) are too small to split between threads:
-    with 2 threads, a step of the default MLP on 2 cores took 10.4 ms while another process used a core, against
-    0.78 ms on one thread.
-    """
-    small = sum(p.numel() for p in network.parameters()) < _SMALL_NETWORK
-    if device.type != "cpu" or not small:
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _device(config: TrainConfig) -> torch.device:
-    wants_gpu = config.accelerator in ("auto", "gpu", "cuda")
-    return torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")
-
-
-def _report_member(member: _Member, *, fold: int, num_folds: int, seconds: float) -> None:
-    best = member.history[member.best_epoch]
-    print(
-        f"member {fold + 1}/{num_folds}  {len(member.history)} epochs, best {member.best_epoch + 1}  "
-        f"held-out loss {best['val_loss']:.4f}  ({seconds:.1f} s)",
-        file=sys.stderr,
-        flush=True,
-    )
