@@ -85,7 +85,11 @@ def test_json_adds_every_issue(workdir: Path, capsys: pytest.CaptureFixture[str]
     )
     scores = [issue["score"] for issue in issues]
     assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
-    assert len(issues) >= 2 and {issue["row"] for issue in issues} <= set(_FLIPPED)
+    # The planted errors come first. A clean row may follow: row 119 (cat, at -1.55, 3.43) sits beside planted row
+    # 95 (a cat labelled ant, at -0.97, 3.35), and a member that fits row 95's label can call 119 an ant too.
+    listed = [issue["row"] for issue in issues]
+    assert len(listed) >= 2 and set(listed[:2]) <= set(_FLIPPED)
+    assert len(set(listed) - set(_FLIPPED)) <= 1
 
 
 def test_validation_rows_are_checked_too(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
