@@ -1,10 +1,10 @@
 """``POST /predict`` as a bare ASGI app: read the body, check it, wait for the batch, answer JSON.
 
-FastAPI's request handling (its middleware stack, the endpoint wrapper, a `Request`, a `JSONResponse`) cost about
-70 us a request, a sixth of the server's work at 2,000 requests/s; this endpoint is a plain Starlette route whose
-app reads the ASGI messages itself. Size limits, JSON parsing and error bodies stay ours: every error is
-``{"error": "<one line>"}`` with 400 (bad request), 413 (body too large), or 500 (a bug, logged here with its
-traceback, never sent to the client).
+FastAPI's request handling (its middleware stack and router, the endpoint wrapper with a `Request` and a
+`JSONResponse`) cost about 70 us a request, more than a batched model call per row; this endpoint reads the ASGI
+messages itself, and the app hands ``POST /predict`` straight to it (`labelwise.serve.app`). Size limits, JSON
+parsing and error bodies stay ours: every error is ``{"error": "<one line>"}`` with 400 (bad request), 413 (body
+too large), or 500 (a bug, logged here with its traceback, never sent to the client).
 """
 
 from __future__ import annotations
