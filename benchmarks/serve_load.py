@@ -400,7 +400,8 @@ _STAGES: list[tuple[str, tuple[str, ...]]] = [
         "TablePreprocessor.features", "TablePreprocessor.transform", "Inputs.encode", "column_feeds", "table_feeds",
         "RowReader.columns", "RowReader.frame", "TableRows.frame", "source_from_frame", "load_images",
         "_write_images", "TemporaryDirectory.__init__", "TemporaryDirectory.__exit__", "TemporaryDirectory.cleanup",
-        "_images", "_torch_decisions", "raw_outputs")),
+        "load_images.<locals>.decode_chunk", "_images", "_tables", "predict_images", "predict_tables",
+        "_torch_decisions", "raw_outputs")),
     ("predictions to rows (table, to_dict, json_safe)", (
         "prediction_records", "predictions_table", "json_safe", "DataFrame.to_dict", "_split", "_split_frame")),
     ("request body, JSON and checks", (
@@ -408,9 +409,9 @@ _STAGES: list[tuple[str, tuple[str, ...]]] = [
         "_parse", "Request.body", "Request.stream")),
     ("response JSON and send", (
         "send_json", "JSONResponse.__init__", "JSONResponse.render", "Response.__call__", "RequestResponseCycle.send")),
-    ("batcher (queue, futures, thread hop)", (
+    ("batcher and thread hops (queue, futures, to_thread)", (
         "MicroBatcher.submit", "MicroBatcher._collect", "MicroBatcher._loop", "MicroBatcher._sleep", "_next",
-        "_resolve", "to_thread", "run_in_executor", "ThreadPoolExecutor.submit", "_WorkItem.run", "wait_for")),
+        "_resolve", "to_thread", "run_in_executor", "wait_for")),
     ("FastAPI / Starlette routing and middleware", (
         "applications.py", "routing.py", "errors.py", "exceptions.py", "_exception_handler.py", "asyncexitstack.py",
         "utils.py", "_asgi.py", "_body_limit.py", "proxy_headers.py")),
