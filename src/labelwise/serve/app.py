@@ -1,8 +1,9 @@
 """The HTTP JSON API of a trained classifier: ``POST /predict``, ``GET /health``, ``GET /metadata``.
 
 Built on FastAPI (Starlette): ``POST /predict`` is a bare ASGI app (`labelwise.serve.endpoint`) which the app calls
-before its middleware and router, the others FastAPI routes. Every error is ``{"error": "<one line>"}`` with 400 (bad request), 413 (body too large), 404/405
-(no such route), or 500 (a bug, logged with its traceback, never sent to the client).
+before its middleware and router, the others FastAPI routes. Every error is ``{"error": "<one line>"}`` with 400
+(bad request), 413 (body too large), 404/405 (no such route), or 500 (a bug, logged with its traceback, never sent
+to the client).
 
 ``clf`` is a `labelwise.Classifier`, or what `labelwise.export.load_onnx` loads (``serve --backend onnx``); for an
 exported table run nothing here imports torch.
