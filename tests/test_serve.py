@@ -35,6 +35,7 @@ from labelwise.classifier import Classifier
 from labelwise.cli import main
 from labelwise.data.sources import source_from_frame
 from labelwise.errors import ConfigError, DataError
+from labelwise.export import ONNX_FILE, export_onnx, load_onnx
 from labelwise.serve import MicroBatcher, create_app, parse_size
 from labelwise.task import TaskKind
 from labelwise.train import TrainConfig
@@ -89,9 +90,17 @@ def image_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Classifier, Pat
     return clf, run, root / "imgs"
 
 
-def _predict_csv(run: Path, data: Path, out: Path) -> pd.DataFrame:
-    assert main(["predict", str(run), str(data), "--out", str(out)]) == 0
+def _predict_csv(run: Path, data: Path, out: Path, *options: str) -> pd.DataFrame:
+    assert main(["predict", str(run), str(data), "--out", str(out), *options]) == 0
     return pd.read_csv(out, dtype=str, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def onnx_runs(table_runs: dict[str, tuple[Classifier, Path]]) -> dict[str, Path]:
+    """The table runs, each exported to RUN/model.onnx (`serve --backend onnx` reads it)."""
+    for clf, run in table_runs.values():
+        export_onnx(clf, run / ONNX_FILE)
+    return {kind: run for kind, (_, run) in table_runs.items()}
 
 
 def _assert_rows_equal_csv(rows: list[dict[str, Any]], expected: pd.DataFrame, *, ids: bool = True) -> None:
@@ -122,6 +131,40 @@ def test_table_response_equals_predictions_csv(
     _assert_rows_equal_csv(response.json()["predictions"], expected)
     if kind == "multiclass":
         assert {"abstained", "unknown_score"} <= set(expected.columns)
+
+
+def test_onnx_table_response_equals_predict_backend_onnx(
+    kind: TaskKind, onnx_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    run = onnx_runs[str(kind)]
+    rows = _rows()
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    expected = _predict_csv(run, tmp_path / "rows.csv", tmp_path / "predictions.csv", "--backend", "onnx")
+    with TestClient(create_app(load_onnx(run, threads=1))) as client:
+        response = client.post("/predict", json={"rows": _records(rows)})
+        meta = client.get("/metadata").json()
+    assert response.status_code == 200, response.text
+    _assert_rows_equal_csv(response.json()["predictions"], expected)
+    with TestClient(create_app(labelwise.load(run))) as client:
+        assert meta == client.get("/metadata").json()  # the same run, whichever backend serves it
+
+
+_SERVE_PROBE = """
+import json, sys
+from fastapi.testclient import TestClient
+from labelwise.export import load_onnx
+from labelwise.serve import create_app
+with TestClient(create_app(load_onnx({run!r}))) as client:
+    answer = client.post("/predict", json={{"rows": {rows!r}}})
+print(json.dumps([answer.status_code, "torch" in sys.modules]))
+"""
+
+
+def test_serving_an_onnx_table_run_imports_no_torch(onnx_runs: dict[str, Path]) -> None:
+    # An ONNX table run is served with onnxruntime and numpy: torch's import would cost ~1.5 s and ~450 MB.
+    probe = _SERVE_PROBE.format(run=str(onnx_runs["multiclass"]), rows=[GOOD_ROW, {**GOOD_ROW, "x0": None}])
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [200, False]
 
 
 def _png_bytes(path: Path) -> bytes:
@@ -347,7 +390,7 @@ def test_a_bug_is_500_with_one_generic_line(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ZeroDivisionError("secret internals")
 
-    monkeypatch.setattr(Classifier, "predictions_frame", broken)  # a Classifier is frozen: patch its class
+    monkeypatch.setattr(Classifier, "raw_outputs", broken)  # both ways of predicting call it; patch the frozen class
     with TestClient(create_app(clf)) as client:
         response = client.post("/predict", json={"rows": [GOOD_ROW]})
         assert response.status_code == 500
@@ -421,11 +464,22 @@ def test_serve_bad_input_is_exit_2_one_line(
     assert f"port {busy_port} on 127.0.0.1 is already in use" in _error_line(capsys)
     assert main(["serve", str(run), "--max-body", "lots"]) == 2
     assert "--max-body 'lots'" in _error_line(capsys)
+    assert main(["serve", str(run), "--threads", "0"]) == 2
+    assert "--threads 0; expected a number of threads >= 1" in _error_line(capsys)
+    bare = tmp_path / "bare"  # the run without model.onnx: `--backend onnx` needs `labelwise export` first
+    bare.mkdir()
+    for name in ("labelwise.json", "model.safetensors"):
+        (bare / name).write_bytes((run / name).read_bytes())
+    assert main(["serve", str(bare), "--backend", "onnx", "--port", "0"]) == 2
+    line = _error_line(capsys)
+    assert "holds no model.onnx" in line and f"labelwise export {bare}" in line
 
 
-def test_real_server_drains_an_in_flight_request_on_sigterm(table_runs: dict[str, tuple[Classifier, Path]]) -> None:
-    _, run = table_runs["binary"]
-    command = [sys.executable, "-m", "labelwise", "serve", str(run), "--port", "0", "--max-wait-ms", "3000"]
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_real_server_drains_an_in_flight_request_on_sigterm(onnx_runs: dict[str, Path], backend: str) -> None:
+    run = onnx_runs["binary"]
+    command = [sys.executable, "-m", "labelwise", "serve", str(run), "--port", "0", "--max-wait-ms", "3000",
+               "--backend", backend]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
     try:

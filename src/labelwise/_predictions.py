@@ -6,6 +6,8 @@ Torch-free (tensors and numpy arrays are both read through `labelwise._arrays.as
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -16,7 +18,7 @@ from labelwise.data.sources import Source
 from labelwise.ranking import AUTO_TOP_K_ABOVE, Ranked, ranked_columns
 from labelwise.task import Task, join_labels
 
-__all__ = ["DecisionsLike", "predictions_table"]
+__all__ = ["DecisionsLike", "prediction_records", "predictions_table"]
 
 
 class DecisionsLike(Protocol):
@@ -68,3 +70,34 @@ def predictions_table(
         sets = [tuple(task.classes[j] for j in np.flatnonzero(row)) for row in as_numpy(out.sets)]
         frame["set"] = join_labels(sets, sep=task.label_sep)
     return frame
+
+
+def prediction_records(out: DecisionsLike, *, ids: Sequence[str], task: Task) -> list[dict[str, Any]]:
+    """The rows `predictions_table` writes for a dense head's ``out`` (every row kept, no top-k columns), as dicts
+    of JSON values: Python floats, bools and strings, None for NaN. ``labelwise serve`` answers these.
+
+    Building the dicts from the arrays costs a few microseconds a row; the table and its ``to_dict`` cost about
+    2 ms a call, which a server answering single-row requests pays per batch. `tests/test_serve.py` checks that
+    both give the same rows.
+    """
+    names = [f"p:{cls}" for cls in task.classes]
+    columns: list[tuple[str, list[Any]]] = [("prediction", join_labels(task.decode(out.decisions), sep=task.label_sep))]
+    columns.append(("abstained", as_numpy(out.abstained).astype(bool).tolist()))
+    if out.unknown_score is not None:
+        columns.append(("unknown_score", _finite_or_none(as_numpy(out.unknown_score).astype(np.float64).tolist())))
+    if out.sets is not None:
+        sets = [tuple(task.classes[j] for j in np.flatnonzero(row)) for row in as_numpy(out.sets)]
+        columns.append(("set", join_labels(sets, sep=task.label_sep)))
+    probs = as_numpy(out.probs)
+    rows = probs.tolist() if np.isfinite(probs).all() else [_finite_or_none(row) for row in probs.tolist()]
+    records = []
+    for i, row_id in enumerate(ids):
+        record: dict[str, Any] = {"id": row_id, **dict(zip(names, rows[i], strict=True))}
+        for name, values in columns:
+            record[name] = values[i]
+        records.append(record)
+    return records
+
+
+def _finite_or_none(values: list[float]) -> list[float | None]:
+    return [value if math.isfinite(value) else None for value in values]

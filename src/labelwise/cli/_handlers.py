@@ -176,10 +176,10 @@ def _check_ranked_columns(top_k: int | None, task: Any) -> None:
         )
 
 
-def _load_onnx(run: str) -> Any:
+def _load_onnx(run: str, *, threads: int | None = None) -> Any:
     from labelwise.export import load_onnx
 
-    return load_onnx(run)
+    return load_onnx(run, threads=threads)
 
 
 def export(args: argparse.Namespace) -> int:
@@ -197,7 +197,15 @@ def serve(args: argparse.Namespace) -> int:
     from labelwise.serve import parse_size, serve
 
     max_body = parse_size(args.max_body)
-    clf = labelwise.load(args.run)  # checksums verified before the port is bound: a bad run never listens
+    threads = _threads(args.threads)
+    # Checksums verified before the port is bound: a bad run never listens.
+    if args.backend == "onnx":
+        clf = _load_onnx(args.run, threads=threads)
+    else:
+        import torch
+
+        clf = labelwise.load(args.run)
+        torch.set_num_threads(threads)
 
     def ready(url: str) -> None:
         print(f"labelwise: serving {args.run} at {url} (POST /predict, GET /health, GET /metadata)", file=sys.stderr)
@@ -213,6 +221,14 @@ def serve(args: argparse.Namespace) -> int:
         on_ready=ready,
     )
     return 0
+
+
+def _threads(threads: int) -> int:
+    from labelwise.errors import ConfigError
+
+    if threads < 1:
+        raise ConfigError(f"--threads {threads}; expected a number of threads >= 1 (1 suits a small machine).")
+    return threads
 
 
 def demo(args: argparse.Namespace) -> int:

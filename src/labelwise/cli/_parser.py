@@ -201,8 +201,27 @@ def _add_serve(sub: Any) -> None:
     cmd.add_argument("--host", default="127.0.0.1", help="address to listen on")
     cmd.add_argument("--port", type=int, default=8000, help="port to listen on (0 picks a free one)")
     cmd.add_argument("--max-batch", type=int, default=64, help="most rows or images in one model call")
-    cmd.add_argument("--max-wait-ms", type=float, default=5.0, help="longest a request waits to share a model call")
+    cmd.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=5.0,
+        help="longest a request waits, from its arrival, to share a model call",
+    )
     cmd.add_argument("--max-body", default="4MiB", help="largest request body (e.g. 4MiB, 512KB); larger gets 413")
+    cmd.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="torch: the run's network; onnx: onnxruntime on RUN/model.onnx from `labelwise export` (RUN may also be "
+        "the .onnx file itself; a table run is then served without torch)",
+    )
+    cmd.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads of one model call (torch or onnxruntime); more help large models on many cores, where the "
+        "event loop and the HTTP clients leave cores idle",
+    )
 
 
 def _add_demo(sub: Any) -> None:

@@ -24,8 +24,15 @@ def format_column_list(columns: Iterable[Any]) -> str:
     return format_examples(list(columns), limit=8) or "no columns"
 
 
-def numeric_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """A column as float64 with NaN for missing or blank cells, and the positions of non-numeric or infinite cells."""
+def numeric_values(series: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A column as float64 with NaN for missing or blank cells, and the positions of non-numeric or infinite cells.
+
+    ``series`` may also be a numeric array already read, NaN for missing (`labelwise serve` reads JSON rows so).
+    """
+    if isinstance(series, np.ndarray):
+        values = np.asarray(series, dtype=np.float64)
+        given = ~np.isnan(values)
+        return values, np.flatnonzero(given & ~np.isfinite(values))
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_complex_dtype(series.dtype):
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
         blank = np.zeros(len(values), dtype=bool)
@@ -39,8 +46,8 @@ def numeric_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return values, bad
 
 
-def bad_cells(series: pd.Series, bad: np.ndarray, *, name: ColumnName) -> str:
-    shown = format_examples(series.iloc[bad[:20]].drop_duplicates().tolist())
+def bad_cells(series: pd.Series | np.ndarray, bad: np.ndarray, *, name: ColumnName) -> str:
+    shown = format_examples(pd.Series(series).iloc[bad[:20]].drop_duplicates().tolist())
     return f"{name!r} in {format_rows(bad.tolist())} ({shown})"
 
 

@@ -272,20 +272,29 @@ class TablePreprocessor:
                 rows are named at once).
         """
         self.check_columns(frame)
-        out = np.empty((len(frame), self.num_features), dtype=np.float32)
+        import torch
+
+        return torch.from_numpy(self.features(frame, num_rows=len(frame)))
+
+    def features(self, columns: Mapping[ColumnName, Any], *, num_rows: int) -> np.ndarray:
+        """`transform`'s ``(num_rows, num_features)`` float32, as numpy, from the fitted columns of a frame or a
+        mapping of them: a column as a Series, or a numeric one as a float64 array with NaN for missing.
+
+        Raises:
+            DataError: as `transform`, for values a column's kind cannot read.
+        """
+        out = np.empty((num_rows, self.num_features), dtype=np.float32)
         problems: list[tuple[str, str]] = []
         start = 0
         for spec in self.specs:
             if spec.width:
-                problem = spec.write(frame[spec.name], out[:, start : start + spec.width])
+                problem = spec.write(columns[spec.name], out[:, start : start + spec.width])
                 if problem:
                     problems.append((spec.kind, problem))
             start += spec.width
         if problems:
             raise bad_values_error(problems)
-        import torch
-
-        return torch.from_numpy(out)
+        return out
 
     def unseen(self, frame: pd.DataFrame) -> list[str]:
         """Categorical cells of ``frame`` holding a value training never saw (read as ``<unseen>``), per column:

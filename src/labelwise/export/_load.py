@@ -20,11 +20,12 @@ from labelwise.export._names import KEY_FORMAT, KEY_RUN, ONNX_FILE, ONNX_FORMAT_
 __all__ = ["load_onnx"]
 
 
-def load_onnx(path: str | os.PathLike[str]) -> Any:
+def load_onnx(path: str | os.PathLike[str], *, threads: int | None = None) -> Any:
     """Load an ONNX file written by `export_onnx`, or ``RUN/model.onnx`` when given a run directory.
 
     A run directory's ``model.onnx`` must come from the run's current weights: a run retrained since its export
-    is refused rather than predicted with the old network.
+    is refused rather than predicted with the old network. ``threads``: onnxruntime's threads per model call
+    (None: its default, one per core); a server that batches small requests runs best on one (`labelwise serve`).
 
     Returns:
         a `labelwise.export.OnnxClassifier`, or for a table run the numpy `TableOnnxClassifier` (module docstring);
@@ -36,7 +37,7 @@ def load_onnx(path: str | os.PathLike[str]) -> Any:
         ConfigError: onnxruntime is not installed.
     """
     file = _onnx_file(Path(path))
-    session = _session(file)
+    session = _session(file, threads=threads)
     props = dict(session.get_modelmeta().custom_metadata_map)
     meta = _run_metadata(props, file)
     if Path(path).is_dir() and (file.parent / artifact.METADATA_FILE).is_file():
@@ -68,7 +69,7 @@ def _onnx_file(path: Path) -> Path:
     return path
 
 
-def _session(file: Path) -> Any:
+def _session(file: Path, *, threads: int | None) -> Any:
     try:
         import onnxruntime
     except ImportError as err:
@@ -77,6 +78,8 @@ def _session(file: Path) -> Any:
         ) from err
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only: onnxruntime's warnings are for its developers, not our users
+    if threads is not None:
+        options.intra_op_num_threads = options.inter_op_num_threads = threads
     try:
         return onnxruntime.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
     except Exception as err:  # noqa: BLE001 - onnxruntime raises its own untyped exceptions on a damaged file

@@ -45,6 +45,11 @@ class OnnxClassifier:
     session: Any  # onnxruntime.InferenceSession: untyped third-party object
     path: Path
     info: dict[str, Any] = field(default_factory=dict)
+    stored: dict[str, Any] = field(default_factory=dict, repr=False)  # the run's labelwise.json, weights aside
+
+    def metadata(self) -> dict[str, Any]:
+        """The exported run's metadata, as `Classifier.metadata` gives it (task, preprocessing, calibration, ...)."""
+        return dict(self.stored)
 
     def predictions_frame(self, source: Source, *, skip_bad: bool = False, top_k: int | None = None) -> pd.DataFrame:
         """The ``predictions.csv`` table, as `Classifier.predictions_frame` writes it (``top_k`` likewise)."""
@@ -76,4 +81,5 @@ def torch_onnx_classifier(session: Any, meta: dict[str, Any], file: Path) -> Onn
         session=session,
         path=file,
         info={k: v for k, v in meta.items() if k not in known},
+        stored={k: v for k, v in meta.items() if k not in ("format_version", "weights")},
     )

@@ -7,6 +7,7 @@ whose policy `NumpyPolicy` can apply; it writes the same ``predictions.csv`` as 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from labelwise.export._numpy_policy import NumpyPolicy, top_order
 from labelwise.ranking import output_top_k, top_k_columns
 from labelwise.task import Task
 
-__all__ = ["TableInputs", "TableOnnxClassifier", "table_feeds", "table_onnx_classifier"]
+__all__ = ["TableInputs", "TableOnnxClassifier", "column_feeds", "table_feeds", "table_onnx_classifier"]
 
 _BATCH = 512
 _TABLE_KINDS = frozenset({"numeric", "categorical", "boolean", "datetime", "ignored"})
@@ -56,6 +57,11 @@ class TableOnnxClassifier:
     session: Any  # onnxruntime.InferenceSession: untyped third-party object
     path: Path
     info: dict[str, Any] = field(default_factory=dict)
+    stored: dict[str, Any] = field(default_factory=dict, repr=False)  # the run's labelwise.json, weights aside
+
+    def metadata(self) -> dict[str, Any]:
+        """The exported run's metadata, as `Classifier.metadata` gives it (task, preprocessing, calibration, ...)."""
+        return dict(self.stored)
 
     def predictions_frame(self, source: Source, *, skip_bad: bool = False, top_k: int | None = None) -> pd.DataFrame:
         """The ``predictions.csv`` table, as `Classifier.predictions_frame` writes it (``top_k`` likewise)."""
@@ -102,6 +108,7 @@ def table_onnx_classifier(session: Any, meta: dict[str, Any], file: Path) -> Tab
         session=session,
         path=file,
         info={k: v for k, v in meta.items() if k not in known},
+        stored={k: v for k, v in meta.items() if k not in ("format_version", "weights")},
     )
 
 
@@ -112,17 +119,22 @@ def table_feeds(preprocessor: TablePreprocessor, source: Source) -> dict[str, np
             "this model was trained on a table, but the data given is a folder of images. "
             "Pass a CSV or Parquet file with the training feature columns."
         )
-    frame = source.frame
-    preprocessor.check_columns(frame)
+    preprocessor.check_columns(source.frame)
+    return column_feeds(preprocessor, source.frame)
+
+
+def column_feeds(preprocessor: TablePreprocessor, columns: Mapping[Any, Any]) -> dict[str, np.ndarray]:
+    """`table_feeds` from the fitted columns of a frame or a mapping of them: a column as a Series, or a numeric one
+    as a float64 array with NaN for missing (as `TablePreprocessor.features` takes them)."""
     feeds: dict[str, np.ndarray] = {}
     problems = []
     for spec in preprocessor.specs:
         if isinstance(spec, NumericColumn | BooleanColumn):
-            values, problem = spec.values(frame[spec.name])
+            values, problem = spec.values(columns[spec.name])
             problems += [(spec.kind, problem)] if problem else []
             feeds[input_name(spec.name)] = values
         elif isinstance(spec, CategoricalColumn):
-            codes, keys = category_keys(frame[spec.name])
+            codes, keys = category_keys(columns[spec.name])
             # A real "" cell would read as missing in ONNX; "\0" is a value no category has, so it stays unseen.
             names = np.array([key if key != MISSING else "\0" for key in keys] + [MISSING], dtype=object)
             feeds[input_name(spec.name)] = names[np.where(codes < 0, len(keys), codes)]

@@ -2,6 +2,8 @@
 
 `create_app` builds the FastAPI app (``POST /predict``, ``GET /health``, ``GET /metadata``) with requests batched
 across clients; `serve` runs it under uvicorn on a socket bound first, and drains in-flight requests on SIGTERM.
+The model is a `labelwise.Classifier` or an exported one (`labelwise.export.load_onnx`, ``serve --backend onnx``):
+an exported table run is served without importing torch.
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import uvicorn
 
-from labelwise.classifier import Classifier
 from labelwise.errors import ConfigError
 from labelwise.serve.app import create_app
 
@@ -77,7 +77,7 @@ def _bind_message(host: str, port: int, err: OSError) -> str:
 
 
 def serve(
-    clf: Classifier,
+    clf: Any,
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -89,11 +89,11 @@ def serve(
     """Serve ``clf`` until SIGTERM or Ctrl-C; in-flight requests finish first.
 
     Args:
-        clf: the loaded classifier.
+        clf: the loaded classifier (`labelwise.load`), or an exported one (`labelwise.export.load_onnx`).
         host: address to listen on.
         port: port to listen on; 0 picks a free one.
         max_batch: most items in one model call.
-        max_wait_ms: longest a request waits to share a model call.
+        max_wait_ms: longest a request waits, from its arrival, to share a model call.
         max_body: largest request body in bytes.
         on_ready: called with the server's URL once the socket listens.
 
