@@ -5,20 +5,50 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from labelwise.errors import TrainingError
 from labelwise.train.config import TrainConfig
 from labelwise.train.result import StopReason
 
-__all__ = ["Member", "check_finite", "device_for", "epoch_batches", "num_batches", "one_thread_for_small", "report"]
+__all__ = [
+    "CrossFit",
+    "Member",
+    "check_finite",
+    "device_for",
+    "epoch_batches",
+    "num_batches",
+    "one_thread_for_small",
+    "report",
+]
 
 _SMALL_NETWORK = 1_000_000  # parameters below which a CPU step runs on one thread (see `one_thread_for_small`)
+
+
+@dataclass(frozen=True)
+class CrossFit:
+    """What every member is trained from: all rows as training and as evaluation read them, each row's fold, the
+    config, the device, and the time budget's deadline (`time.monotonic`), if any."""
+
+    train: Dataset[Any]
+    valid: Dataset[Any]
+    folds: np.ndarray
+    config: TrainConfig
+    device: torch.device
+    deadline: float | None
+
+    def past_deadline(self) -> bool:
+        """Whether the time budget is spent."""
+        return self.deadline is not None and time.monotonic() > self.deadline
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from labelwise.errors import TrainingError, TrainingWarning
 from labelwise.models.ensemble import Ensemble
 from labelwise.task import Task
 from labelwise.train._members import (
+    CrossFit,
     Member,
     check_finite,
     device_for,
@@ -109,13 +110,12 @@ def fit_bagged(
         torch.manual_seed(config.seed + fold)
         networks.append(build().to(device))
     started = time.perf_counter()
+    job = CrossFit(train, valid, folds, config, device, deadline)
     if packable(networks[0], valid[torch.arange(2)][0]):
-        members = fit_packed(networks, loss.to(device), train=train, valid=valid, folds=folds, config=config,
-                             device=device, deadline=deadline)  # fmt: skip
+        members = fit_packed(networks, loss.to(device), job)
         seconds: list[float | None] = [None] * num_folds
     else:
-        members, seconds = _fit_one_by_one(networks, loss.to(device), train=train, valid=valid, folds=folds,
-                                           config=config, device=device, deadline=deadline)  # fmt: skip
+        members, seconds = _fit_one_by_one(networks, loss.to(device), job)
     if progress:
         for fold, member in enumerate(members):
             report(member, fold=fold, num_folds=num_folds, seconds=seconds[fold])
@@ -125,15 +125,7 @@ def fit_bagged(
 
 
 def _fit_one_by_one(
-    networks: list[nn.Module],
-    loss: nn.Module,
-    *,
-    train: Dataset[Any],
-    valid: Dataset[Any],
-    folds: np.ndarray,
-    config: TrainConfig,
-    device: torch.device,
-    deadline: float | None,
+    networks: list[nn.Module], loss: nn.Module, job: CrossFit
 ) -> tuple[list[Member], list[float | None]]:
     """Train the members one after another (networks `labelwise.train.packed` cannot pack), each keeping its best
     weights; return them with the seconds each took."""
@@ -141,11 +133,11 @@ def _fit_one_by_one(
     seconds: list[float | None] = []
     for fold, network in enumerate(networks):
         started = time.perf_counter()
-        torch.manual_seed(config.seed + fold)
-        fit = _Fit(network, loss, config=config, device=device, seed=config.seed + fold)
-        with one_thread_for_small(network, device):
-            rows, held = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
-            members.append(fit.run(_Rows(train, rows), _Rows(valid, held), deadline=deadline))
+        torch.manual_seed(job.config.seed + fold)
+        fit = _Fit(network, loss, config=job.config, device=job.device, seed=job.config.seed + fold)
+        with one_thread_for_small(network, job.device):
+            rows, held = np.flatnonzero(job.folds != fold), np.flatnonzero(job.folds == fold)
+            members.append(fit.run(_Rows(job.train, rows), _Rows(job.valid, held), deadline=job.deadline))
         network.load_state_dict(members[-1].state)
         seconds.append(time.perf_counter() - started)
     return members, seconds

@@ -15,7 +15,6 @@ float tensor (`packable`); anything else is trained one member at a time (`label
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,7 +26,7 @@ from torch.utils.data import Dataset
 
 from labelwise.models.head import Network
 from labelwise.models.mlp import TabularMLP
-from labelwise.train._members import Member, check_finite, epoch_batches, num_batches, one_thread_for_small
+from labelwise.train._members import CrossFit, Member, check_finite, epoch_batches, num_batches, one_thread_for_small
 from labelwise.train.config import TrainConfig
 from labelwise.train.optim import create_optimizer, create_scheduler, preferred
 from labelwise.train.result import StopReason
@@ -114,17 +113,7 @@ def _batchnorm_pairs(
 
 
 # -- training ----------------------------------------------------------------------------------------
-def fit_packed(
-    networks: list[nn.Module],
-    loss: nn.Module,
-    *,
-    train: Dataset[Any],
-    valid: Dataset[Any],
-    folds: np.ndarray,
-    config: TrainConfig,
-    device: torch.device,
-    deadline: float | None,
-) -> list[Member]:
+def fit_packed(networks: list[nn.Module], loss: nn.Module, job: CrossFit) -> list[Member]:
     """Train ``networks[j]`` on the rows outside fold j, all in one packed module; leave each holding the weights
     of its best epoch on fold j, and return the members (as `labelwise.train.bagging` trains them one by one).
 
@@ -132,7 +121,7 @@ def fit_packed(
     goes round its own rows again. A member whose held-out loss has not improved for ``config.patience`` epochs
     stops keeping weights (it trains on with the others, unused) and the loop ends when all have stopped.
     """
-    k = len(networks)
+    k, train, valid, folds, config, device = len(networks), job.train, job.valid, job.folds, job.config, job.device
     packed = pack(networks).to(device)
     rows = [torch.from_numpy(np.flatnonzero(folds != j)) for j in range(k)]
     held = [torch.from_numpy(np.flatnonzero(folds == j)) for j in range(k)]
@@ -157,9 +146,9 @@ def fit_packed(
                     unpack_member(packed, j, networks[j])
             if all(track.stopped for track in tracks):
                 break
-            if deadline is not None and time.monotonic() > deadline:
+            if job.past_deadline():
                 break
-    last: StopReason = "time_budget" if deadline is not None and time.monotonic() > deadline else "max_epochs"
+    last: StopReason = "time_budget" if job.past_deadline() else "max_epochs"
     return [track.member(networks[j], default_stop=last) for j, track in enumerate(tracks)]
 
 
