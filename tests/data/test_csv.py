@@ -42,6 +42,8 @@ def _zip(*names: str) -> bytes:
         pytest.param("t.csv", _TABLE.encode("utf-16"), r"is UTF-16 text .*iconv -f UTF-16 -t UTF-8", id="utf-16"),
         pytest.param("t.csv", _TABLE.encode("utf-32"), r"is UTF-32 text", id="utf-32"),
         pytest.param("t.xlsx", b"PK\x03\x04\x00\x00", r"is a spreadsheet.*Save the sheet as CSV", id="xlsx"),
+        # Its name says spreadsheet, so Parquet's first bytes do not make it Parquet (hypothesis found it).
+        pytest.param("t.xlsx", b"PAR1\x00", r"is a spreadsheet.*Save the sheet as CSV", id="xlsx-starting-as-parquet"),
         pytest.param(
             "t.csv",
             b"a,b\n1,2,3\n4,5,6\n",

@@ -21,7 +21,7 @@ import pandas as pd
 from labelwise.data._columns import format_column_list
 from labelwise.errors import DataError, format_rows
 
-__all__ = ["check_unique_columns", "csv_columns", "read_csv"]
+__all__ = ["SPREADSHEET_SUFFIXES", "check_unique_columns", "csv_columns", "read_csv"]
 
 # pandas' default NA spellings (`pandas.read_csv`, `na_values`), repeated because we apply them per column:
 # target columns are read without them, so "" stays "no label" and a class named "None" stays a class.
@@ -30,7 +30,7 @@ _NA_STRINGS = (
     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
 )  # fmt: skip
 _COMPRESSED_SUFFIXES = frozenset({".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"})
-_SPREADSHEET_SUFFIXES = frozenset({".xls", ".xlsx", ".xlsm", ".ods"})
+SPREADSHEET_SUFFIXES = frozenset({".xls", ".xlsx", ".xlsm", ".ods"})
 _SEPARATORS = (",", ";", "\t", "|")
 _HEAD_BYTES = 1 << 16
 # A number as a spreadsheet in a decimal-comma locale writes it: `17,99`, `-0,5`, `1.234,5` (points group thousands,
@@ -105,7 +105,7 @@ def check_unique_columns(names: list[str], path: Path) -> None:
 
 
 def _check_not_spreadsheet(path: Path) -> None:
-    if path.suffix.lower() in _SPREADSHEET_SUFFIXES:
+    if path.suffix.lower() in SPREADSHEET_SUFFIXES:
         raise DataError(
             f"{str(path)!r} is a spreadsheet; labelwise reads CSV and Parquet. Save the sheet as CSV "
             "(File > Save as > CSV UTF-8) and pass that file."

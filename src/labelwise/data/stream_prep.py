@@ -27,7 +27,7 @@ from labelwise.data.parquet_scan import PARQUET_SUFFIXES, ParquetScan, read_unit
 from labelwise.data.sources import IS_VALID_COLUMN, _resolve_targets
 from labelwise.data.stream_rows import ValidRule, fill_text
 from labelwise.data.streaming import ParquetStream
-from labelwise.data.tables import TablePreprocessor, is_parquet_folder
+from labelwise.data.tables import TablePreprocessor, has_parquet_magic, is_parquet_folder
 from labelwise.errors import ConfigError, DataError
 from labelwise.inputs import Inputs, Values
 from labelwise.inputs.columns import FEATURES
@@ -90,7 +90,7 @@ def _why_not_streamable(data: Any, *, target: str | list[str] | None, image_col:
     path = Path(data).expanduser()
     if not path.exists():
         return None if path.suffix.lower() in PARQUET_SUFFIXES else f"there is no file or folder at {str(path)!r}"
-    if path.is_file() and path.suffix.lower() not in PARQUET_SUFFIXES and not _parquet_magic(path):
+    if path.is_file() and path.suffix.lower() not in PARQUET_SUFFIXES and not has_parquet_magic(path):
         return f"{str(path)!r} is not Parquet (a CSV has no row groups to stream)"
     if path.is_dir() and not is_parquet_folder(path):
         return f"{str(path)!r} is a folder without Parquet files (an image folder is read into memory)"
@@ -99,11 +99,6 @@ def _why_not_streamable(data: Any, *, target: str | list[str] | None, image_col:
     if image_col is not None:
         return f"image_col={image_col!r} makes it an image table (images are decoded into memory)"
     return None
-
-
-def _parquet_magic(path: Path) -> bool:
-    with path.open("rb") as file:
-        return file.read(4) == b"PAR1"
 
 
 @dataclass(frozen=True, eq=False)

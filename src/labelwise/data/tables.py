@@ -23,7 +23,7 @@ from labelwise.data._columns import (
     category_keys,
     format_column_list,
 )
-from labelwise.data._csv import check_unique_columns, csv_columns, read_csv
+from labelwise.data._csv import SPREADSHEET_SUFFIXES, check_unique_columns, csv_columns, read_csv
 from labelwise.data._fit_columns import FeatureColumn, fit_columns
 from labelwise.data._kind_columns import BooleanColumn, DatetimeColumn, IgnoredColumn
 from labelwise.data.parquet_scan import PARQUET_SUFFIXES, check_parquet_schemas, parquet_files
@@ -37,6 +37,7 @@ __all__ = [
     "NumericColumn",
     "TablePreprocessor",
     "bad_values_error",
+    "has_parquet_magic",
     "is_parquet_folder",
     "not_numbers_error",
     "read_columns",
@@ -74,7 +75,7 @@ def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.Data
         raise DataError(f"no file or folder at {str(path)!r}. Expected a CSV or Parquet file; check the path.")
     if path.is_dir():
         frame = _fill_text(_read_parquet(path, folder=True), text_columns)
-    elif path.suffix.lower() in PARQUET_SUFFIXES or _has_parquet_magic(path):
+    elif path.suffix.lower() in PARQUET_SUFFIXES or has_parquet_magic(path):
         frame = _fill_text(_read_parquet(path, folder=False), text_columns)
     else:
         frame = _drop_saved_index(read_csv(path, text_columns))
@@ -103,7 +104,7 @@ def read_columns(path: str | Path) -> list[str]:
     path = Path(path).expanduser()
     if not path.exists():
         raise DataError(f"no file or folder at {str(path)!r}. Expected a CSV or Parquet file; check the path.")
-    if path.is_dir() or path.suffix.lower() in PARQUET_SUFFIXES or _has_parquet_magic(path):
+    if path.is_dir() or path.suffix.lower() in PARQUET_SUFFIXES or has_parquet_magic(path):
         names = _parquet_columns(path)
         check_unique_columns(names, path)
         return names
@@ -133,7 +134,11 @@ def _parquet_columns(path: Path) -> list[str]:
     return [name for name in schema.names if not name.startswith("__index_level_")]
 
 
-def _has_parquet_magic(path: Path) -> bool:
+def has_parquet_magic(path: Path) -> bool:
+    """A file that starts as Parquet does, unless its name says spreadsheet: that is refused as one, whatever its
+    first bytes (a fuzzed ``data.xlsx`` starting ``PAR1`` was read as a broken Parquet file)."""
+    if path.suffix.lower() in SPREADSHEET_SUFFIXES:
+        return False
     with path.open("rb") as file:
         return file.read(4) == b"PAR1"
 
