@@ -7,13 +7,17 @@ scores all of them on the same untouched test split:
 - cancer (binary table): scikit-learn LogisticRegression and HistGradientBoostingClassifier (standardized
   features, default settings, trained on train+valid).
 - digits (multiclass images): scikit-learn LogisticRegression on the pixels, and a hand-written PyTorch
-  loop (the same compact CNN, Adam, 15 epochs, no augmentation, no early stopping).
-- multidigit (multilabel images): scikit-learn one-vs-rest LogisticRegression on the pixels at a 0.5 threshold.
+  loop (the compact CNN labelwise picks for 32 px images, Adam, 15 epochs, no augmentation, no early stopping).
+- multidigit (multilabel images, 32 px) and multidigit64 (the same canvases at 64 px, digits of 32 px; written by
+  ``benchmarks/image_sets.py``): scikit-learn one-vs-rest LogisticRegression on the pixels at a 0.5 threshold, and
+  the hand-written loop (labelwise's CNN for the image size, BCE, Adam, 10 epochs, 0.5 thresholds).
 
 Usage::
 
     python benchmarks/peers.py                 # all demos
     python benchmarks/peers.py --demos cancer  # one
+
+Run from the repository root with ``PYTHONPATH=src`` so that it measures this tree's labelwise.
 
 Prints one table: demo, method, headline metric(s), wall seconds.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -42,7 +47,11 @@ from labelwise.data.images import ImageSpec, load_images
 from labelwise.data.sources import load_source
 from labelwise.datasets import make_demo
 from labelwise.models import ModelSpec, create_network
-from labelwise.task import Task, infer_task
+from labelwise.models.image_recipe import cnn_options
+from labelwise.task import Task, TaskKind, infer_task
+
+sys.path.insert(0, str(Path(__file__).parent))
+from image_sets import make_set  # noqa: E402
 
 Row = dict[str, object]
 
@@ -53,15 +62,17 @@ def _timed(fn: Callable[[], dict[str, float]]) -> tuple[dict[str, float], float]
     return scores, time.perf_counter() - start
 
 
+_KEYS = {
+    "cancer": ("roc_auc", "f1", "accuracy"),
+    "digits": ("accuracy", "macro_f1"),
+    "multidigit": ("micro_f1", "macro_f1", "subset_accuracy"),
+}
+
+
 def _labelwise(demo: labelwise.datasets.Demo) -> dict[str, float]:  # type: ignore[name-defined]
     clf = labelwise.fit(demo.train, target=demo.target, image_col=demo.image_col, progress=False)
     metrics = clf.evaluate(demo.test, target=demo.target)
-    keys = {
-        "cancer": ("roc_auc", "f1", "accuracy"),
-        "digits": ("accuracy", "macro_f1"),
-        "multidigit": ("micro_f1", "macro_f1", "subset_accuracy"),
-    }[demo.name]
-    return {k: metrics[k] for k in keys}
+    return {k: metrics[k] for k in _KEYS[demo.name]}
 
 
 def bench_cancer(root: Path) -> list[Row]:
@@ -122,26 +133,34 @@ def bench_digits(root: Path) -> list[Row]:
     return rows
 
 
-def plain_images(x: np.ndarray) -> torch.Tensor:
-    """Flat 0..1 pixels as (N, 1, 32, 32) normalised as labelwise does (mean 0.5, std 0.5)."""
-    return torch.tensor(x, dtype=torch.float32).reshape(-1, 1, 32, 32) * 2 - 1
+def plain_images(x: np.ndarray, size: int = 32) -> torch.Tensor:
+    """Flat 0..1 pixels as (N, 1, size, size) normalised as labelwise does (mean 0.5, std 0.5)."""
+    return torch.tensor(x, dtype=torch.float32).reshape(-1, 1, size, size) * 2 - 1
 
 
-def train_plain_cnn(x_train: np.ndarray, y_train: list[object], *, epochs: int = 15) -> tuple[torch.nn.Module, Task]:
-    """The plain PyTorch peer: labelwise's compact CNN, Adam 1e-3, batch 64, no augmentation/validation/calibration."""
+def train_plain_cnn(
+    x_train: np.ndarray, y_train: list[object] | pd.Series, *, epochs: int = 15, size: int = 32
+) -> tuple[torch.nn.Module, Task]:
+    """The plain PyTorch peer: the compact CNN labelwise picks for ``size`` px images, Adam 1e-3, batch 64, no
+    augmentation, validation or calibration; cross-entropy, or BCE for multilabel targets."""
     # Importing Lightning (labelwise does) turns on an NVML-based CUDA check that slows every optimizer step on
     # a CPU; a plain PyTorch process would not have it (see benchmarks/overhead.py).
     os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
     torch.manual_seed(0)
     task = infer_task(y_train)
-    net = create_network(ModelSpec(backbone="cnn", in_chans=1, image_size=32), task)
-    xs, ys = plain_images(x_train), task.encode(y_train)
+    net = create_network(ModelSpec(backbone="cnn", in_chans=1, image_size=size, options=cnn_options(size)), task)
+    xs, ys = plain_images(x_train, size), task.encode(y_train)
+    loss = (
+        torch.nn.functional.binary_cross_entropy_with_logits
+        if task.kind is TaskKind.MULTILABEL
+        else torch.nn.functional.cross_entropy
+    )
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     for _ in range(epochs):
         net.train()
         for idx in torch.randperm(len(xs)).split(64):
             opt.zero_grad()
-            torch.nn.functional.cross_entropy(net(xs[idx]), ys[idx]).backward()
+            loss(net(xs[idx]), ys[idx]).backward()
             opt.step()
     return net.eval(), task
 
@@ -156,30 +175,55 @@ def _plain_torch_cnn(
     return {"accuracy": accuracy_score(y_test, pred), "macro_f1": f1_score(y_test, pred, average="macro")}
 
 
-def bench_multidigit(root: Path) -> list[Row]:
-    demo = make_demo("multidigit", root)
-    train = pd.read_csv(demo.train, keep_default_na=False)
-    test = pd.read_csv(demo.test, keep_default_na=False)
+def _multilabel_scores(y_test: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    return {
+        "micro_f1": f1_score(y_test, pred, average="micro"),
+        "macro_f1": f1_score(y_test, pred, average="macro"),
+        "subset_accuracy": accuracy_score(y_test, pred),
+    }
+
+
+def _bench_canvases(name: str, train_csv: Path, test_csv: Path, *, size: int) -> list[Row]:
+    """The multidigit canvases at ``size`` px: one-vs-rest LogisticRegression, the plain loop, labelwise."""
+    train = pd.read_csv(train_csv, keep_default_na=False)
+    test = pd.read_csv(test_csv, keep_default_na=False)
     task = infer_task(train["labels"])
-    spec = ImageSpec(size=32, channels=1, mean=(0.5,), std=(0.5,))
-    folder = Path(demo.train).parent
+    spec = ImageSpec(size=size, channels=1, mean=(0.5,), std=(0.5,))
+    folder = Path(train_csv).parent
     x_train = load_images([str(folder / f) for f in train["fname"]], spec).pixels.numpy().reshape(len(train), -1) / 255
     x_test = load_images([str(folder / f) for f in test["fname"]], spec).pixels.numpy().reshape(len(test), -1) / 255
     y_train, y_test = task.encode(train["labels"]).numpy(), task.encode(test["labels"]).numpy()
 
     def ovr() -> dict[str, float]:
         model = OneVsRestClassifier(LogisticRegression(max_iter=2000)).fit(x_train, y_train)
-        pred = model.predict_proba(x_test) >= 0.5
-        return {
-            "micro_f1": f1_score(y_test, pred, average="micro"),
-            "macro_f1": f1_score(y_test, pred, average="macro"),
-            "subset_accuracy": accuracy_score(y_test, pred),
-        }
+        return _multilabel_scores(y_test, model.predict_proba(x_test) >= 0.5)
+
+    def plain() -> dict[str, float]:
+        net, _ = train_plain_cnn(x_train, train["labels"], epochs=10, size=size)
+        with torch.no_grad():
+            logits = net(plain_images(x_test, size))
+        return _multilabel_scores(y_test, (logits >= 0).numpy())
+
+    def ours() -> dict[str, float]:
+        clf = labelwise.fit(str(train_csv), target="labels", image_col="fname", progress=False)
+        metrics = clf.evaluate(str(test_csv), target="labels")
+        return {k: metrics[k] for k in _KEYS["multidigit"]}
 
     return [
-        {"demo": "multidigit", "method": "sklearn one-vs-rest LogisticRegression @0.5", **_score(ovr)},
-        {"demo": "multidigit", "method": "labelwise (defaults)", **_score(lambda: _labelwise(demo))},
+        {"demo": name, "method": "sklearn one-vs-rest LogisticRegression @0.5", **_score(ovr)},
+        {"demo": name, "method": "plain PyTorch loop (same CNN, Adam, 10 epochs) @0.5", **_score(plain)},
+        {"demo": name, "method": "labelwise (defaults)", **_score(ours)},
     ]
+
+
+def bench_multidigit(root: Path) -> list[Row]:
+    demo = make_demo("multidigit", root)
+    return _bench_canvases("multidigit", Path(demo.train), Path(demo.test), size=32)
+
+
+def bench_multidigit64(root: Path) -> list[Row]:
+    made = make_set("multidigit64", root)
+    return _bench_canvases("multidigit64", Path(str(made["train"])), Path(str(made["test"])), size=64)
 
 
 def _score(fn: Callable[[], dict[str, float]]) -> Row:
@@ -187,7 +231,12 @@ def _score(fn: Callable[[], dict[str, float]]) -> Row:
     return {**{k: round(float(v), 4) for k, v in scores.items()}, "seconds": round(seconds, 1)}
 
 
-BENCHES = {"cancer": bench_cancer, "digits": bench_digits, "multidigit": bench_multidigit}
+BENCHES = {
+    "cancer": bench_cancer,
+    "digits": bench_digits,
+    "multidigit": bench_multidigit,
+    "multidigit64": bench_multidigit64,
+}
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import torch
 import labelwise
 from labelwise.data.sources import load_source
 from labelwise.datasets import make_demo, make_imbalanced_cancer
+from labelwise.datasets._digits import write_multidigit
 from labelwise.decide import fit_conformal, set_metrics
 from labelwise.metrics import compute_metrics
 from labelwise.task import Task, TaskKind
@@ -152,7 +153,7 @@ def test_digits_accuracy_calibration_and_conformal_coverage(tmp_path: Path) -> N
     demo = make_demo("digits", tmp_path, seed=0)
     clf = labelwise.fit(demo.train, config=TrainConfig(seed=0), progress=False)
     metrics = clf.evaluate(demo.test)
-    assert metrics["accuracy"] >= 0.98
+    assert metrics["accuracy"] >= 0.99  # issue 17's bar; measured 0.9963 (the image recipe: 16 epochs)
     assert metrics["ece"] <= 0.03 and metrics["ece"] <= metrics["ece_uncalibrated"]
     # Conformal sets at three levels from the one trained network. Split conformal promises the level on average
     # over the draw of the calibration rows: one draw of ~250 calibration and 270 test items alone misses it by
@@ -212,6 +213,21 @@ def test_multidigit_micro_f1_and_empty_canvases(tmp_path: Path) -> None:
     targets = clf.task.encode(test["labels"])
     at_half = compute_metrics(probs, targets, clf.task, decisions=probs >= 0.5)["macro_f1"]
     assert metrics["macro_f1"] >= at_half
+
+
+@pytest.mark.slow
+def test_64px_multidigit_canvases_need_the_receptive_field_the_recipe_gives(tmp_path: Path) -> None:
+    """2x2 digits of 32 px on 64 px canvases: the image recipe's four halvings see them whole.
+
+    Measured (seed 0): test micro-F1 0.99 with the recipe (10 epochs); the fixed three halvings of before saw 21 px
+    of 64 and reached 0.85 in 20 epochs.
+    """
+    write_multidigit(tmp_path, 0, cell=32)
+    clf = labelwise.fit(
+        tmp_path / "train.csv", target="labels", image_col="fname", config=TrainConfig(seed=0), progress=False
+    )
+    assert clf.model_spec.options["widths"] == [24, 48, 96, 192]
+    assert clf.evaluate(tmp_path / "test.csv")["micro_f1"] >= 0.97
 
 
 @pytest.mark.slow

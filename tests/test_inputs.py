@@ -34,6 +34,7 @@ from labelwise.inputs.columns import column_from_dict
 from labelwise.models import ModelSpec, create_network
 from labelwise.models.combiner import ConcatBackbone
 from labelwise.models.head import backbone_and_head
+from labelwise.models.image_recipe import cnn_options
 from labelwise.task import Task
 from labelwise.train.batches import GroupedDataset, InMemoryDataset
 
@@ -191,7 +192,7 @@ def test_one_group_keeps_the_dataset_and_spec_of_a_plain_run(tmp_path: Path) -> 
     data = inputs.dataset(values, torch.zeros(6), train=False)
     assert isinstance(data, InMemoryDataset) and data.inputs is values.only
     spec = inputs.model_spec("auto", values, pretrained=False)
-    assert spec == ModelSpec(backbone="cnn", in_chans=1, image_size=16)
+    assert spec == ModelSpec(backbone="cnn", in_chans=1, image_size=16, options=cnn_options(16))
     expected = image_transforms(inputs.image.spec, train=False)(values.only[:2])  # type: ignore[union-attr]
     torch.testing.assert_close(inputs.batch_transform(values[:2]), expected, rtol=0, atol=0)
 

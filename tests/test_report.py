@@ -172,7 +172,10 @@ def test_training_summary() -> None:
 def test_training_summary_with_a_head_guards_and_skipped_images() -> None:
     clf = _classifier(head={"loss": "sampled softmax", "reason": "50000 classes", "balance": "class weights"})
     clf.info["training"] |= {"guards": [{"rule": "collapse", "epoch": 3}], "skipped_images": [("bad.png", "truncated")]}
+    clf.info["training"]["image_recipe"] = {"why": "1,257 training images of 32 px: 3 halvings"}
     lines = format_training(clf, run_dir=None).splitlines()  # type: ignore[arg-type]
+    after_model = lines[lines.index("model      mlp (15 parameters)") + 1]
+    assert after_model == "recipe     1,257 training images of 32 px: 3 halvings"
     assert "loss       sampled softmax: 50000 classes" in lines
     assert "balance    class weights" in lines  # the head's balance wins over the training's
     assert "guards     collapse (epoch 3): see the warnings above; the model may not be usable as it is" in lines

@@ -191,6 +191,7 @@ def format_training(clf: Classifier, *, run_dir: str | None) -> str:
         _data_line(training),
         *column_lines(clf.inputs.kinds, indent=11),
         f"model      {clf.model_spec.backbone} ({_num_parameters(clf):,} parameters)",
+        *([f"recipe     {training['image_recipe']['why']}"] if "image_recipe" in training else []),
         _training_line(training),
         *([f"loss       {head['loss']}: {head['reason']}"] if head else []),
         f"balance    {head.get('balance', training.get('balance'))}",

@@ -233,3 +233,23 @@ def test_train_transform_draws_each_image_of_a_batch_independently() -> None:
     out = image_transforms(spec, train=True)(image.expand(8, 1, 16, 16).contiguous())
     assert out.shape == (8, 1, 16, 16)
     assert len({tuple(row.flatten().tolist()) for row in out}) == 8  # eight copies, eight different draws
+
+
+def test_train_transform_strength_scales_the_augmentation() -> None:
+    """Strength 0 is the eval transform; a weaker draw moves the image less than a full one from the same seed."""
+    spec = ImageSpec(size=16, channels=1, mean=(0.5,), std=(0.25,))
+    pixels = torch.randint(0, 256, (8, 1, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    plain = image_transforms(spec, train=False)(pixels)
+    assert torch.equal(image_transforms(spec, train=True, strength=0.0)(pixels), plain)
+    moved = {}
+    for strength in (0.25, 1.0):
+        torch.manual_seed(0)
+        moved[strength] = float((image_transforms(spec, train=True, strength=strength)(pixels) - plain).abs().mean())
+    assert 0 < moved[0.25] < moved[1.0]
+
+
+@pytest.mark.parametrize("strength", [-0.1, 1.5])
+def test_train_transform_strength_outside_zero_one_is_refused(strength: float) -> None:
+    spec = ImageSpec(size=16, channels=1, mean=(0.5,), std=(0.25,))
+    with pytest.raises(ConfigError, match=rf"strength={strength}; expected a number in \[0, 1\] \(0: no augmentation"):
+        image_transforms(spec, train=True, strength=strength)

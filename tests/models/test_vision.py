@@ -23,6 +23,15 @@ def test_non_square_images_and_custom_widths() -> None:
     assert net(torch.randn(2, 3, 40, 24)).shape == (2, 64)
 
 
+def test_avgmax_pooling_puts_the_mean_and_the_maximum_side_by_side() -> None:
+    net = create_backbone("cnn", in_chans=1, widths=[8, 16], pool="avgmax").eval()
+    x = torch.randn(2, 1, 32, 32)
+    features = net(x)
+    maps = net.features[:-2](x)  # everything before the pooling and the dropout
+    assert net.num_features == 32 and features.shape == (2, 32)
+    torch.testing.assert_close(features, torch.cat([maps.mean(dim=(2, 3)), maps.amax(dim=(2, 3))], dim=1))
+
+
 def test_default_channels_are_rgb() -> None:
     assert create_backbone("cnn")(torch.zeros(1, 3, 16, 16)).shape == (1, 96)
 
@@ -39,6 +48,7 @@ def test_default_channels_are_rgb() -> None:
         ),
         pytest.param({"widths": []}, r"widths=\(\); expected one or more positive ints", id="widths"),
         pytest.param({"dropout": -0.1}, r"dropout=-0.1; expected a probability", id="dropout"),
+        pytest.param({"pool": "max"}, r"pool='max'; expected one of 'avg', 'avgmax'", id="pool"),
     ],
 )
 def test_bad_options_raise(kwargs: dict[str, object], message: str) -> None:

@@ -73,3 +73,35 @@ def test_allow_none_on_a_forced_multilabel_task_is_refused(table: pd.DataFrame) 
 def test_data_without_labels_is_refused_naming_the_option(table: pd.DataFrame) -> None:
     with pytest.raises(DataError, match="the data has no labels; pass `target=`"):
         prepare(table.drop(columns="label"), FitOptions())
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ROOT/<class>/*.png: 40 grayscale 32x32 images of two classes."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for label in ("dark", "light"):
+        (root / label).mkdir()
+        for i in range(20):
+            pixels = rng.integers(0, 128, (32, 32)) + (127 if label == "light" else 0)
+            Image.fromarray(pixels.astype(np.uint8)).save(root / label / f"{i}.png")
+    return root
+
+
+def test_an_image_run_takes_the_image_recipe(image_folder: Path) -> None:
+    prepared = prepare(str(image_folder), FitOptions.from_keywords())
+    recipe = prepared.recipe
+    assert recipe is not None and prepared.spec.backbone == "cnn"
+    assert dict(prepared.spec.options) == recipe.network == {"widths": [24, 48, 96], "pool": "avgmax"}
+    assert prepared.record["image_recipe"] == recipe.to_dict()
+    assert prepared.record["image_recipe"]["why"].startswith(f"{prepared.record['num_train']} training images of 32 px")
+    assert prepared.inputs.image is not None and prepared.inputs.image.augment == recipe.augment == 1.0  # 100 epochs
+    given = prepare(str(image_folder), FitOptions.from_keywords(epochs=16, batch_size=8)).recipe
+    assert given is not None and (given.batch_size, given.epochs, given.augment) == (8, 16, 0.5)
+
+
+def test_the_recipe_is_for_the_compact_cnn_on_images_alone(image_folder: Path, table: pd.DataFrame) -> None:
+    assert prepare(str(image_folder), FitOptions.from_keywords(model="resnet18")).recipe is None
+    assert prepare(table, FitOptions.from_keywords(target="label", folds=1)).recipe is None

@@ -66,9 +66,11 @@ def _plan_canvases(num: int, rng: np.random.Generator) -> list[np.ndarray]:
 def _draw_canvases(
     pool: np.ndarray, *, labels: np.ndarray, pixels: np.ndarray, num: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """``num`` canvases ``(num, 32, 32)`` uint8 drawn from the images in ``pool``, and their labels and sources."""
+    """``num`` canvases ``(num, 2 cell, 2 cell)`` uint8 of the ``(cell, cell)`` images in ``pool``, and their labels
+    and sources."""
     by_digit = [pool[labels[pool] == d] for d in range(10)]
-    canvases = np.zeros((num, 32, 32), dtype=np.uint8)
+    cell = pixels.shape[-1]
+    canvases = np.zeros((num, 2 * cell, 2 * cell), dtype=np.uint8)
     plans = _plan_canvases(num, rng)
     sources = []
     for n, digits in enumerate(plans):
@@ -76,16 +78,19 @@ def _draw_canvases(
         chosen = np.array([rng.choice(by_digit[d]) for d in digits], dtype=np.int64)
         for slot, source in zip(slots, chosen, strict=True):
             row, col = divmod(int(slot), 2)
-            canvases[n, 16 * row : 16 * row + 16, 16 * col : 16 * col + 16] = pixels[source]
+            canvases[n, cell * row : cell * (row + 1), cell * col : cell * (col + 1)] = pixels[source]
         sources.append(chosen)
     # Labels as "3 7" ("" = none): the space-separated sets `infer_task` splits back.
     text = {"labels": plans, "sources": sources}
     return canvases, pd.DataFrame({key: [" ".join(map(str, row)) for row in rows] for key, rows in text.items()})
 
 
-def write_multidigit(folder: Path, seed: int) -> None:
-    """2x2 canvases of 16x16 digits in ``images/``, listed in ``train.csv``, ``test.csv`` and ``sources.csv``."""
-    pixels, labels = _digit_pixels(16)
+def write_multidigit(folder: Path, seed: int, *, cell: int = 16) -> None:
+    """2x2 canvases of ``cell`` px digits in ``images/``, listed in ``train.csv``, ``test.csv`` and ``sources.csv``.
+
+    The demo's cell is 16 (32 px canvases); ``benchmarks/image_sets.py`` writes 64 px ones with ``cell=32``.
+    """
+    pixels, labels = _digit_pixels(cell)
     pools = split_three(labels, (0.64, 0.16, 0.20), seed=seed)
     rng = np.random.default_rng(seed)
     (folder / "images").mkdir()

@@ -9,7 +9,7 @@ the batch the network takes and the `ModelSpec` are exactly those of a plain tab
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -228,6 +228,11 @@ class Inputs:
         return ModelSpec(
             backbone=COMBINER, pretrained=pretrained, options={"parts": parts, "hidden": list(FUSION_HIDDEN)}
         )
+
+    def with_augment(self, strength: float) -> Inputs:
+        """These inputs with the image columns' training augmentation at ``strength`` (`ImageColumn.augment`)."""
+        columns = (replace(c, augment=strength) if isinstance(c, ImageColumn) else c for c in self.columns)
+        return Inputs(tuple(columns))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description; `inputs_from_dict` inverts it."""

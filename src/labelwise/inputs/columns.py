@@ -32,6 +32,7 @@ from labelwise.data.tables import TablePreprocessor
 from labelwise.data.transforms import image_transforms
 from labelwise.errors import ArtifactError, ConfigError, DataError
 from labelwise.models.head import ModelSpec
+from labelwise.models.image_recipe import cnn_options
 
 __all__ = [
     "FEATURES",
@@ -166,6 +167,8 @@ class ImageColumn:
     Args:
         name: the table's image path column; None for an image folder.
         spec: size, channels and normalization, from a sample of the training images.
+        augment: strength of the training augmentation (`labelwise.data.transforms.image_transforms`), set by the
+            image recipe; not saved, since predicting never augments.
     """
 
     group: ClassVar[str] = "image"
@@ -173,6 +176,7 @@ class ImageColumn:
     why: ClassVar[str] = "image files"
     name: str | None
     spec: ImageSpec
+    augment: float = 1.0
 
     @classmethod
     def fit(cls, source: Source, rows: np.ndarray, *, size: int | None = None) -> ImageColumn:
@@ -197,13 +201,15 @@ class ImageColumn:
 
     def transform(self, *, train: bool) -> Transform:
         """uint8 pixels -> normalized float (augmented when ``train``)."""
-        return image_transforms(self.spec, train=train)
+        return image_transforms(self.spec, train=train, strength=self.augment)
 
     def model_spec(self, model: str, values: torch.Tensor, *, pretrained: bool) -> ModelSpec:
-        """An image backbone (``"cnn"`` for ``"auto"``) for the channels and size of ``values``."""
+        """An image backbone (``"cnn"`` for ``"auto"``) for the channels and size of ``values``; the compact CNN's
+        depth, widths and pooling follow the image size (`labelwise.models.image_recipe.cnn_options`)."""
         name = "cnn" if model == "auto" else model
         channels, size = int(values.shape[1]), int(values.shape[-1])
-        return ModelSpec(backbone=name, in_chans=channels, image_size=size, pretrained=pretrained)
+        options = cnn_options(size) if name == "cnn" else {}
+        return ModelSpec(backbone=name, in_chans=channels, image_size=size, pretrained=pretrained, options=options)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description; `from_dict` inverts it."""

@@ -26,8 +26,10 @@ from labelwise.data.stream_prep import StreamedData, prepare_stream, should_stre
 from labelwise.decide.conformal import min_calibration_size
 from labelwise.errors import ConfigError, DataError
 from labelwise.inputs import Encoded, Inputs, Values, drop_unreadable
+from labelwise.inputs.columns import ImageColumn
 from labelwise.models import ModelSpec
 from labelwise.models.hf_text import text_model_for
+from labelwise.models.image_recipe import ImageRecipe, image_recipe
 from labelwise.models.text import sized_for
 from labelwise.options import FitOptions
 from labelwise.pipeline.folds import resolve_folds, row_counts
@@ -60,6 +62,9 @@ class Prepared:
             hold the same rows (``valid`` read without augmentation), each row predicted by the member that did not
             train on it; None: one network, trained on ``train`` and early-stopped on ``valid``.
         valid_rows: the row of the input table (0-based) of each validation item, in order.
+        recipe: the batch size and epochs that the image recipe (`labelwise.models.image_recipe`) chose for a run
+            of images alone read by the compact CNN; training uses them where the options leave them to auto. None
+            for every other run.
     """
 
     task: Task
@@ -75,6 +80,7 @@ class Prepared:
     fingerprint: str | None
     folds: np.ndarray | None = None
     valid_rows: np.ndarray | None = None
+    recipe: ImageRecipe | None = None
 
 
 def prepare(data: Any, options: FitOptions, *, resume: bool = False) -> Prepared:
@@ -201,12 +207,14 @@ def _prepared(
     folds: np.ndarray | None,
 ) -> Prepared:
     train, valid = split.train, split.valid
+    spec = sized_for(inputs.model_spec(options.model.model, encoded.values, pretrained=options.model.pretrained), task)
+    recipe = _image_recipe(inputs, spec, num_train=len(train), options=options)
+    if recipe is not None:
+        inputs = inputs.with_augment(recipe.augment)
     return Prepared(
         task=task,
         inputs=inputs,
-        spec=sized_for(
-            inputs.model_spec(options.model.model, encoded.values, pretrained=options.model.pretrained), task
-        ),
+        spec=spec,
         train=inputs.dataset(encoded.values[train], targets[train], train=True),
         valid=inputs.dataset(encoded.values[valid], targets[valid], train=False),
         train_targets=targets[train],
@@ -218,10 +226,24 @@ def _prepared(
             "num_train": len(train),
             "num_valid": len(valid),
             "skipped_images": [list(item) for item in encoded.skipped],
+            **({"image_recipe": recipe.to_dict()} if recipe is not None else {}),
         },
         fingerprint=_fingerprint(inputs, encoded.values, targets, split),
         folds=folds,
         valid_rows=np.flatnonzero(encoded.kept)[valid],
+        recipe=recipe,
+    )
+
+
+def _image_recipe(inputs: Inputs, spec: ModelSpec, *, num_train: int, options: FitOptions) -> ImageRecipe | None:
+    """The image recipe of a run of images alone read by the compact CNN (whose spec the recipe's rule shaped), with
+    the batch size and epochs the options name."""
+    groups = inputs.groups
+    if len(groups) != 1 or not isinstance(groups[0], ImageColumn) or spec.backbone != "cnn":
+        return None
+    config = options.train
+    return image_recipe(
+        image_size=groups[0].spec.size, num_train=num_train, batch_size=config.batch_size, epochs=config.epochs
     )
 
 

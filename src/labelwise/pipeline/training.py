@@ -74,7 +74,7 @@ def train(prepared: Prepared, options: FitOptions, *, run_dir: Path, resume: boo
         ConfigError: a resumed run with other data or options; a loss or decision the head cannot give.
         TrainingError: training diverged, or a guard set to ``fail`` fired.
     """
-    config, task = options.train, prepared.task
+    config, task = _with_recipe(options.train, prepared), prepared.task
     if prepared.fingerprint is not None and is_global_zero():
         check_run_record(run_dir, _resume_record(prepared, config))
     torch.manual_seed(config.seed)  # the initial weights depend on the seed alone
@@ -114,6 +114,12 @@ def train(prepared: Prepared, options: FitOptions, *, run_dir: Path, resume: boo
     if head["outputs"] == "ranked":
         task = task.with_head(HeadType.RANKED)
     return Trained(task, result, balance, head, spec)
+
+
+def _with_recipe(config: TrainConfig, prepared: Prepared) -> TrainConfig:
+    """``config`` with the image recipe's batch size and epochs (which keep those the options name)."""
+    recipe = prepared.recipe
+    return config if recipe is None else replace(config, batch_size=recipe.batch_size, epochs=recipe.epochs)
 
 
 def _check_bagged(network: torch.nn.Module, loss: torch.nn.Module, *, folds: int) -> None:

@@ -32,14 +32,15 @@ class TrainConfig:
     """How to train; None means "choose for me" (see `resolve_*`).
 
     Args:
-        epochs: most epochs to run; None: enough for ~1000 optimizer steps, within [10, 100].
-            Early stopping may end training sooner.
+        epochs: most epochs to run; None: enough for ~1000 optimizer steps, within [10, 100] (images read by the
+            compact CNN: the image recipe's, `labelwise.models.image_recipe`). Early stopping may end training sooner.
         time_budget: seconds of training (validation included) after which training stops and the best
             epoch so far is kept; None: no limit.
         lr: peak learning rate of the one-cycle schedule; None: `AUTO_LR`.
         weight_decay: AdamW weight decay, applied to weight matrices and kernels only (not biases or norms); None:
             the backbone's own (the text backbone's, see `labelwise.models.text`), else `AUTO_WEIGHT_DECAY`.
-        batch_size: None: the power of two nearest to num_samples / 20, within [32, 256] (and at most num_samples).
+        batch_size: None: the power of two nearest to num_samples / 20, within [32, 256] (and at most num_samples);
+            images read by the compact CNN: the image recipe's.
         patience: epochs without a lower validation loss before early stopping.
         seed: seeds Python, numpy and torch, and the order of training batches.
         folds: cross-fitting (`labelwise.train.bagging`): an int k >= 2 trains k networks, each on all rows but one
