@@ -38,7 +38,7 @@ from typing import Any
 
 __all__ = ["PASSES", "ImageRecipe", "augment_strength", "cnn_options", "image_recipe"]
 
-# Image passes (epochs x training items) the schedule aims at: at 1,257 digits, 16 epochs, ~6 s on 2 CPU cores.
+# Image passes (epochs x training items) the schedule aims at: 16 epochs on 1,257 digits, ~7 s on 2 CPU cores.
 PASSES = 20_000
 _MIN_EPOCHS, _MAX_EPOCHS = 10, 100
 _ITEMS_PER_BATCH = 100  # batch ~ num_train / 100
