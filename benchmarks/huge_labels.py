@@ -13,6 +13,9 @@ ru_maxrss over it. Then chunked vs full equality (loss and gradients, max abs di
 
 `--part budget`: P@1 on `labelwise demo extreme` after the same wall-clock budget for each loss (`run_budget`).
 
+`--part table`: a 50,000-class table, zero-config `labelwise train` against a bare full-softmax loop: time to
+the loop's P@1 and peak memory (`huge_table.run_table`).
+
 To add a part: write `run_<name>(args) -> str` returning markdown and register it in
 `PARTS`; reuse `_child` / `_spawn` for any measurement that needs its own process.
 """
@@ -26,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +38,9 @@ import torch.nn.functional as F
 
 from labelwise.huge import DEFAULT_NUM_SAMPLED, Proposal, chunked_cross_entropy, sampled_softmax_loss
 from labelwise.huge.choice import available_memory_bytes
+
+sys.path.insert(0, str(Path(__file__).parent))
+from huge_table import run_table  # noqa: E402 - the benchmarks folder is not a package
 
 BATCH, HIDDEN, THREADS = 512, 256, 2
 LOSSES = ("full", "chunked", "sampled")
@@ -203,7 +210,7 @@ def run_budget(args: argparse.Namespace) -> str:
     return "\n".join(rows)
 
 
-PARTS: dict[str, Callable[[argparse.Namespace], str]] = {"steps": run_steps, "budget": run_budget}
+PARTS: dict[str, Callable[[argparse.Namespace], str]] = {"steps": run_steps, "budget": run_budget, "table": run_table}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -212,7 +219,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--part", choices=sorted(PARTS), nargs="+", default=["steps"])
     parser.add_argument("--classes", type=int, nargs="+", default=[10**4, 10**5, 10**6])
     parser.add_argument("--epochs", type=int, default=3, help="--part budget: epochs of the sampled run")
-    parser.add_argument("--demo-dir", default=None, help="--part budget: where the demo data is (or goes)")
+    parser.add_argument("--demo-dir", default=None, help="--part budget/table: where the data is (or goes)")
+    parser.add_argument("--bare-epochs", type=int, default=12, help="--part table: epochs of the bare loop")
     parser.add_argument("--child", nargs=3, metavar=("WHAT", "LOSS", "CLASSES"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:

@@ -121,6 +121,20 @@ def test_chunked_top_k_matches_stable_sort_with_ties(k: int, chunk: int) -> None
     torch.testing.assert_close(top.probs(), torch.softmax(logits, 1).gather(1, top.indices), rtol=1e-5, atol=1e-6)
 
 
+def test_chunked_top_k_ranks_many_rows_a_block_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import labelwise.huge.top_k
+
+    features, weight, bias, _, _ = _head(23, 30, 4, dtype=torch.float64)
+    whole = chunked_top_k(features.detach(), weight.detach(), bias.detach(), k=3, chunk_size=8)
+    monkeypatch.setattr(labelwise.huge.top_k, "ROW_BLOCK", 5)  # 23 rows: blocks of 5, 5, 5, 5 and 3
+    with _LargestTensor() as seen:
+        blocked = chunked_top_k(features.detach(), weight.detach(), bias.detach(), k=3, chunk_size=8)
+    assert seen.largest < 23 * 8  # never a chunk of logits for all 23 rows at once
+    assert torch.equal(blocked.indices, whole.indices)
+    torch.testing.assert_close(blocked.values, whole.values, rtol=1e-12, atol=1e-12)  # a row block's matmul may
+    torch.testing.assert_close(blocked.logsumexp, whole.logsumexp, rtol=1e-12, atol=1e-12)  # round differently
+
+
 def test_chunked_top_k_exact_ties_pick_lower_index() -> None:
     top = chunked_top_k(torch.ones(1, 1), torch.ones(7, 1), None, k=3, chunk_size=2)
     assert top.indices.tolist() == [[0, 1, 2]]

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+import labelwise.pipeline.training
+import labelwise.train.head_loss
 import labelwise.train.trainer
 from labelwise.options import FitOptions
 from labelwise.pipeline.prepare import prepare
@@ -52,3 +54,58 @@ def test_an_image_run_trains_with_the_recipe_batch_and_epochs_unless_given(
         train(prepared, options, run_dir=tmp_path / "run", resume=False, progress=False)
     assert {"batch_size": seen[0].batch_size, "epochs": seen[0].epochs} == expected
     assert options.train.batch_size == given.get("batch_size")  # the options themselves are left as given
+
+
+def test_a_resumed_run_keeps_the_head_loss_auto_chose_by_timing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pandas as pd
+
+    import labelwise.huge.step_cost
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([f"c{i:02d}" for i in range(40)], 10)
+    frame = pd.DataFrame({"x": rng.normal(size=len(labels)), "label": labels})
+    # 40 classes >= 2 x 16 negatives: auto times a step. One model: cross-fitted members always train the full loss.
+    options = FitOptions.from_keywords(num_sampled=16, balance="none", folds=1)
+    prepared = prepare(frame, options)
+    chosen: list[str] = []
+
+    def fake_fit_network(*args: Any, loss: Any, **kwargs: Any) -> None:
+        chosen.append(getattr(loss, "method", "full"))  # the full loss of a small head is the plain one
+        raise KeyboardInterrupt
+
+    def train_with(times: dict[str, float], run_dir: Path, *, resume: bool) -> str:
+        monkeypatch.setattr(labelwise.huge.step_cost, "step_seconds", lambda name, **shape: times[name])
+        run_dir.mkdir(exist_ok=True)
+        with pytest.raises(KeyboardInterrupt):
+            train(prepared, options, run_dir=run_dir, resume=resume, progress=False)
+        return chosen[-1]
+
+    monkeypatch.setattr(labelwise.train.trainer, "fit_network", fake_fit_network)
+    assert train_with({"full": 1.0, "sampled": 0.1}, tmp_path / "run", resume=False) == "sampled"
+    # The same run resumed where the timings now favour the full loss keeps the loss it trained with ...
+    assert train_with({"full": 0.1, "sampled": 1.0}, tmp_path / "run", resume=True) == "sampled"
+    # ... where a fresh run with those timings chooses the full loss.
+    assert train_with({"full": 0.1, "sampled": 1.0}, tmp_path / "other", resume=False) == "full"
+
+
+def test_cross_fitted_members_train_the_full_loss_whatever_timing_favours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+
+    import labelwise.huge.step_cost
+
+    labels = np.repeat([f"c{i:02d}" for i in range(40)], 10)
+    frame = pd.DataFrame({"x": np.random.default_rng(0).normal(size=len(labels)), "label": labels})
+    options = FitOptions.from_keywords(num_sampled=16, folds=5)
+    monkeypatch.setattr(labelwise.huge.step_cost, "step_seconds", lambda name, **shape: {"full": 9.0}.get(name, 0.1))
+    seen: list[Any] = []
+
+    def fake_fit_bagged(*args: Any, loss: Any, **kwargs: Any) -> None:
+        seen.append(loss)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(labelwise.pipeline.training, "fit_bagged", fake_fit_bagged)
+    with pytest.raises(KeyboardInterrupt):
+        train(prepare(frame, options), options, run_dir=tmp_path, resume=False, progress=False)
+    assert not isinstance(seen[0], labelwise.train.head_loss.HeadLoss)  # the plain cross-entropy

@@ -163,17 +163,21 @@ class NumericColumn(OneValueColumn):
 
     def write(self, series: pd.Series, out: np.ndarray) -> str | None:
         """Write ``(N, width)`` features into ``out``; return a description of unreadable cells instead, if any."""
-        values, problem = self.values(series)
+        filled, missing, problem = self.filled(series)
         if problem:
             return problem
-        missing = np.isnan(values)
-        filled = np.where(missing, self.fill, values)
         out[:, 0] = self.scale(filled)
         if self.edges is not None:
             out[:, 1 : 1 + self.num_bins] = piecewise_linear(filled, np.asarray(self.edges))
         if self.indicator:
             out[:, -1] = missing
         return None
+
+    def filled(self, series: pd.Series) -> tuple[np.ndarray, np.ndarray, str | None]:
+        """The column as float64 with missing cells replaced by ``fill``, where they were, and unreadable cells."""
+        values, problem = self.values(series)
+        missing = np.isnan(values)
+        return np.where(missing, self.fill, values), missing, problem
 
     def values(self, series: pd.Series) -> tuple[np.ndarray, str | None]:
         """The column as float64 ``(N,)`` with NaN for missing cells, and a description of non-numeric cells, if any."""

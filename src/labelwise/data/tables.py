@@ -26,6 +26,7 @@ from labelwise.data._columns import (
 from labelwise.data._csv import SPREADSHEET_SUFFIXES, check_unique_columns, csv_columns, read_csv
 from labelwise.data._fit_columns import FeatureColumn, fit_columns
 from labelwise.data._kind_columns import BooleanColumn, DatetimeColumn, IgnoredColumn
+from labelwise.data.narrow import NARROW_ABOVE_BYTES, Widening, narrow_width, write_narrow
 from labelwise.data.parquet_scan import PARQUET_SUFFIXES, check_parquet_schemas, parquet_files
 from labelwise.errors import DataError, format_examples
 
@@ -262,6 +263,15 @@ class TablePreprocessor:
         return sum(spec.width for spec in self.specs)
 
     @property
+    def widening(self) -> Widening | None:
+        """Narrow rows to `features`' wide ones, batch by batch (`labelwise.data.narrow`); None: they are the same."""
+        return Widening.of(self.specs)
+
+    def narrow_pays(self, num_rows: int) -> bool:
+        """Whether ``num_rows`` rows are better kept narrow: their wide features would pass `NARROW_ABOVE_BYTES`."""
+        return self.widening is not None and 4 * num_rows * self.num_features > NARROW_ABOVE_BYTES
+
+    @property
     def feature_names(self) -> list[str]:
         """One name per output feature (``age``, ``age:missing``, ``color=red``, ``color=<unseen>``)."""
         return [name for spec in self.specs for name in spec.feature_names]
@@ -281,22 +291,26 @@ class TablePreprocessor:
 
         return torch.from_numpy(self.features(frame, num_rows=len(frame)))
 
-    def features(self, columns: Mapping[ColumnName, Any], *, num_rows: int) -> np.ndarray:
+    def features(self, columns: Mapping[ColumnName, Any], *, num_rows: int, narrow: bool = False) -> np.ndarray:
         """`transform`'s ``(num_rows, num_features)`` float32, as numpy, from the fitted columns of a frame or a
         mapping of them: a column as a Series, or a numeric one as a float64 array with NaN for missing.
+        ``narrow``: the narrow form instead, which `widening` turns into those features batch by batch.
 
         Raises:
             DataError: as `transform`, for values a column's kind cannot read.
         """
-        out = np.empty((num_rows, self.num_features), dtype=np.float32)
+        width = sum(narrow_width(spec) for spec in self.specs) if narrow else self.num_features
+        out = np.empty((num_rows, width), dtype=np.float32)
         problems: list[tuple[str, str]] = []
         start = 0
         for spec in self.specs:
-            if spec.width:
-                problem = spec.write(columns[spec.name], out[:, start : start + spec.width])
+            width = narrow_width(spec) if narrow else spec.width
+            if width:
+                column, into = columns[spec.name], out[:, start : start + width]
+                problem = write_narrow(spec, column, into) if narrow else spec.write(column, into)
                 if problem:
                     problems.append((spec.kind, problem))
-            start += spec.width
+            start += width
         if problems:
             raise bad_values_error(problems)
         return out

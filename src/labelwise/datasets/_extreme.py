@@ -42,10 +42,11 @@ def extreme_frames(
     zipf_train: int = ZIPF_TRAIN,
     num_valid: int = NUM_VALID,
     num_test: int = NUM_TEST,
+    num_features: int = NUM_FEATURES,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The training table (``is_valid`` marks the validation rows) and the test table, as described above."""
     rng = np.random.default_rng(seed)
-    prototypes = rng.normal(size=(num_classes, NUM_FEATURES))
+    prototypes = rng.normal(size=(num_classes, num_features))
     zipf = 1.0 / np.arange(1, num_classes + 1)
     zipf /= zipf.sum()
     width = len(str(num_classes - 1))

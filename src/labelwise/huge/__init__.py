@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from labelwise.huge.choice import choose_head_loss as choose_head_loss
 from labelwise.huge.chunked import DEFAULT_CHUNK as DEFAULT_CHUNK
-from labelwise.huge.chunked import TopK as TopK
 from labelwise.huge.chunked import chunked_cross_entropy as chunked_cross_entropy
 from labelwise.huge.chunked import chunked_logsumexp as chunked_logsumexp
-from labelwise.huge.chunked import chunked_top_k as chunked_top_k
 from labelwise.huge.sampled import DEFAULT_NUM_SAMPLED as DEFAULT_NUM_SAMPLED
 from labelwise.huge.sampled import PROPOSAL_KINDS as PROPOSAL_KINDS
 from labelwise.huge.sampled import Proposal as Proposal
 from labelwise.huge.sampled import sampled_bce_loss as sampled_bce_loss
 from labelwise.huge.sampled import sampled_softmax_loss as sampled_softmax_loss
+from labelwise.huge.top_k import TopK as TopK
+from labelwise.huge.top_k import chunked_top_k as chunked_top_k
 
 __all__ = [
     "DEFAULT_CHUNK",

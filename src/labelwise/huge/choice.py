@@ -1,13 +1,17 @@
 """`choose_head_loss`: full, chunked (exact) or sampled loss for a head, with the reason in one sentence.
 
-The rule (``requested="auto"``), on the float32 (batch, C) logits plus their gradient, 8 * batch * C bytes:
+The rule (``requested="auto"``), on the float32 (batch, C) logits plus their gradient, 8 * batch * C bytes. The
+exact loss is ``full`` while those bytes are within `FULL_MEMORY_FRACTION` of the available memory, else
+``chunked``, which never holds them (multilabel heads have no chunked form: ``sampled`` there).
 
 1. binary: ``full`` (one logit per row; nothing to save).
-2. those bytes ≤ `FULL_MEMORY_FRACTION` of the available memory and C < `FULL_MAX_CLASSES`: ``full`` (the
-   fastest exact loss while it fits comfortably).
-3. multiclass: ``sampled`` from `SAMPLED_FROM_CLASSES` classes (when K < C), else ``chunked``.
-4. multilabel: ``sampled`` (chunked is an exact *softmax*; per-label BCE has no chunked form here); ``full`` if
-   K >= C, where sampling saves nothing.
+2. fewer than `MEASURED_FROM_SAMPLED` * K classes (K sampled negatives): the exact loss; a sampled step touches
+   nearly as many head rows, so it saves too little to pay for its noisier gradient.
+3. at least `SAMPLED_FROM_CLASSES` classes: ``sampled`` without measuring (an exact step there takes seconds and
+   costs > 10x a sampled one on any hardware: C / K >= 24 in head FLOPs).
+4. in between: one step of the exact loss and one of the sampled loss are timed on the run's own shapes
+   (`labelwise.huge.step_cost`); ``sampled`` when the exact step takes more than `SAMPLED_PAYS_OFF` times as
+   long, else the exact loss. The reason names both times.
 
 An explicit ``requested`` is honoured or refused with a `ConfigError`, never silently swapped: ``chunked`` or
 ``sampled`` for binary, ``chunked`` for multilabel, and ``sampled`` with K >= C are refused.
@@ -16,15 +20,17 @@ An explicit ``requested`` is honoured or refused with a `ConfigError`, never sil
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from labelwise.errors import ConfigError
 from labelwise.huge.sampled import DEFAULT_NUM_SAMPLED
 
 __all__ = [
-    "FULL_MAX_CLASSES",
     "FULL_MEMORY_FRACTION",
     "HEAD_LOSSES",
+    "MEASURED_FROM_SAMPLED",
     "SAMPLED_FROM_CLASSES",
+    "SAMPLED_PAYS_OFF",
     "available_memory_bytes",
     "choose_head_loss",
 ]
@@ -34,12 +40,15 @@ _KINDS = ("binary", "multiclass", "multilabel")
 # 10%: the logits are not the only thing alive during a step (activations, optimizer state, the data loader),
 # and a swap storm costs far more than the 1.5-2x compute of the chunked loss.
 FULL_MEMORY_FRACTION = 0.10
-# Past ~50k classes the (batch, C) softmax dominates the step even when it fits (hidden 256: the head's
-# matmuls are 100x a small MLP backbone's), so the memory-bounded losses are the better default.
-FULL_MAX_CLASSES = 50_000
-# From 10^5 classes a full (or chunked) softmax step costs > 10x a sampled one with K = 4096 (C / K ≥ 24 in
-# head FLOPs; benchmarks/huge_labels.py measures it), while chunked stays exact below that at 1.5-2x full.
+# Below 2K classes a sampled step (N + K of the C head rows) cannot be more than ~2x cheaper than an exact one.
+MEASURED_FROM_SAMPLED = 2
+# From 10^5 classes a full (or chunked) softmax step costs > 10x a sampled one with K = 4096 (C / K >= 24 in
+# head FLOPs; benchmarks/huge_labels.py --part steps measures it).
 SAMPLED_FROM_CLASSES = 100_000
+# TUNED BELOW
+SAMPLED_PAYS_OFF = 3.0
+
+StepTime = Callable[[str], float]
 
 
 def available_memory_bytes() -> int:
@@ -95,18 +104,20 @@ def choose_head_loss(
     requested: str = "auto",
     available_bytes: int | None = None,
     num_sampled: int = DEFAULT_NUM_SAMPLED,
+    step_time: StepTime | None = None,
 ) -> tuple[str, str]:
     """The loss for a linear head of `num_classes` outputs, and one sentence saying why (with the numbers).
 
     Args:
         num_classes: C, the head's width.
         batch_size: rows per training step.
-        hidden: H, the head's input width (part of the sampled-step cost in the reason).
+        hidden: H, the head's input width.
         kind: ``binary``, ``multiclass`` or ``multilabel``.
         requested: ``auto`` applies the rule in this module's docstring; ``full``/``chunked``/``sampled`` are
             checked and returned.
         available_bytes: memory to plan against; None reads the available physical memory.
         num_sampled: K, the negatives a sampled loss would draw.
+        step_time: seconds of one step of a loss, by name; None times it here (`labelwise.huge.step_cost`).
 
     Returns:
         ``(name, reason)`` with name in ``full``, ``chunked``, ``sampled``.
@@ -135,40 +146,56 @@ def choose_head_loss(
         return requested, f"--loss {requested} was requested."
     if kind == "binary":
         return "full", "a binary task has one logit per row, so the full loss is already small."
+    shape = {"num_classes": num_classes, "batch_size": batch_size, "hidden": hidden, "num_sampled": num_sampled}
     available = available_memory_bytes() if available_bytes is None else available_bytes
-    return _auto(
-        num_classes=num_classes,
-        batch_size=batch_size,
-        hidden=hidden,
-        kind=kind,
-        available=available,
-        num_sampled=num_sampled,
-    )
+    return _auto(kind=kind, available=available, step_time=step_time or _timer(kind=kind, **shape), **shape)
 
 
 def _auto(
-    *, num_classes: int, batch_size: int, hidden: int, kind: str, available: int, num_sampled: int
+    *, num_classes: int, batch_size: int, hidden: int, kind: str, available: int, num_sampled: int, step_time: StepTime
 ) -> tuple[str, str]:
+    """The rule of the module docstring for a multiclass or multilabel head."""
     logit_bytes = 8 * batch_size * num_classes  # float32 logits + their gradient
-    shape = f"the ({batch_size}, {num_classes:,}) logits and their gradient take {_gb(logit_bytes)}"
     fits = logit_bytes <= FULL_MEMORY_FRACTION * available
-    if fits and num_classes < FULL_MAX_CLASSES:
-        return "full", (
-            f"{shape}, within {FULL_MEMORY_FRACTION:.0%} of {_gb(available)} available, "
-            f"and {num_classes:,} classes < {FULL_MAX_CLASSES:,}."
-        )
-    why = f"{shape} ({'fits' if fits else 'over'} {FULL_MEMORY_FRACTION:.0%} of {_gb(available)} available)"
+    exact = "full" if fits or kind == "multilabel" else "chunked"
+    memory = (
+        f"the ({batch_size}, {num_classes:,}) logits and their gradient take {_gb(logit_bytes)} "
+        f"({'within' if fits else 'over'} {FULL_MEMORY_FRACTION:.0%} of {_gb(available)} available)"
+    )
+    if kind == "multilabel" and not fits and num_sampled < num_classes:
+        return "sampled", f"{memory}, and multilabel heads have no chunked loss."
+    return _by_cost(num_classes=num_classes, num_sampled=num_sampled, exact=exact, memory=memory, step_time=step_time)
+
+
+def _timer(*, kind: str, num_classes: int, batch_size: int, hidden: int, num_sampled: int) -> StepTime:
+    from labelwise.huge.step_cost import step_seconds  # deferred: only a huge head is ever timed
+
+    def seconds(name: str) -> float:
+        shape = {"num_classes": num_classes, "batch_size": batch_size, "hidden": hidden, "num_sampled": num_sampled}
+        return step_seconds(name, kind=kind, **shape)
+
+    return seconds
+
+
+def _by_cost(*, num_classes: int, num_sampled: int, exact: str, memory: str, step_time: StepTime) -> tuple[str, str]:
+    """Rules 2-4 of the module docstring: the exact loss, or ``sampled`` when it is enough cheaper per step."""
     if num_sampled >= num_classes:
-        name = "full" if kind == "multilabel" else "chunked"
-        return name, (f"{why}, but {num_sampled} sampled negatives >= {num_classes:,} classes would save nothing.")
-    step = f"a sampled step touches {num_sampled + batch_size:,} of {num_classes:,} rows of width {hidden}"
-    if kind == "multilabel":
-        return "sampled", f"{why}; multilabel heads have no chunked loss, and {step}."
+        return exact, f"{memory}; {num_sampled} sampled negatives >= {num_classes:,} classes would save nothing."
+    if num_classes < MEASURED_FROM_SAMPLED * num_sampled:
+        return exact, (
+            f"{memory}; with {num_classes:,} classes a step over {num_sampled:,} sampled negatives would save too "
+            "little to pay for its noisier gradient."
+        )
     if num_classes >= SAMPLED_FROM_CLASSES:
         return "sampled", (
-            f"{why}; from {SAMPLED_FROM_CLASSES:,} classes a full softmax step costs > 10x a sampled one, and {step}."
+            f"{memory}; from {SAMPLED_FROM_CLASSES:,} classes an exact softmax step costs > 10x one over "
+            f"{num_sampled:,} sampled negatives."
         )
-    return "chunked", (
-        f"{why}; below {SAMPLED_FROM_CLASSES:,} classes the exact chunked softmax keeps memory to one "
-        "class chunk at a moderate cost."
+    exact_s, sampled_s = step_time(exact), step_time("sampled")
+    measured = (
+        f"{memory}; measured here, a {exact} step took {exact_s * 1e3:.1f} ms and one over {num_sampled:,} "
+        f"sampled negatives {sampled_s * 1e3:.1f} ms ({exact_s / sampled_s:.1f}x)"
     )
+    if exact_s > SAMPLED_PAYS_OFF * sampled_s:
+        return "sampled", f"{measured}, more than the {SAMPLED_PAYS_OFF:g}x that pays for its noisier gradient."
+    return exact, f"{measured}, not the {SAMPLED_PAYS_OFF:g}x that would pay for its noisier gradient."

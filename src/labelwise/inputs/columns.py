@@ -147,12 +147,15 @@ class FeatureGroup:
                 "this model was trained on a table, but the data given is a folder of images. "
                 "Pass a CSV or Parquet file with the training feature columns."
             )
-        values = self.preprocessor.transform(source.frame)
+        frame, preprocessor = source.frame, self.preprocessor
+        preprocessor.check_columns(frame)
+        narrow = preprocessor.narrow_pays(len(frame))  # a large table's binned columns are widened batch by batch
+        values = torch.from_numpy(preprocessor.features(frame, num_rows=len(frame), narrow=narrow))
         return GroupValues(values, np.ones(len(values), dtype=bool), [])
 
     def transform(self, *, train: bool) -> Transform | None:
-        """Features are ready as stored (None: the batch passes unchanged)."""
-        return None
+        """Narrow batches to the wide features (`labelwise.data.narrow`); None: features are ready as stored."""
+        return self.preprocessor.widening
 
     def model_spec(self, model: str, values: torch.Tensor, *, pretrained: bool) -> ModelSpec:
         """A tabular backbone (``"mlp"`` for ``"auto"``) of input width ``num_features``."""

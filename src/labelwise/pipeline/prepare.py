@@ -295,7 +295,7 @@ def _fingerprint(inputs: Inputs, values: Values, targets: torch.Tensor, split: S
     digest = hashlib.sha256()
     for tensor in (*values.parts.values(), targets, torch.from_numpy(split.train), torch.from_numpy(split.valid)):
         digest.update(str((tensor.dtype, tuple(tensor.shape))).encode())
-        digest.update(tensor.contiguous().numpy().tobytes())
+        digest.update(memoryview(tensor.contiguous().numpy()).cast("B"))  # type: ignore[arg-type]  # no copy: GBs
     digest.update(json.dumps(inputs.to_dict(), sort_keys=True, default=str).encode())
     return digest.hexdigest()
 

@@ -17,7 +17,7 @@ from labelwise.pipeline.prepare import Prepared
 from labelwise.task import HeadType, Task, TaskKind
 from labelwise.train.bagging import fit_bagged, write_curve
 from labelwise.train.batches import GroupedDataset, InMemoryDataset
-from labelwise.train.checkpoints import check_run_record
+from labelwise.train.checkpoints import check_run_record, stored_choice
 from labelwise.train.config import TrainConfig
 from labelwise.train.distributed import is_global_zero
 from labelwise.train.head_loss import HeadLoss, build_loss
@@ -75,8 +75,6 @@ def train(prepared: Prepared, options: FitOptions, *, run_dir: Path, resume: boo
         TrainingError: training diverged, or a guard set to ``fail`` fired.
     """
     config, task = _with_recipe(options.train, prepared), prepared.task
-    if prepared.fingerprint is not None and is_global_zero():
-        check_run_record(run_dir, _resume_record(prepared, config))
     torch.manual_seed(config.seed)  # the initial weights depend on the seed alone
     network = create_network(prepared.spec, task)
     assert isinstance(network, Network)  # a prepared spec is one network; cross-fitting averages several
@@ -85,14 +83,20 @@ def train(prepared: Prepared, options: FitOptions, *, run_dir: Path, resume: boo
         balance = _SOLVED_BALANCE
     elif prepared.folds is not None and config.balance == "auto" and task.kind is not TaskKind.MULTICLASS:
         balance = _CROSS_FITTED_BALANCE
+    resumed_loss = stored_choice(run_dir, "head_loss") if resume and config.loss == "auto" else None
     loss, head = build_loss(
         task,
-        config=config,
+        config=replace(config, loss=resumed_loss) if resumed_loss else config,  # type: ignore[arg-type]
         balance=balance,
         num_features=network.num_features,
         train_targets=prepared.train_targets,
         decide=options.decide,
+        cross_fitted=prepared.folds is not None,
     )
+    if resumed_loss:
+        head = {**head, "reason": f"--loss auto chose {resumed_loss} when this run started; the resumed run keeps it."}
+    if prepared.fingerprint is not None and is_global_zero():
+        check_run_record(run_dir, _resume_record(prepared, config) | {"chosen": {"head_loss": head["loss"]}})
     spec = prepared.spec
     if prepared.folds is not None:
         _check_bagged(network, loss, folds=int(prepared.folds.max()) + 1)

@@ -9,6 +9,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
+from labelwise.data.narrow import Widening
 from labelwise.errors import ConfigError, DataError, format_rows
 from labelwise.train.batches import EpochBatches, InMemoryDataset, TensorPair, make_loader, steps_per_epoch
 from labelwise.train.checkpoint_io import BatchOrder
@@ -70,10 +71,12 @@ def group_size(data: Dataset[Any], batch_size: int) -> int:
     """Batches fetched per Lightning step: ~8192 table rows (at most 64 batches); images one batch at a time.
 
     A table step takes ~1 ms on a CPU, as long as Lightning's hooks around it; sharing them among several
-    steps keeps fit_network within 10% of a bare loop. Image steps are long enough on their own, and their
+    steps keeps fit_network within 10% of a bare loop (also for narrow rows, `labelwise.data.narrow`, widened per
+    batch). Image steps are long enough on their own, and their
     float batches after the transform would hold many batches in memory at once.
     """
-    if isinstance(data, InMemoryDataset) and data.inputs.ndim == 2 and data.transform is None:
+    widened = isinstance(data, InMemoryDataset) and isinstance(data.transform, Widening)  # narrow table rows
+    if isinstance(data, InMemoryDataset) and data.inputs.ndim == 2 and (data.transform is None or widened):
         return max(1, min(64, 8192 // batch_size))
     return 1
 
@@ -103,7 +106,12 @@ def as_dataset(data: TensorPair | Dataset[Any], name: str) -> Dataset[Any]:
             f"the {name} data has {len(data)} rows; training needs at least {minimum} {name} rows."  # type: ignore[arg-type]
         )
     if isinstance(data, InMemoryDataset) and data.inputs.is_floating_point():
-        bad = (~torch.isfinite(data.inputs.reshape(len(data.inputs), -1))).any(dim=1).nonzero().flatten()
+        rows = data.inputs.reshape(len(data.inputs), -1)
+        finite = torch.isfinite(rows)
+        if isinstance(data.transform, Widening):  # narrow rows hold NaN for a missing value; widening fills it
+            columns = torch.from_numpy(data.transform.bin_from)
+            finite[:, columns] |= rows[:, columns].isnan()
+        bad = (~finite).any(dim=1).nonzero().flatten()
         if len(bad):
             raise DataError(
                 f"the {name} inputs hold NaN or infinite values in {format_rows(bad.tolist())}; a network cannot "

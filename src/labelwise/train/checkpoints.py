@@ -26,6 +26,7 @@ __all__ = [
     "checkpoint_dir",
     "drop_resume_state",
     "last_checkpoint",
+    "stored_choice",
 ]
 
 BEST, LAST = "best", "last"
@@ -77,6 +78,19 @@ def check_run_record(run_dir: Path, record: Mapping[str, Any]) -> None:
             f"cannot resume {str(run_dir)!r}: it was started with {' and '.join(what)}. Resume with the same data "
             "and options, or delete that folder to start over."
         )
+
+
+def stored_choice(run_dir: Path, key: str) -> str | None:
+    """What the run being resumed chose for `key` when it started (its record's ``chosen``), or None.
+
+    A choice made by measuring (`labelwise.huge.choose_head_loss` times the losses) could come out otherwise on
+    a resume; the run keeps the one it trained with.
+    """
+    path = run_dir / RECORD_FILE
+    if not path.is_file():
+        return None
+    found = json.loads(path.read_text(encoding="utf-8")).get("chosen", {}).get(key)
+    return None if found is None else str(found)
 
 
 def _changes(stored: Mapping[str, Any], fresh: Mapping[str, Any]) -> list[str]:

@@ -10,7 +10,7 @@ estimate, so early stopping and the reported losses mean the same for every choi
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -43,8 +43,10 @@ def build_loss(
     num_features: int,
     train_targets: torch.Tensor,
     decide: DecideConfig | None = None,
+    cross_fitted: bool = False,
 ) -> tuple[nn.Module, dict[str, str]]:
-    """The loss ``config.loss`` asks for (``auto``: `labelwise.huge.choose_head_loss`), and the run's record of it.
+    """The loss ``config.loss`` asks for (``auto``: `labelwise.huge.choose_head_loss`; ``full`` when
+    `cross_fitted`, whose members keep every class's out-of-fold logits), and the run's record of it.
 
     The record: ``loss`` (full, chunked or sampled), ``reason`` (one sentence with the numbers), ``balance``
     (what became of the class weights), ``outputs`` (``"ranked"`` when validation and predictions rank the classes
@@ -53,7 +55,12 @@ def build_loss(
     Raises:
         ConfigError: the loss does not fit the Task, or ``decide`` asks for what a ranked head cannot give.
     """
+    full_for_members = cross_fitted and config.loss == "auto"
+    if full_for_members:
+        config = replace(config, loss="full")
     loss, record = _loss(task, config=config, balance=balance, num_features=num_features, train_targets=train_targets)
+    if full_for_members:
+        record["reason"] = "cross-fitted members are trained on the full logits, whose out-of-fold values are kept."
     record["outputs"] = "ranked" if uses_ranked_path(task, record["loss"]) else "logits"
     if record["outputs"] == "ranked" and decide is not None:
         check_ranked_decide(decide)
