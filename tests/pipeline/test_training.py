@@ -56,7 +56,9 @@ def test_an_image_run_trains_with_the_recipe_batch_and_epochs_unless_given(
     assert options.train.batch_size == given.get("batch_size")  # the options themselves are left as given
 
 
-def test_a_resumed_run_keeps_the_head_loss_auto_chose_by_timing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_resumed_run_keeps_the_head_loss_auto_chose_by_timing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import pandas as pd
 
     import labelwise.huge.step_cost
@@ -109,3 +111,20 @@ def test_cross_fitted_members_train_the_full_loss_whatever_timing_favours(
     with pytest.raises(KeyboardInterrupt):
         train(prepare(frame, options), options, run_dir=tmp_path, resume=False, progress=False)
     assert not isinstance(seen[0], labelwise.train.head_loss.HeadLoss)  # the plain cross-entropy
+
+
+@pytest.mark.parametrize(("rows", "batch"), [(400, None), (20_000, 1024), (200_000, 1024)])
+def test_a_sampled_head_trains_on_larger_batches_and_says_so(rows: int, batch: int | None) -> None:
+    from labelwise.pipeline.training import _sampled_batches
+
+    head = {"loss": "sampled", "reason": "measured."}
+    config, said = _sampled_batches(TrainConfig(), head, num_rows=rows)
+    assert config.batch_size == batch
+    assert (said == head) == (batch is None)
+    assert (
+        batch is None
+        or said["reason"]
+        == f"measured. It trains on batches of {batch:,} rows: a sampled step "
+        "costs mostly the update of the whole head, whatever the batch."
+    )
+    assert _sampled_batches(TrainConfig(batch_size=64), head, num_rows=rows)[0].batch_size == 64  # given: kept

@@ -76,6 +76,21 @@ def test_chunked_validation_equals_the_full_cross_entropy() -> None:
     torch.testing.assert_close(module(features, head, targets, train=False), full, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_chunked_validation_in_row_blocks_is_the_weighted_cross_entropy(
+    monkeypatch: pytest.MonkeyPatch, smoothing: float
+) -> None:
+    import labelwise.train.head_loss
+
+    monkeypatch.setattr(labelwise.train.head_loss, "ROW_BLOCK", 5)  # 32 rows: 7 blocks, the last of 2
+    task, g = _task(40), torch.Generator().manual_seed(3)
+    class_weight = torch.rand(40, generator=g) + 0.5
+    module = HeadLoss(task, method="chunked", class_weight=class_weight, label_smoothing=smoothing)
+    head, features, targets = nn.Linear(8, 40), torch.randn(32, 8, generator=g), _targets(task)
+    full = nn.functional.cross_entropy(head(features), targets, weight=class_weight, label_smoothing=smoothing)
+    torch.testing.assert_close(module(features, head, targets, train=False), full, rtol=1e-5, atol=1e-6)
+
+
 def test_sampled_weights_are_dropped_and_the_record_says_so() -> None:
     task = _task(40)
     balance = Balance(None, torch.ones(40), "class weights.")

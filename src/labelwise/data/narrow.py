@@ -104,6 +104,11 @@ class Widening:
             width=joined["edges"][:, 1], fill=joined["edges"][:, 2],
         )  # fmt: skip
 
+    @property
+    def value_columns(self) -> np.ndarray:
+        """The narrow columns holding a binned column's value (NaN where the value is missing)."""
+        return np.unique(self.bin_from)
+
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         """The wide features of a narrow batch; a wide batch as it is."""
         import torch

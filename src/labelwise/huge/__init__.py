@@ -16,6 +16,7 @@ from labelwise.huge.sampled import PROPOSAL_KINDS as PROPOSAL_KINDS
 from labelwise.huge.sampled import Proposal as Proposal
 from labelwise.huge.sampled import sampled_bce_loss as sampled_bce_loss
 from labelwise.huge.sampled import sampled_softmax_loss as sampled_softmax_loss
+from labelwise.huge.top_k import ROW_BLOCK as ROW_BLOCK
 from labelwise.huge.top_k import TopK as TopK
 from labelwise.huge.top_k import chunked_top_k as chunked_top_k
 
@@ -23,6 +24,7 @@ __all__ = [
     "DEFAULT_CHUNK",
     "DEFAULT_NUM_SAMPLED",
     "PROPOSAL_KINDS",
+    "ROW_BLOCK",
     "Proposal",
     "TopK",
     "choose_head_loss",

@@ -109,7 +109,7 @@ def as_dataset(data: TensorPair | Dataset[Any], name: str) -> Dataset[Any]:
         rows = data.inputs.reshape(len(data.inputs), -1)
         finite = torch.isfinite(rows)
         if isinstance(data.transform, Widening):  # narrow rows hold NaN for a missing value; widening fills it
-            columns = torch.from_numpy(data.transform.bin_from)
+            columns = torch.from_numpy(data.transform.value_columns)
             finite[:, columns] |= rows[:, columns].isnan()
         bad = (~finite).any(dim=1).nonzero().flatten()
         if len(bad):

@@ -131,12 +131,13 @@ class TrainConfig:
 
         check_scale_out_values(self)
 
-    def resolve_batch_size(self, num_samples: int) -> int:
-        """``batch_size``, or the auto rule for ``num_samples`` training rows; never more than num_samples."""
+    def resolve_batch_size(self, num_samples: int, *, largest: int = _MAX_BATCH) -> int:
+        """``batch_size``, or the auto rule for ``num_samples`` training rows (at most `largest`); never more than
+        num_samples."""
         if self.batch_size is not None:
             return min(self.batch_size, max(1, num_samples))
         auto = 2 ** round(math.log2(max(num_samples, 1) / 20)) if num_samples >= 20 else 1
-        return min(max(auto, _MIN_BATCH), _MAX_BATCH, max(1, num_samples))
+        return min(max(auto, _MIN_BATCH), largest, max(1, num_samples))
 
     def resolve_epochs(self, steps_per_epoch: int) -> int:
         """``epochs``, or enough epochs of ``steps_per_epoch`` batches for ~1000 steps, within [10, 100]."""
