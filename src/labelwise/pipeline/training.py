@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from labelwise.models import ModelSpec, Network, create_network
 from labelwise.options import FitOptions
 from labelwise.pipeline.prepare import Prepared
 from labelwise.task import HeadType, Task, TaskKind
-from labelwise.train._malloc import keep_large_blocks
+from labelwise.train._malloc import large_blocks_kept
 from labelwise.train.bagging import fit_bagged, write_curve
 from labelwise.train.batches import GroupedDataset, InMemoryDataset
 from labelwise.train.checkpoints import check_run_record, stored_choice
@@ -105,8 +106,6 @@ def train(prepared: Prepared, options: FitOptions, *, run_dir: Path, resume: boo
         config, head = _sampled_batches(config, head, num_rows=len(prepared.train_targets))
     if prepared.fingerprint is not None and is_global_zero():
         check_run_record(run_dir, _resume_record(prepared, config) | {"chosen": {"head_loss": head["loss"]}})
-    if isinstance(loss, HeadLoss):
-        keep_large_blocks()  # a huge head's gradient is made and freed every step
     spec = prepared.spec
     if prepared.folds is not None:
         _check_bagged(network, loss, folds=int(prepared.folds.max()) + 1)
@@ -121,10 +120,11 @@ def train(prepared: Prepared, options: FitOptions, *, run_dir: Path, resume: boo
     else:
         from labelwise.train.trainer import fit_network  # deferred: Lightning takes seconds to import
 
-        result = fit_network(
-            network, task, train=prepared.train, valid=prepared.valid, loss=loss, config=config, run_dir=run_dir,
-            progress_bar=progress, resume=resume,
-        )  # fmt: skip
+        with large_blocks_kept() if isinstance(loss, HeadLoss) else nullcontext():  # a huge head's gradient is
+            result = fit_network(  # made and freed every step
+                network, task, train=prepared.train, valid=prepared.valid, loss=loss, config=config, run_dir=run_dir,
+                progress_bar=progress, resume=resume,
+            )  # fmt: skip
     if head["outputs"] == "ranked":
         task = task.with_head(HeadType.RANKED)
     return Trained(task, result, balance, head, spec)
