@@ -73,7 +73,7 @@ def bare_loop(folder: Path, *, epochs: int) -> None:
     test = pd.read_parquet(folder / "test.parquet")
     train = frame[~frame.pop("is_valid")]
     classes, y = np.unique(train.pop("label").to_numpy(), return_inverse=True)
-    x = torch.from_numpy(train.to_numpy(np.float32))
+    x = torch.from_numpy(train.to_numpy(np.float32, copy=True))
     mean, std = x.mean(0), x.std(0)
     x = (x - mean) / std
     y_train = torch.from_numpy(y)
@@ -95,7 +95,8 @@ def bare_loop(folder: Path, *, epochs: int) -> None:
         scored = time.perf_counter()
         model.eval()
         with torch.no_grad():
-            hits = sum(int((model(xb).argmax(1) == yb).sum()) for xb, yb in zip(x_test.split(1024), y_test.split(1024)))
+            batches = zip(x_test.split(1024), y_test.split(1024), strict=True)
+            hits = sum(int((model(xb).argmax(1) == yb).sum()) for xb, yb in batches)
         off_clock += time.perf_counter() - scored
         seconds = time.perf_counter() - start - off_clock
         print(json.dumps({"epoch": epoch, "seconds": seconds, "p_at_1": hits / len(x_test)}), flush=True)
@@ -109,9 +110,19 @@ def _labelwise(folder: Path, run_dir: Path) -> dict[str, Any]:
         check=True, capture_output=True, text=True,
     )  # fmt: skip
     metrics = json.loads(evaluated.stdout)
-    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
-    head = info.get("training", {}).get("head", {})
+    head = _find_head(json.loads((run_dir / "labelwise.json").read_text()))
     return trained | {"p_at_1": _p_at_1(metrics), "head": head}
+
+
+def _find_head(record: Any) -> dict[str, Any]:
+    """The run record's head-loss entry (``loss`` and ``reason``), wherever the record keeps it."""
+    if isinstance(record, dict):
+        if {"loss", "reason"} <= set(record):
+            return record
+        for value in record.values():
+            if found := _find_head(value):
+                return found
+    return {}
 
 
 def _p_at_1(metrics: dict[str, Any]) -> float:
