@@ -113,7 +113,7 @@ class Widening:
         """The wide features of a narrow batch; a wide batch as it is."""
         import torch
 
-        if batch.shape[-1] != self.narrow or self.narrow == self.wide:
+        if batch.shape[-1] != self.narrow:  # `of` builds none where narrow = wide
             return batch
         out = batch.new_empty((*batch.shape[:-1], self.wide))
         out[..., torch.from_numpy(self.copy_to)] = batch[..., torch.from_numpy(self.copy_from)]

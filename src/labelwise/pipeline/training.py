@@ -28,16 +28,16 @@ from labelwise.train.solve import solve_linear
 
 __all__ = ["Trained", "decide_balance", "train"]
 
-# Options a resumed run may change: where and how fast it runs, not what it learns. Devices, nodes, strategy and
-# precision are not among them: each process takes a slice of the same batches (`labelwise.train.distributed`), so
-# a run resumed on other hardware takes the steps it would have taken.
 # A sampled step costs mostly what does not grow with the batch: the optimizer's update of the whole (C, H) head
 # and the head's gradient buffer. On a 50,000-class table (benchmarks/huge_table.py) batches of 1,024 rows instead
 # of 256 took an epoch from 31 to 19 s, with the same test P@1 (0.9968) after the same 10 epochs. Only with the
 # auto epochs (at least 10): given the passes, 4x larger batches are 4x fewer steps, and `labelwise demo extreme`
-# (3 epochs) fell from test P@1 0.944 to 0.868.
+# (3 epochs) fell from test P@1 0.915 to 0.868.
 SAMPLED_MAX_BATCH = 1024
 
+# Options a resumed run may change: where and how fast it runs, not what it learns. Devices, nodes, strategy and
+# precision are not among them: each process takes a slice of the same batches (`labelwise.train.distributed`), so
+# a run resumed on other hardware takes the steps it would have taken.
 _FREE_ON_RESUME = frozenset(
     {"time_budget", "accelerator", "num_workers", "guards", "loggers", "devices", "num_nodes", "strategy", "precision"}
 )
